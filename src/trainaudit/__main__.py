@@ -1,0 +1,7 @@
+"""`python -m trainaudit` runs the command line."""
+
+import sys
+
+from trainaudit.cli import main
+
+sys.exit(main())

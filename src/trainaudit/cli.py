@@ -1,0 +1,137 @@
+"""Command line: argument parsing and one small function per command; exit codes from verdict.ExitCode."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from trainaudit import __version__
+from trainaudit.verdict import ExitCode
+
+AUDIT_FORMATS = ("text", "json", "markdown", "sarif")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse exits 2 on usage errors already; keep its message short
+        self.print_usage(sys.stderr)
+        self.exit(ExitCode.ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _split(values: Sequence[str] | None) -> list[str]:
+    return [v.strip() for item in values or () for v in item.split(",") if v.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="trainaudit", description="Tell whether an ML project's claimed training is real.")
+    p.add_argument("--version", action="version", version=f"trainaudit {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    a = sub.add_parser("audit", help="audit a project directory (never runs its code)")
+    a.add_argument("path", nargs="?", default=".", help="project directory (default: .)")
+    a.add_argument("--spec", help="spec file (TOML); default: trainaudit.toml or [tool.trainaudit]")
+    a.add_argument("--format", "-f", choices=AUDIT_FORMATS, default="text")
+    a.add_argument("--output", "-o", help="write the report to FILE instead of standard output")
+    a.add_argument("--select", action="append", metavar="RULES", help="only these rules (slugs or codes, comma-separated)")
+    a.add_argument("--ignore", action="append", metavar="RULES", help="skip these rules (slugs or codes, comma-separated)")
+    a.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour in text output")
+    a.set_defaults(func=cmd_audit)
+
+    r = sub.add_parser("rules", help="list every rule: code, slug, severity, description")
+    r.add_argument("--format", "-f", choices=("text", "json"), default="text")
+    r.set_defaults(func=cmd_rules)
+    return p
+
+
+def _write(text: str, output: str | None) -> None:
+    """Write whole or not at all: a temp file beside the target, then os.replace."""
+    if output is None:
+        sys.stdout.write(text)
+        return
+    target = Path(output)
+    fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return None
+
+    def show(msg: str) -> None:
+        sys.stderr.write(f"\r\033[K{msg}")
+        sys.stderr.flush()
+
+    return show
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from trainaudit.engine import AuditError, run_audit
+    from trainaudit.report import render
+
+    tty = sys.stderr.isatty()
+    try:
+        report = run_audit(args.path, spec_file=args.spec, select=_split(args.select),
+                           ignore=_split(args.ignore), progress=_progress(tty))
+    except AuditError as exc:
+        print(f"trainaudit: error: {exc}", file=sys.stderr)
+        return ExitCode.ERROR
+    finally:
+        if tty:
+            sys.stderr.write("\r\033[K")
+    color = args.color == "always" or (args.color == "auto" and args.output is None and sys.stdout.isatty()
+                                       and "NO_COLOR" not in os.environ)
+    try:
+        _write(render(report, args.format, color=color), args.output)
+    except OSError as exc:
+        print(f"trainaudit: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        return ExitCode.ERROR
+    return report.exit_code
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from trainaudit.rules.registry import all_rules
+
+    rules = all_rules()
+    if args.format == "json":
+        import json
+
+        rows = [{"code": r.code, "slug": r.slug, "family": r.family, "severity": r.severity.value,
+                 "summary": r.summary} for r in rules]
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return ExitCode.VALID
+    width = max(len(r.slug) for r in rules)
+    for r in rules:
+        sys.stdout.write(f"{r.code}  {r.slug:<{width}}  {r.severity.value:<7}  {r.summary}\n")
+    return ExitCode.VALID
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return ExitCode.ERROR
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("trainaudit: interrupted", file=sys.stderr)
+        return ExitCode.ERROR
+    except Exception as exc:  # noqa: BLE001  an internal error is reported, never dumped as a traceback
+        if os.environ.get("TRAINAUDIT_DEBUG"):
+            raise
+        print(f"trainaudit: internal error: {type(exc).__name__}: {exc} (set TRAINAUDIT_DEBUG=1 for details)",
+              file=sys.stderr)
+        return ExitCode.ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Evidence collectors: they read the project and record facts, never judge."""

@@ -1,0 +1,455 @@
+"""Provenance: where the values in a scope come from (random generator, dataset, constant, module output)."""
+
+from __future__ import annotations
+
+import ast
+import enum
+from dataclasses import dataclass, replace
+
+from trainaudit.evidence.index import ClassInfo, FunctionInfo, ProjectIndex, scope_body, walk_scope
+from trainaudit.evidence.source import SourceFile
+from trainaudit.spec import Spec
+
+
+class Kind(str, enum.Enum):
+    RANDOM = "random"  # a random generator call
+    DATA = "data"  # a dataset, loader, file or the declared data source
+    CONST = "constant"  # zeros/ones/full/arange or a literal tensor
+    OUTPUT = "module-output"  # what a module call returned
+    PARAM = "param"  # a function parameter, filled in from call sites
+    INSTANCE = "instance"  # an object of a known class (models, optimizers, datasets)
+
+
+VALUE_KINDS = frozenset({Kind.RANDOM, Kind.DATA, Kind.CONST, Kind.OUTPUT, Kind.PARAM})
+
+
+@dataclass(frozen=True)
+class Origin:
+    kind: Kind
+    what: str  # factory or class dotted name, or "function:param"
+    path: str = ""
+    line: int = 0
+    via: str = ""  # the project helper it came through, if any
+
+
+Prov = frozenset[Origin]
+EMPTY: Prov = frozenset()
+
+_NP_RANDOM = frozenset(
+    "rand randn random random_sample ranf sample normal uniform randint standard_normal binomial poisson "
+    "beta gamma exponential multivariate_normal lognormal laplace logistic integers dirichlet standard_cauchy "
+    "standard_t chisquare triangular vonmises weibull geometric pareto power rayleigh standard_exponential "
+    "standard_gamma wald bytes".split()
+)
+RANDOM_FACTORIES = frozenset(
+    {f"torch.{n}" for n in "randn rand randint randn_like rand_like randint_like normal".split()}
+    | {f"numpy.random.{n}" for n in _NP_RANDOM}
+    | {f"random.{n}" for n in "random gauss uniform randint normalvariate randrange betavariate expovariate "
+       "gammavariate lognormvariate triangular vonmisesvariate paretovariate weibullvariate getrandbits".split()}
+)
+RNG_CONSTRUCTORS = frozenset({"numpy.random.default_rng", "numpy.random.RandomState", "numpy.random.Generator",
+                              "random.Random"})
+INPLACE_RANDOM = frozenset({"normal_", "uniform_", "random_", "exponential_", "cauchy_", "log_normal_",
+                            "geometric_"})
+_CONST_NAMES = "zeros ones full empty zeros_like ones_like full_like empty_like eye arange linspace logspace"
+CONST_FACTORIES = frozenset({f"torch.{n}" for n in _CONST_NAMES.split()} | {f"numpy.{n}" for n in _CONST_NAMES.split()})
+LITERAL_TENSOR = frozenset({"torch.tensor", "torch.as_tensor", "torch.Tensor", "torch.FloatTensor",
+                            "torch.LongTensor", "numpy.array", "numpy.asarray"})
+DATA_SOURCES = (
+    "torch.load", "numpy.load", "numpy.loadtxt", "numpy.genfromtxt", "numpy.fromfile", "numpy.memmap",
+    "pandas.read_", "open", "builtins.open", "io.open", "json.load", "pickle.load", "PIL.Image.open",
+    "imageio.", "cv2.imread", "h5py.File", "torchvision.datasets.", "torchvision.io.", "torchaudio.load",
+    "torchaudio.datasets.", "torchtext.datasets.", "datasets.load_dataset", "datasets.load_from_disk",
+    "datasets.Dataset.from_", "torch_geometric.datasets.", "ogb.", "sklearn.datasets.load_",
+    "sklearn.datasets.fetch_", "tensorflow_datasets.", "tensorflow.keras.datasets.", "keras.datasets.",
+    "scipy.io.loadmat", "nibabel.load", "lmdb.open", "webdataset.", "zarr.open", "xarray.open_",
+    "netCDF4.Dataset", "glob.glob", "os.listdir", "os.scandir", "safetensors.torch.load_file",
+    "nilearn.datasets.", "torchvision.transforms.functional.to_tensor", "torch.utils.data.default_collate",
+)
+LOADERS = frozenset({
+    "torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader", "torch.utils.data.TensorDataset",
+    "torch.utils.data.Subset", "torch.utils.data.ConcatDataset", "torch.utils.data.random_split",
+    "torch_geometric.loader.DataLoader", "torch_geometric.data.DataLoader", "torch_geometric.loader.NeighborLoader",
+})
+CONTAINERS = frozenset({"list", "tuple", "iter", "next", "zip", "enumerate", "itertools.chain", "filter", "map",
+                        "sorted", "reversed", "dict", "set", "itertools.cycle", "tqdm.tqdm", "tqdm.auto.tqdm",
+                        "tqdm", "torch.compile", "torch.nn.DataParallel", "torch.nn.parallel.DistributedDataParallel",
+                        "torch.jit.script", "copy.deepcopy"})
+# Methods that return the object itself (or its parameters): an instance stays an instance through them.
+KEEP_INSTANCE = frozenset({"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "train", "eval",
+                           "parameters", "named_parameters", "children", "modules", "requires_grad_", "apply",
+                           "share_memory", "type", "__iter__", "values", "items"})
+LIGHTNING_BATCH_HOOKS = frozenset({"training_step", "validation_step", "test_step", "predict_step",
+                                   "compute_loss", "prediction_step", "shared_step", "_shared_step", "step"})
+
+
+def _is_class_name(dotted: str) -> bool:
+    last = dotted.rsplit(".", 1)[-1]
+    return last[:1].isupper() and not last.isupper()
+
+
+class Flow:
+    """Flow-insensitive provenance over the project's scopes, with callee summaries and call-site parameters."""
+
+    def __init__(self, index: ProjectIndex, spec: Spec) -> None:
+        self.index = index
+        self.spec = spec
+        self._envs: dict[tuple[str, str], dict[str, Prov]] = {}
+        self._returns: dict[str, Prov] = {}
+        self._attrs: dict[tuple[str, str], Prov] = {}
+        self._params: dict[str, Prov] = {}
+        self._busy: set[object] = set()
+
+    # -- scopes ----------------------------------------------------------------------------
+    def env(self, sf: SourceFile, fn: FunctionInfo | None) -> dict[str, Prov]:
+        key = (sf.module, fn.qualname if fn else "")
+        if key in self._envs:
+            return self._envs[key]
+        env: dict[str, Prov] = {}
+        self._envs[key] = env  # visible while being built, so recursion sees a partial answer
+        if fn is not None:
+            for p in fn.params:
+                if p in ("self", "cls"):
+                    continue
+                if fn.cls is not None and fn.name in LIGHTNING_BATCH_HOOKS and p in ("batch", "inputs", "data"):
+                    env[p] = frozenset({Origin(Kind.DATA, "framework batch", sf.path, fn.node.lineno)})
+                else:
+                    env[p] = frozenset({Origin(Kind.PARAM, f"{fn.qualname}:{p}")})
+        stmts = scope_body(sf, fn)
+        for _ in range(4):  # a few passes reach the fixpoint for loops and late assignments
+            before = {k: len(v) for k, v in env.items()}
+            for node in walk_scope(stmts):
+                self._bind_stmt(node, sf, fn, env)
+            if before == {k: len(v) for k, v in env.items()}:
+                break
+        return env
+
+    def _bind_stmt(self, node: ast.AST, sf: SourceFile, fn: FunctionInfo | None, env: dict[str, Prov]) -> None:
+        if isinstance(node, ast.Assign):
+            p = self.eval(node.value, sf, fn, env)
+            for t in node.targets:
+                self._bind(t, p, env)
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and node.value is not None:
+            p = self.eval(node.value, sf, fn, env)
+            if isinstance(node, ast.AugAssign):
+                p = p | self.eval(node.target, sf, fn, env)
+            self._bind(node.target, p, env)
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            self._bind(node.target, self.eval(node.iter, sf, fn, env), env)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                if item.optional_vars is not None:
+                    self._bind(item.optional_vars, self.eval(item.context_expr, sf, fn, env), env)
+        elif isinstance(node, ast.NamedExpr):
+            self._bind(node.target, self.eval(node.value, sf, fn, env), env)
+
+    @staticmethod
+    def _bind(target: ast.AST, p: Prov, env: dict[str, Prov]) -> None:
+        if isinstance(target, ast.Name):
+            env[target.id] = env.get(target.id, EMPTY) | p
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for elt in target.elts:
+                Flow._bind(elt, p, env)
+        elif isinstance(target, ast.Starred):
+            Flow._bind(target.value, p, env)
+        elif isinstance(target, (ast.Subscript, ast.Attribute)):
+            root = target
+            while isinstance(root, (ast.Subscript, ast.Attribute)):
+                root = root.value
+            if isinstance(root, ast.Name) and root.id != "self":
+                env[root.id] = env.get(root.id, EMPTY) | frozenset(o for o in p if o.kind in VALUE_KINDS)
+
+    # -- summaries ---------------------------------------------------------------------------
+    def returns(self, fn: FunctionInfo) -> Prov:
+        """What a function returns or yields, with its parameters left as PARAM origins."""
+        if fn.qualname in self._returns:
+            return self._returns[fn.qualname]
+        if fn.qualname in self._busy:
+            return EMPTY
+        self._busy.add(fn.qualname)
+        env = self.env(fn.file, fn)
+        out: set[Origin] = set()
+        for node in walk_scope(fn.node.body):
+            if isinstance(node, (ast.Return, ast.Yield, ast.YieldFrom)) and node.value is not None:
+                out |= self.eval(node.value, fn.file, fn, env)
+        self._busy.discard(fn.qualname)
+        self._returns[fn.qualname] = frozenset(out)
+        return self._returns[fn.qualname]
+
+    def self_attr(self, cls: ClassInfo, attr: str) -> Prov:
+        """Everything assigned to `self.<attr>` in the class and its project bases."""
+        key = (cls.qualname, attr)
+        if key in self._attrs:
+            return self._attrs[key]
+        if key in self._busy:
+            return EMPTY
+        self._busy.add(key)
+        out: set[Origin] = set()
+        for c in self.index.mro(cls):
+            for m in c.methods.values():
+                env = None
+                for node in walk_scope(m.node.body):
+                    targets = node.targets if isinstance(node, ast.Assign) else (
+                        [node.target] if isinstance(node, ast.AnnAssign) and node.value else [])
+                    for t in targets:
+                        if (isinstance(t, ast.Attribute) and t.attr == attr and isinstance(t.value, ast.Name)
+                                and t.value.id == "self"):
+                            env = env if env is not None else self.env(m.file, m)
+                            out |= self.eval(node.value, m.file, m, env)  # type: ignore[union-attr]
+        self._busy.discard(key)
+        self._attrs[key] = frozenset(out)
+        return self._attrs[key]
+
+    def param_values(self, fn: FunctionInfo, name: str) -> Prov:
+        """A parameter's provenance gathered from the project's call sites of its function."""
+        key = f"{fn.qualname}:{name}"
+        if key in self._params:
+            return self._params[key]
+        if key in self._busy:
+            return EMPTY
+        self._busy.add(key)
+        params = [p for p in fn.params if p not in ("self", "cls")] if fn.cls else fn.params
+        pos = params.index(name) if name in params else -1
+        out: set[Origin] = set()
+        target = fn.qualname if fn.name != "__init__" or fn.cls is None else fn.cls.qualname
+        for site in self.index.call_sites.get(target, []):
+            arg = _arg_for(site.node, name, pos)
+            if arg is not None:
+                env = self.env(site.file, site.caller)
+                out |= self.concrete(self.eval(arg, site.file, site.caller, env))
+        self._busy.discard(key)
+        self._params[key] = frozenset(out)
+        return self._params[key]
+
+    def concrete(self, p: Prov, depth: int = 0) -> Prov:
+        """Replace PARAM origins by what the callers pass."""
+        if depth > 4 or not any(o.kind is Kind.PARAM for o in p):
+            return p
+        out = {o for o in p if o.kind is not Kind.PARAM}
+        for o in p:
+            if o.kind is Kind.PARAM:
+                fq, _, name = o.what.rpartition(":")
+                fn = self.index.functions.get(fq)
+                if fn is not None:
+                    out |= self.concrete(self.param_values(fn, name), depth + 1)
+        return frozenset(out)
+
+    def dataset_prov(self, cls: ClassInfo, sf: SourceFile, line: int) -> Prov:
+        """What a dataset class yields; a dataset whose items we cannot trace counts as data."""
+        if self.is_declared_data(cls.name):
+            return frozenset({Origin(Kind.DATA, f"declared data source {cls.name}", sf.path, line)})
+        out: set[Origin] = set()
+        for name in ("__getitem__", "__iter__", "__next__", "train_dataloader", "get", "generate", "sample"):
+            m = self.index.method(cls, name)
+            if m is not None:
+                out |= {o for o in self.returns(m) if o.kind in (Kind.RANDOM, Kind.DATA, Kind.CONST)}
+        if not any(o.kind in (Kind.RANDOM, Kind.DATA) for o in out):
+            out.add(Origin(Kind.DATA, cls.qualname, sf.path, line))
+        return frozenset(out)
+
+    def is_declared_data(self, name: str) -> bool:
+        return bool(self.spec.data_name) and name == self.spec.data_name
+
+    # -- expressions ---------------------------------------------------------------------------
+    def eval(self, expr: ast.AST | None, sf: SourceFile, fn: FunctionInfo | None, env: dict[str, Prov]) -> Prov:
+        if expr is None or isinstance(expr, (ast.Constant, ast.Lambda)):
+            return EMPTY
+        if isinstance(expr, ast.Name):
+            if expr.id == "self" and fn is not None and fn.cls is not None:
+                return frozenset({Origin(Kind.INSTANCE, fn.cls.qualname, sf.path, expr.lineno)})
+            return env.get(expr.id, EMPTY)
+        if isinstance(expr, ast.Attribute):
+            return self._attribute(expr, sf, fn, env)
+        if isinstance(expr, ast.Call):
+            return self._call(expr, sf, fn, env)
+        if isinstance(expr, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            inner = dict(env)
+            for gen in expr.generators:
+                self._bind(gen.target, self.eval(gen.iter, sf, fn, inner), inner)
+            parts = [expr.key, expr.value] if isinstance(expr, ast.DictComp) else [expr.elt]
+            return frozenset().union(*(self.eval(p, sf, fn, inner) for p in parts))
+        keep_instances = isinstance(expr, (ast.Tuple, ast.List, ast.Dict, ast.Starred, ast.Subscript))
+        out: set[Origin] = set()
+        for child in ast.iter_child_nodes(expr):
+            if isinstance(child, ast.expr):
+                p = self.eval(child, sf, fn, env)
+                out |= p if keep_instances else {o for o in p if o.kind in VALUE_KINDS}
+        return frozenset(out)
+
+    def _attribute(self, expr: ast.Attribute, sf: SourceFile, fn: FunctionInfo | None,
+                   env: dict[str, Prov]) -> Prov:
+        base = self.eval(expr.value, sf, fn, env)
+        if not base and isinstance(expr.value, (ast.Name, ast.Attribute)) and _root_name(expr) not in env:
+            return EMPTY  # a module attribute such as torch.float32
+        out = {o for o in base if o.kind is not Kind.INSTANCE}
+        for o in base:
+            if o.kind is Kind.INSTANCE and o.what in self.index.classes:
+                out |= self.self_attr(self.index.classes[o.what], expr.attr)
+        return frozenset(out)
+
+    def _args(self, call: ast.Call, sf: SourceFile, fn: FunctionInfo | None, env: dict[str, Prov]) -> Prov:
+        out: set[Origin] = set()
+        for a in call.args:
+            out |= self.eval(a, sf, fn, env)
+        for k in call.keywords:
+            out |= self.eval(k.value, sf, fn, env)
+        return frozenset(out)
+
+    def _call(self, call: ast.Call, sf: SourceFile, fn: FunctionInfo | None, env: dict[str, Prov]) -> Prov:
+        func = call.func
+        here = (sf.path, call.lineno)
+        args = self._args(call, sf, fn, env)
+        values = frozenset(o for o in args if o.kind in VALUE_KINDS)
+        root = _root_name(func)
+        is_value_call = root is not None and (root in env or root == "self")
+        if not is_value_call:
+            target = self.index.resolve(sf, func) if isinstance(func, (ast.Name, ast.Attribute)) else None
+            if isinstance(target, ClassInfo):
+                return self._instantiate(target, sf, call, args)
+            if isinstance(target, FunctionInfo):
+                if self.is_declared_data(target.name):
+                    return frozenset({Origin(Kind.DATA, f"declared data source {target.name}", *here)})
+                return self._apply(target, call, sf, fn, env)
+            if isinstance(target, str):
+                return self._external(target, call, args, values, here)
+            return values
+        # A call on a value: a module held in an attribute, a method of a known object, or a callable value.
+        if isinstance(func, ast.Attribute):
+            receiver = self.eval(func.value, sf, fn, env)
+            if not self._has_method(receiver, func.attr):
+                held = self._attribute(func, sf, fn, env)
+                if self._instances(held):
+                    return self._call_value(held, values, here)
+            return self._method(func.attr, receiver, call, sf, fn, env, args, values)
+        return self._call_value(self.eval(func, sf, fn, env), values, here)
+
+    def _call_value(self, callee: Prov, values: Prov, here: tuple[str, int]) -> Prov:
+        mods = [c for c in self._instances(callee) if self._is_module_class(c)]
+        if mods:
+            return frozenset({Origin(Kind.OUTPUT, mods[0], *here)}) | values
+        return values | frozenset(o for o in callee if o.kind in VALUE_KINDS)
+
+    def _has_method(self, receiver: Prov, name: str) -> bool:
+        for cname in self._instances(receiver):
+            cls = self.index.classes.get(cname)
+            if cls is not None and self.index.method(cls, name) is not None:
+                return True
+        return False
+
+    def _instances(self, p: Prov) -> list[str]:
+        return sorted({o.what for o in self.concrete(p) if o.kind is Kind.INSTANCE})
+
+    def _is_module_class(self, dotted: str) -> bool:
+        cls = self.index.classes.get(dotted)
+        if cls is not None:
+            return self.index.is_module(cls)
+        return dotted.startswith(("torch.nn.", "torch_geometric.nn.", "transformers.")) and _is_class_name(dotted)
+
+    def _method(self, name: str, receiver: Prov, call: ast.Call, sf: SourceFile, fn: FunctionInfo | None,
+                env: dict[str, Prov], args: Prov, values: Prov) -> Prov:
+        here = (sf.path, call.lineno)
+        rvalues = frozenset(o for o in receiver if o.kind in VALUE_KINDS)
+        if name in INPLACE_RANDOM:
+            return frozenset({Origin(Kind.RANDOM, f"Tensor.{name}", *here)})
+        if name in KEEP_INSTANCE:
+            return receiver | values
+        for cname in self._instances(receiver):
+            if cname in RNG_CONSTRUCTORS and name in _NP_RANDOM | {"gauss", "integers"}:
+                return frozenset({Origin(Kind.RANDOM, f"{cname}().{name}", *here)})
+            cls = self.index.classes.get(cname)
+            if cls is None:
+                continue
+            if self.is_declared_data(cls.name) or self.index.is_dataset(cls):
+                return self.dataset_prov(cls, sf, call.lineno)
+            if self.index.is_module(cls):
+                return frozenset({Origin(Kind.OUTPUT, cls.qualname, *here)}) | values
+            m = self.index.method(cls, name)
+            if m is not None:
+                return self._apply(m, call, sf, fn, env, bound=True)
+        return rvalues | values
+
+    def _instantiate(self, cls: ClassInfo, sf: SourceFile, call: ast.Call, args: Prov) -> Prov:
+        inst = frozenset({Origin(Kind.INSTANCE, cls.qualname, sf.path, call.lineno)})
+        if self.is_declared_data(cls.name) or self.index.is_dataset(cls):
+            return inst | self.dataset_prov(cls, sf, call.lineno)
+        return inst
+
+    def _apply(self, target: FunctionInfo, call: ast.Call, sf: SourceFile, fn: FunctionInfo | None,
+               env: dict[str, Prov], bound: bool = False) -> Prov:
+        """A project function's return summary with its parameters replaced by this call's arguments."""
+        summary = self.returns(target)
+        params = target.params[1:] if (bound or target.cls) and target.params[:1] in (["self"], ["cls"]) else (
+            target.params)
+        out: set[Origin] = set()
+        for o in summary:
+            if o.kind is Kind.PARAM and o.what.startswith(target.qualname + ":"):
+                name = o.what.rpartition(":")[2]
+                pos = params.index(name) if name in params else -1
+                arg = _arg_for(call, name, pos)
+                if arg is not None:
+                    out |= self.eval(arg, sf, fn, env)
+            else:
+                out.add(o if o.via or o.kind is Kind.INSTANCE else replace(o, via=target.qualname))
+        return frozenset(out)
+
+    def _external(self, dotted: str, call: ast.Call, args: Prov, values: Prov, here: tuple[str, int]) -> Prov:
+        if dotted in RANDOM_FACTORIES:
+            return frozenset({Origin(Kind.RANDOM, dotted, *here)})
+        if dotted in RNG_CONSTRUCTORS:
+            return frozenset({Origin(Kind.INSTANCE, dotted, *here)})
+        if dotted in CONST_FACTORIES:
+            return frozenset({Origin(Kind.CONST, dotted, *here)})
+        if dotted in LITERAL_TENSOR:
+            return values if values else frozenset({Origin(Kind.CONST, dotted, *here)})
+        if dotted in LOADERS:
+            return values if any(o.kind in (Kind.RANDOM, Kind.DATA, Kind.PARAM) for o in values) else frozenset(
+                {Origin(Kind.DATA, dotted, *here)})
+        if dotted.startswith(DATA_SOURCES) or dotted.split(".")[0] == "open":
+            return frozenset({Origin(Kind.DATA, dotted, *here)})
+        if dotted in CONTAINERS:
+            return args
+        if _is_class_name(dotted) and not dotted.startswith("torch.") or dotted.startswith(
+                ("torch.nn.", "torch.optim.")) and _is_class_name(dotted):
+            return frozenset({Origin(Kind.INSTANCE, dotted, *here)})
+        return values
+
+
+def _root_name(node: ast.AST) -> str | None:
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _arg_for(call: ast.Call, name: str, pos: int) -> ast.expr | None:
+    for k in call.keywords:
+        if k.arg == name:
+            return k.value
+    if 0 <= pos < len(call.args) and not any(isinstance(a, ast.Starred) for a in call.args[: pos + 1]):
+        return call.args[pos]
+    return None
+
+
+def callee_module(flow: Flow, call: ast.Call, sf: SourceFile, fn: FunctionInfo | None,
+                  env: dict[str, Prov]) -> str | None:
+    """The module class a call runs (`model(x)`, `self.encoder(h)`, `model.encode(x)`), if it is one."""
+    func = call.func
+    root = _root_name(func)
+    if root is None or not (root in env or root == "self"):
+        return None
+    if isinstance(func, ast.Attribute):
+        receiver = flow.eval(func.value, sf, fn, env)
+        if flow._has_method(receiver, func.attr):
+            mods = [c for c in flow._instances(receiver) if flow._is_module_class(c)]
+            return mods[0] if mods and func.attr not in KEEP_INSTANCE else None
+        if func.attr in KEEP_INSTANCE:
+            return None
+        callee = flow._attribute(func, sf, fn, env)
+    else:
+        callee = flow.eval(func, sf, fn, env)
+    mods = [c for c in flow._instances(callee) if flow._is_module_class(c)]
+    return mods[0] if mods else None
+
+
+def is_loss_class(dotted: str) -> bool:
+    last = dotted.rsplit(".", 1)[-1]
+    return last.endswith("Loss") or last in ("CrossEntropy", "Criterion")

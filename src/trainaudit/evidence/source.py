@@ -1,0 +1,141 @@
+"""Source evidence: each .py file and notebook parsed once, with import aliases resolved."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trainaudit.evidence.files import is_test_path
+from trainaudit.evidence.notebooks import NotebookError, read_notebook
+
+MAX_SOURCE_BYTES = 5_000_000  # larger .py files are generated code, not training scripts
+
+
+@dataclass
+class SourceFile:
+    """One parsed source file; `tree` is None when it could not be read or parsed (see `error`)."""
+
+    path: str  # relative to the project root
+    module: str  # dotted module name the project would import it as
+    text: str = ""
+    tree: ast.Module | None = None
+    error: str | None = None
+    error_line: int | None = None
+    notebook_map: tuple[tuple[int, int], ...] | None = None
+    aliases: dict[str, str] = field(default_factory=dict)  # local name -> dotted target
+    is_test: bool = False
+    _lines: list[str] | None = None
+
+    @property
+    def is_notebook(self) -> bool:
+        return self.notebook_map is not None
+
+    def line_text(self, line: int | None) -> str:
+        if not line:
+            return ""
+        if self._lines is None:
+            self._lines = self.text.splitlines()
+        return self._lines[line - 1].strip() if 0 < line <= len(self._lines) else ""
+
+    def cell_of(self, line: int | None) -> tuple[int | None, int | None]:
+        """Notebook cell index and line within it for a line of the combined text."""
+        if not self.notebook_map or not line or line > len(self.notebook_map):
+            return None, None
+        return self.notebook_map[line - 1]
+
+    def resolve(self, node: ast.AST) -> str | None:
+        """Dotted name of a Name/Attribute chain through this file's imports: `T.randn` -> `torch.randn`."""
+        parts: list[str] = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if not isinstance(node, ast.Name):
+            return None
+        base = self.aliases.get(node.id, node.id)
+        return ".".join([base, *reversed(parts)])
+
+
+def module_name(rel: str) -> str:
+    """`src/pkg/mod.py` -> `pkg.mod`; `pkg/__init__.py` -> `pkg`; notebooks keep their stem."""
+    parts = rel[: rel.rfind(".")].split("/")
+    if parts and parts[0] == "src" and len(parts) > 1:
+        parts = parts[1:]
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(p.replace("-", "_").replace(" ", "_") for p in parts) or "__root__"
+
+
+def _package_of(sf_module: str, rel: str) -> str:
+    return sf_module if rel.endswith("__init__.py") else sf_module.rpartition(".")[0]
+
+
+def collect_aliases(tree: ast.Module, module: str, rel: str) -> dict[str, str]:
+    """Map every imported local name to what it names, once, so rules see `torch.randn` however spelled."""
+    aliases: dict[str, str] = {}
+    package = _package_of(module, rel)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.asname:
+                    aliases[a.asname] = a.name
+                else:
+                    top = a.name.split(".")[0]
+                    aliases.setdefault(top, top)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                pkg_parts = package.split(".") if package else []
+                keep = len(pkg_parts) - (node.level - 1)
+                prefix = ".".join(pkg_parts[: max(keep, 0)])
+                base = ".".join(p for p in (prefix, base) if p)
+            for a in node.names:
+                if a.name == "*":
+                    continue
+                aliases[a.asname or a.name] = f"{base}.{a.name}" if base else a.name
+    return aliases
+
+
+def _decode(raw: bytes) -> tuple[str | None, str | None]:
+    try:
+        return raw.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})"
+
+
+def read_source(root: Path, rel: str) -> SourceFile:
+    """Read and parse one file; every failure becomes a recorded error, never an exception."""
+    is_nb = rel.endswith(".ipynb")
+    sf = SourceFile(path=rel, module=module_name(rel), is_test=is_test_path(rel))
+    try:
+        path = root / rel
+        if path.stat().st_size > MAX_SOURCE_BYTES and not is_nb:
+            sf.error = f"larger than {MAX_SOURCE_BYTES // 1_000_000} MB; not analysed"
+            return sf
+        raw = path.read_bytes()
+    except OSError as exc:
+        sf.error = f"cannot read: {exc.strerror}"
+        return sf
+    text, err = _decode(raw)
+    if text is None:
+        sf.error = err
+        return sf
+    if is_nb:
+        try:
+            nb = read_notebook(text)
+        except NotebookError as exc:
+            sf.error = str(exc)
+            return sf
+        text, sf.notebook_map = nb.text, nb.line_map
+    sf.text = text
+    try:
+        sf.tree = ast.parse(text, filename=rel)
+    except SyntaxError as exc:
+        sf.error = f"syntax error: {exc.msg}"
+        sf.error_line = exc.lineno
+        return sf
+    except (ValueError, RecursionError, MemoryError) as exc:
+        sf.error = f"cannot parse: {type(exc).__name__}"
+        return sf
+    sf.aliases = collect_aliases(sf.tree, sf.module, rel)
+    return sf

@@ -1,0 +1,213 @@
+"""The training path: entry points, training loops, optimizer steps, optimizers and what they optimize."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from trainaudit.evidence.flow import Flow, Kind, Prov, callee_module, is_loss_class
+from trainaudit.evidence.index import FunctionInfo, ProjectIndex, iter_scopes, scope_body, walk_scope
+from trainaudit.evidence.source import SourceFile
+
+OPTIMIZER_NAMES = frozenset(
+    "SGD Adam AdamW Adamax Adagrad Adadelta RMSprop Rprop NAdam RAdam LBFGS SparseAdam ASGD Adafactor Lion "
+    "AdamW8bit Adam8bit PagedAdamW LAMB Lamb FusedAdam Muon".split()
+)
+FIT_METHODS = frozenset({"fit", "train"})
+TRAINER_HINTS = ("Trainer", "trainer")
+
+
+@dataclass(eq=False)
+class Optimizer:
+    """An optimizer construction and the project module classes whose parameters it holds."""
+
+    file: SourceFile
+    scope: FunctionInfo | None
+    node: ast.Call
+    cls: str
+    var: str | None
+    modules: list[str] = field(default_factory=list)
+    steps: list[ast.Call] = field(default_factory=list)  # where `<var>.step()` (or scaler.step(var)) happens
+
+    @property
+    def line(self) -> int:
+        return self.node.lineno
+
+
+@dataclass(eq=False)
+class TrainLoop:
+    """A place where training happens: a loop with backward/step, a step function, a framework step or fit."""
+
+    file: SourceFile
+    scope: FunctionInfo | None
+    node: ast.AST  # the loop, the step function, or the fit call
+    kind: str  # "loop" | "step-fn" | "step-method" | "fit"
+    backward: list[ast.Call] = field(default_factory=list)
+    steps: list[ast.Call] = field(default_factory=list)
+
+    @property
+    def line(self) -> int:
+        return getattr(self.node, "lineno", 0)
+
+    def body(self) -> list[ast.AST]:
+        """Nodes inside the loop (or step function), not entering nested definitions."""
+        if isinstance(self.node, (ast.For, ast.While, ast.AsyncFor)):
+            return list(walk_scope(self.node.body))
+        if isinstance(self.node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return list(walk_scope(self.node.body))
+        return [self.node]
+
+
+@dataclass(frozen=True)
+class ModuleCall:
+    node: ast.Call
+    cls: str  # module class qualname (project) or dotted (torch.nn.*)
+
+
+class TrainingPath:
+    """Finds, once, where the project trains and with what."""
+
+    def __init__(self, files: list[SourceFile], index: ProjectIndex, flow: Flow) -> None:
+        self.index = index
+        self.flow = flow
+        self.loops: list[TrainLoop] = []
+        self.optimizers: list[Optimizer] = []
+        for sf in files:
+            if sf.tree is None or sf.is_test:
+                continue
+            for fn in iter_scopes(index, sf):
+                self._scan_scope(sf, fn)
+        self._link_steps()
+
+    # -- discovery ---------------------------------------------------------------------------
+    def _scan_scope(self, sf: SourceFile, fn: FunctionInfo | None) -> None:
+        stmts = scope_body(sf, fn)
+        env = None
+        parents: dict[int, ast.AST] = {}
+        backward: list[ast.Call] = []
+        steps: list[ast.Call] = []
+        for node in walk_scope(stmts):
+            for child in ast.iter_child_nodes(node):
+                parents[id(child)] = node
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr in ("backward", "manual_backward"):
+                backward.append(node)
+            elif isinstance(func, ast.Attribute) and func.attr == "step" and _looks_like_optimizer_step(node):
+                steps.append(node)
+            elif isinstance(func, ast.Attribute) and func.attr in FIT_METHODS and _looks_like_trainer(func.value):
+                self.loops.append(TrainLoop(sf, fn, node, "fit"))
+            dotted = sf.resolve(func) if isinstance(func, (ast.Name, ast.Attribute)) else None
+            if dotted and _is_optimizer_class(dotted):
+                env = env if env is not None else self.flow.env(sf, fn)
+                self.optimizers.append(self._optimizer(sf, fn, node, dotted, env, parents))
+        if fn is not None and fn.cls is not None and fn.name == "training_step" and self.index.is_module(fn.cls):
+            self.loops.append(TrainLoop(sf, fn, fn.node, "step-method"))
+            return
+        # Group backward/step calls by their innermost enclosing loop.
+        groups: dict[int, TrainLoop] = {}
+        for call in backward + steps:
+            loop = _enclosing_loop(call, parents)
+            key = id(loop) if loop is not None else 0
+            if key not in groups:
+                node = loop if loop is not None else (fn.node if fn is not None else call)
+                groups[key] = TrainLoop(sf, fn, node, "loop" if loop is not None else "step-fn")
+            (groups[key].backward if call in backward else groups[key].steps).append(call)
+        self.loops.extend(groups.values())
+
+    def _optimizer(self, sf: SourceFile, fn: FunctionInfo | None, call: ast.Call, dotted: str,
+                   env: dict[str, Prov], parents: dict[int, ast.AST]) -> Optimizer:
+        params = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "params"), None)
+        modules: list[str] = []
+        if params is not None:
+            prov = self.flow.concrete(self.flow.eval(params, sf, fn, env))
+            modules = sorted({o.what for o in prov if o.kind is Kind.INSTANCE and self._is_model(o.what)})
+        parent = parents.get(id(call))
+        var = None
+        if isinstance(parent, ast.Assign) and len(parent.targets) == 1:
+            t = parent.targets[0]
+            var = t.id if isinstance(t, ast.Name) else (t.attr if isinstance(t, ast.Attribute) else None)
+        return Optimizer(sf, fn, call, dotted, var, modules)
+
+    def _is_model(self, dotted: str) -> bool:
+        cls = self.index.classes.get(dotted)
+        return cls is not None and self.index.is_module(cls) or (
+            dotted.startswith("torch.nn.") and not is_loss_class(dotted))
+
+    def _link_steps(self) -> None:
+        """Attach each `x.step()` to the optimizer bound to `x` in the same file."""
+        for loop in self.loops:
+            for call in loop.steps:
+                name = _step_receiver_name(call)
+                for opt in self.optimizers:
+                    if opt.file is loop.file and name is not None and opt.var == name:
+                        opt.steps.append(call)
+
+    # -- queries -------------------------------------------------------------------------------
+    @property
+    def entry_files(self) -> list[SourceFile]:
+        seen: dict[str, SourceFile] = {}
+        for loop in self.loops:
+            seen.setdefault(loop.file.path, loop.file)
+        return list(seen.values())
+
+    def module_calls(self, loop: TrainLoop) -> list[ModuleCall]:
+        env = self.flow.env(loop.file, loop.scope)
+        out = []
+        for node in loop.body():
+            if isinstance(node, ast.Call):
+                cls = callee_module(self.flow, node, loop.file, loop.scope, env)
+                if cls is not None:
+                    out.append(ModuleCall(node, cls))
+        return out
+
+    def trained_classes(self) -> set[str]:
+        """Project module classes whose parameters reach an optimizer, or that a framework step trains."""
+        out = {m for opt in self.optimizers for m in opt.modules if m in self.index.classes}
+        for loop in self.loops:
+            if loop.kind == "step-method" and loop.scope and loop.scope.cls:
+                out.add(loop.scope.cls.qualname)
+        return out
+
+
+def _is_optimizer_class(dotted: str) -> bool:
+    last = dotted.rsplit(".", 1)[-1]
+    if "lr_scheduler" in dotted or "scheduler" in last.lower():
+        return False
+    return (dotted.startswith("torch.optim.") and last[:1].isupper()) or last in OPTIMIZER_NAMES
+
+
+def _step_receiver_name(call: ast.Call) -> str | None:
+    func = call.func
+    assert isinstance(func, ast.Attribute)
+    recv = func.value
+    if isinstance(recv, ast.Name) and "scaler" in recv.id.lower() and call.args:
+        recv = call.args[0]  # scaler.step(optimizer)
+    if isinstance(recv, ast.Name):
+        return recv.id
+    if isinstance(recv, ast.Attribute):
+        return recv.attr
+    return None
+
+
+def _looks_like_optimizer_step(call: ast.Call) -> bool:
+    name = _step_receiver_name(call) or ""
+    low = name.lower()
+    return ("opt" in low or "scaler" in low or low in ("g_opt", "d_opt")) and "sched" not in low
+
+
+def _looks_like_trainer(node: ast.AST) -> bool:
+    if isinstance(node, ast.Call):
+        node = node.func
+    name = node.id if isinstance(node, ast.Name) else (node.attr if isinstance(node, ast.Attribute) else "")
+    return any(h in name for h in TRAINER_HINTS)
+
+
+def _enclosing_loop(node: ast.AST, parents: dict[int, ast.AST]) -> ast.AST | None:
+    cur = parents.get(id(node))
+    while cur is not None:
+        if isinstance(cur, (ast.For, ast.While, ast.AsyncFor)):
+            return cur
+        cur = parents.get(id(cur))
+    return None
