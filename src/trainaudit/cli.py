@@ -35,8 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--spec", help="spec file (TOML); default: trainaudit.toml or [tool.trainaudit]")
     a.add_argument("--format", "-f", choices=AUDIT_FORMATS, default="text")
     a.add_argument("--output", "-o", help="write the report to FILE instead of standard output")
-    a.add_argument("--select", action="append", metavar="RULES", help="only these rules (slugs or codes, comma-separated)")
-    a.add_argument("--ignore", action="append", metavar="RULES", help="skip these rules (slugs or codes, comma-separated)")
+    a.add_argument("--select", action="append", metavar="RULES", 
+                   help="only these rules (slugs or codes, comma-separated)")
+    a.add_argument("--ignore", action="append", metavar="RULES", 
+                   help="skip these rules (slugs or codes, comma-separated)")
     a.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour in text output")
     a.set_defaults(func=cmd_audit)
 

@@ -200,6 +200,21 @@ class Flow:
         self._attrs[key] = frozenset(out)
         return self._attrs[key]
 
+    def submodules(self, cls: ClassInfo) -> dict[str, list[str]]:
+        """Module-valued attributes set on `self` (attribute -> module classes), through project bases."""
+        out: dict[str, list[str]] = {}
+        for c in self.index.mro(cls):
+            for m in c.methods.values():
+                for node in walk_scope(m.node.body):
+                    if not isinstance(node, ast.Assign):
+                        continue
+                    for t in node.targets:
+                        if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
+                            mods = [x for x in self._instances(self.self_attr(c, t.attr)) if self._is_module_class(x)]
+                            if mods:
+                                out.setdefault(t.attr, sorted(set(out.get(t.attr, [])) | set(mods)))
+        return out
+
     def param_values(self, fn: FunctionInfo, name: str) -> Prov:
         """A parameter's provenance gathered from the project's call sites of its function."""
         key = f"{fn.qualname}:{name}"
@@ -301,7 +316,7 @@ class Flow:
         args = self._args(call, sf, fn, env)
         values = frozenset(o for o in args if o.kind in VALUE_KINDS)
         root = _root_name(func)
-        is_value_call = root is not None and (root in env or root == "self")
+        is_value_call = not _is_dotted(func) or root in env or root == "self"
         if not is_value_call:
             target = self.index.resolve(sf, func) if isinstance(func, (ast.Name, ast.Attribute)) else None
             if isinstance(target, ClassInfo):
@@ -420,6 +435,13 @@ def _root_name(node: ast.AST) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
+def _is_dotted(node: ast.AST) -> bool:
+    """A plain name or attribute chain (`torch.nn.Linear`), as opposed to an expression's value."""
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return isinstance(node, ast.Name)
+
+
 def _arg_for(call: ast.Call, name: str, pos: int) -> ast.expr | None:
     for k in call.keywords:
         if k.arg == name:
@@ -430,15 +452,19 @@ def _arg_for(call: ast.Call, name: str, pos: int) -> ast.expr | None:
 
 
 def callee_module(flow: Flow, call: ast.Call, sf: SourceFile, fn: FunctionInfo | None,
-                  env: dict[str, Prov]) -> str | None:
-    """The module class a call runs (`model(x)`, `self.encoder(h)`, `model.encode(x)`), if it is one."""
+                  env: dict[str, Prov], forward_only: bool = False) -> str | None:
+    """The module class a call runs (`model(x)`, `self.encoder(h)`, `model.encode(x)`), if it is one.
+
+    With forward_only, a project method of a module (`self._shared_eval(...)`) does not count."""
     func = call.func
     root = _root_name(func)
-    if root is None or not (root in env or root == "self"):
+    if _is_dotted(func) and not (root in env or root == "self"):
         return None
     if isinstance(func, ast.Attribute):
         receiver = flow.eval(func.value, sf, fn, env)
         if flow._has_method(receiver, func.attr):
+            if forward_only:
+                return None
             mods = [c for c in flow._instances(receiver) if flow._is_module_class(c)]
             return mods[0] if mods and func.attr not in KEEP_INSTANCE else None
         if func.attr in KEEP_INSTANCE:

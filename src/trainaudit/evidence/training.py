@@ -162,6 +162,33 @@ class TrainingPath:
                     out.append(ModuleCall(node, cls))
         return out
 
+    def feeds(self, loop: TrainLoop) -> list[tuple[ast.Call, Prov]]:
+        """What reaches the model in a loop: arguments of module calls, and of project helpers given the model.
+
+        Parameters are resolved through call sites; loss modules are skipped (their inputs are outputs)."""
+        flow = self.flow
+        env = flow.env(loop.file, loop.scope)
+        out: list[tuple[ast.Call, Prov]] = []
+        for node in loop.body():
+            if not isinstance(node, ast.Call):
+                continue
+            args = [*node.args, *(k.value for k in node.keywords)]
+            provs = [flow.concrete(flow.eval(a, loop.file, loop.scope, env)) for a in args]
+            cls = callee_module(flow, node, loop.file, loop.scope, env)
+            if cls is not None:
+                if not is_loss_class(cls):
+                    out.append((node, frozenset().union(*provs)))
+                continue
+            func = node.func
+            target = self.index.resolve(loop.file, func) if isinstance(func, (ast.Name, ast.Attribute)) else None
+            gets_model = any(flow._is_module_class(o.what) for p in provs for o in p if o.kind is Kind.INSTANCE)
+            if loop.kind == "fit" or (target is not None and not isinstance(target, str) and gets_model):
+                out.append((node, frozenset(o for p in provs for o in p if o.kind is not Kind.INSTANCE)))
+        return out
+
+    def loop_of_step(self, call: ast.Call) -> TrainLoop | None:
+        return next((loop for loop in self.loops if any(s is call for s in loop.steps)), None)
+
     def trained_classes(self) -> set[str]:
         """Project module classes whose parameters reach an optimizer, or that a framework step trains."""
         out = {m for opt in self.optimizers for m in opt.modules if m in self.index.classes}

@@ -15,13 +15,3 @@ STUB_IMPLEMENTATION = register(
          "A function or class on the training path (or named by the spec) is only a stub.",
          remedy="Implement the stubbed functions and classes on the training path before claiming training.")
 )
-ISOLATED_TRAINING = register(
-    Rule("TA203", "isolated-training", "integration", Severity.ERROR,
-         "Components are optimized separately while the combined system is never trained end to end.",
-         remedy="Train the combined system end to end (one forward through all components, one combined loss).")
-)
-DISCARDED_OUTPUT = register(
-    Rule("TA204", "discarded-output", "integration", Severity.WARNING,
-         "A component's output is computed in the forward or training step and never used.",
-         remedy="Use every component output the system computes, or remove the component from the forward pass.")
-)

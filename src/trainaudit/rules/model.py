@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
+from trainaudit.evidence.flow import Kind
+from trainaudit.evidence.index import ClassInfo
 from trainaudit.finding import Severity
-from trainaudit.rules.registry import Rule, register
+from trainaudit.rules.registry import Rule, check, register
 
 PLACEHOLDER_MODEL = register(
     Rule("TA101", "placeholder-model", "model", Severity.ERROR,
@@ -15,8 +19,126 @@ SYNTHETIC_DATA = register(
          "The batches that reach the model come from random generators, and no dataset feeds the loop.",
          remedy="Feed the training loop from the real or declared data source{data}, not from random tensors.")
 )
-DUMMY_INPUT = register(
-    Rule("TA103", "dummy-input", "integration", Severity.ERROR,
-         "A component is fed a random or constant tensor in place of an upstream component's output.",
-         remedy="Wire each component to its upstream component's real output instead of random or constant tensors.")
-)
+
+
+# --- placeholder-model ------------------------------------------------------------------------------
+
+
+STANDIN_WORDS = ("simplified", "simple", "dummy", "placeholder", "mock", "fake", "toy", "stub", "minimal",
+                 "tiny", "basic", "standin", "stand-in", "lite", "mini")
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+
+
+def _standin_signals(cls: ClassInfo) -> list[str]:
+    """Words in the class name or docstring that say 'this is not the real thing'."""
+    words = [w.lower() for w in _WORD.findall(cls.name)]
+    sig = [f"name word '{w}'" for w in words if w in STANDIN_WORDS]
+    doc = cls.docstring.lower()
+    sig += [f"docstring says '{w}'" for w in STANDIN_WORDS if re.search(rf"\b{re.escape(w)}\b", doc)]
+    return sig
+
+
+def _stripped(name: str) -> str:
+    words = _WORD.findall(name)
+    return "".join(w for w in words if w.lower() not in STANDIN_WORDS)
+
+
+def _counterparts(program, cls: ClassInfo) -> list[ClassInfo]:
+    """Project model classes elsewhere whose name is the stand-in's name without its stand-in words."""
+    core = _stripped(cls.name)
+    if not core or core == cls.name and not _standin_signals(cls):
+        return []
+    index = program.index
+    return [c for c in index.classes.values()
+            if c is not cls and not c.file.is_test and c.file is not cls.file and index.is_module(c)
+            and c.name == core and cls not in index.mro(c) and c not in index.mro(cls)]
+
+
+def _fits_required(index, flow, trained: str, required: list[ClassInfo], required_name: str) -> bool:
+    cls = index.classes.get(trained)
+    if cls is None:  # an external class: compare by name
+        return trained.rsplit(".", 1)[-1] == required_name
+    mro = index.mro(cls)
+    if any(r in mro for r in required) or cls.name == required_name:
+        return True
+    held = {m for mods in flow.submodules(cls).values() for m in mods}  # a wrapper that holds the model
+    return any(r.qualname in held for r in required)
+
+
+def _where(c: ClassInfo) -> str:
+    return f"{c.file.path}:{c.node.lineno}"
+
+
+@check("placeholder-model")
+def _placeholder_model(ctx):
+    program = ctx.source
+    index, flow, training = program.index, program.flow, program.training
+    required_name = ctx.spec.model_name
+    required = index.class_named(ctx.spec.model) if ctx.spec.model else []
+    seen: set[tuple[str, str]] = set()
+    for opt in training.optimizers:
+        for trained in opt.modules:
+            if (trained, opt.file.path) in seen:
+                continue
+            seen.add((trained, opt.file.path))
+            cls = index.classes.get(trained)
+            name = cls.name if cls else trained
+            defined = _where(cls) if cls else trained
+            if required_name:
+                if _fits_required(index, flow, trained, required, required_name):
+                    continue
+                want = ", ".join(_where(r) for r in required) or "not found in the project"
+                yield PLACEHOLDER_MODEL.finding(
+                    f"the optimizer trains {name} ({defined}), not the required {required_name} ({want})",
+                    opt.file.path, opt.line,
+                    evidence={"trained": trained, "trained_defined_at": defined, "required": ctx.spec.model,
+                              "required_defined_at": [_where(r) for r in required],
+                              "signals": _standin_signals(cls) if cls else []},
+                )
+            elif cls is not None:
+                others = _counterparts(program, cls)
+                signals = _standin_signals(cls)
+                in_script = cls.file in program.entry_files
+                if others and (signals or in_script):
+                    real = others[0]
+                    yield PLACEHOLDER_MODEL.finding(
+                        f"the optimizer trains {cls.name} ({defined}), a stand-in for {real.name} "
+                        f"({_where(real)}) which the project defines but never trains",
+                        opt.file.path, opt.line,
+                        evidence={"trained": trained, "trained_defined_at": defined,
+                                  "counterpart": real.qualname, "counterpart_defined_at": _where(real),
+                                  "signals": signals + (["defined in the training script"] if in_script else [])},
+                    )
+
+
+# --- synthetic-data ----------------------------------------------------------------------------------
+@check("synthetic-data")
+def _synthetic_data(ctx):
+    program = ctx.source
+    declared = ctx.spec.data_name
+    for loop in program.training.loops:
+        feeds = program.training.feeds(loop)
+        origins = {o for _, p in feeds for o in p}
+        random = sorted((o for o in origins if o.kind is Kind.RANDOM), key=lambda o: (o.path, o.line))
+        has_data = any(o.kind is Kind.DATA for o in origins)
+        calls = [f"{loop.file.path}:{n.lineno}" for n, _ in feeds]
+        if random and not has_data:
+            first = random[0]
+            via = f" through {first.via}()" if first.via else ""
+            note = f"; the declared data source {declared} is never used" if declared else ""
+            yield SYNTHETIC_DATA.finding(
+                f"the batches reaching the model in the training loop at {loop.file.path}:{loop.line} come from "
+                f"{first.what}{via}, and no dataset feeds the loop{note}",
+                first.path, first.line,
+                evidence={"loop": f"{loop.file.path}:{loop.line}", "model_calls": calls,
+                          "random_sources": [f"{o.what} at {o.path}:{o.line}" + (f" via {o.via}" if o.via else "")
+                                             for o in random]},
+            )
+        elif declared and has_data and feeds and loop.kind != "step-method" and not any(
+                o.kind is Kind.DATA and o.what == f"declared data source {declared}" for o in origins):
+            sources = sorted({f"{o.what} at {o.path}:{o.line}" for o in origins if o.kind is Kind.DATA})
+            yield SYNTHETIC_DATA.finding(
+                f"the training loop at {loop.file.path}:{loop.line} never uses the declared data source {declared}",
+                loop.file.path, loop.line,
+                evidence={"loop": f"{loop.file.path}:{loop.line}", "data_sources": sources, "declared": ctx.spec.data},
+            )

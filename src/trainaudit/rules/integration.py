@@ -1,0 +1,188 @@
+"""Rules about integration: do the components of a composed system really feed and train each other."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from trainaudit.evidence.flow import VALUE_KINDS, Kind, callee_module, is_loss_class
+from trainaudit.evidence.index import walk_scope
+from trainaudit.finding import Severity
+from trainaudit.rules.registry import Rule, check, register
+
+DUMMY_INPUT = register(
+    Rule("TA103", "dummy-input", "integration", Severity.ERROR,
+         "A component is fed a random or constant tensor in place of an upstream component's output.",
+         remedy="Wire each component to its upstream component's real output instead of random or constant tensors.")
+)
+ISOLATED_TRAINING = register(
+    Rule("TA203", "isolated-training", "integration", Severity.ERROR,
+         "Components are optimized separately while the combined system is never trained end to end.",
+         remedy="Train the combined system end to end (one forward through all components, one combined loss).")
+)
+DISCARDED_OUTPUT = register(
+    Rule("TA204", "discarded-output", "integration", Severity.WARNING,
+         "A component's output is computed in the forward or training step and never used.",
+         remedy="Use every component output the system computes, or remove the component from the forward pass.")
+)
+
+
+# Callee or slot names where a random input is the point: GAN generators, decoders of prior samples, noise.
+_GENERATIVE = re.compile(r"gen|decod|sampl|diffus|unet|denois|prior|noise|latent", re.I)
+# Methods where a dummy forward is routine (shape inference, tracing, sampling), not training.
+_NOT_TRAINING = re.compile(r"^__init__$|sampl|generat|warm|trace|export|summary|example|infer|build|shape", re.I)
+_FORWARD = re.compile(r"^(forward|__call__|\w*_step|step|compute_loss|train\w*)$")
+
+
+def _slots(call: ast.Call) -> list[tuple[str, ast.expr]]:
+    """Each input a call passes: positional and keyword arguments, and the entries of literal dicts/lists."""
+    named = [(f"argument {i + 1}", a) for i, a in enumerate(call.args)]
+    named += [(k.arg, k.value) for k in call.keywords if k.arg]
+    out: list[tuple[str, ast.expr]] = []
+    for label, expr in named:
+        if isinstance(expr, ast.Dict):
+            pairs = zip(expr.keys, expr.values, strict=True)
+            out += [(f"{label} key {ast.unparse(k)}", v) for k, v in pairs if k is not None]
+        elif isinstance(expr, (ast.List, ast.Tuple)):
+            out += [(f"{label} item {j + 1}", e) for j, e in enumerate(expr.elts)]
+        else:
+            out.append((label, expr))
+    return out
+
+
+def _forward_scopes(program):
+    """Forward-like methods of the project's modules: where components are wired together."""
+    index = program.index
+    for cls in index.classes.values():
+        if cls.file.is_test or not index.is_module(cls):
+            continue
+        for m in cls.methods.values():
+            if _FORWARD.match(m.name) and not _NOT_TRAINING.search(m.name):
+                yield m.file, m, list(walk_scope(m.node.body))
+
+
+def _loop_scopes(program):
+    for loop in program.training.loops:
+        if loop.kind != "fit" and not (loop.scope and _NOT_TRAINING.search(loop.scope.name)):
+            yield loop.file, loop.scope, loop.body(), loop
+
+
+def _callee_label(call: ast.Call) -> str:
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else (func.id if isinstance(func, ast.Name) else "")
+
+
+# --- dummy-input -------------------------------------------------------------------------------------
+@check("dummy-input")
+def _dummy_input(ctx):
+    program = ctx.source
+    flow, index = program.flow, program.index
+    scopes = [(f, fn, body, None) for f, fn, body in _forward_scopes(program)] + list(_loop_scopes(program))
+    for sf, fn, body, loop in scopes:
+        if loop is not None and not any(o.kind in (Kind.DATA, Kind.OUTPUT)
+                                        for _, p in program.training.feeds(loop) for o in p):
+            continue  # a loop with no real input at all is synthetic-data's finding, not this one
+        env = flow.env(sf, fn)
+        for node in body:
+            if not isinstance(node, ast.Call):
+                continue
+            cls = callee_module(flow, node, sf, fn, env)
+            if cls is None or is_loss_class(cls) or _GENERATIVE.search(_callee_label(node) + cls):
+                continue
+            project_component = cls in index.classes
+            for label, expr in _slots(node):
+                prov = {o for o in flow.eval(expr, sf, fn, env) if o.kind in VALUE_KINDS}
+                if not prov or any(o.kind not in (Kind.RANDOM, Kind.CONST) for o in prov):
+                    continue
+                randoms = sorted((o for o in prov if o.kind is Kind.RANDOM), key=lambda o: o.line)
+                if not randoms and not project_component:
+                    continue  # zeros for an RNN state or a mask fed to a library layer is routine
+                if _GENERATIVE.search(label):
+                    continue
+                first = (randoms or sorted(prov, key=lambda o: o.line))[0]
+                kind = "random" if randoms else "constant"
+                name = cls.rsplit(".", 1)[-1]
+                yield DUMMY_INPUT.finding(
+                    f"{name} (called at {sf.path}:{node.lineno}) is fed a {kind} tensor from {first.what} "
+                    f"as its {label}, in place of a real input",
+                    first.path, first.line,
+                    evidence={"component": cls, "call": f"{sf.path}:{node.lineno}", "input": label,
+                              "source": f"{first.what} at {first.path}:{first.line}"},
+                )
+
+
+# --- discarded-output --------------------------------------------------------------------------------
+def _loaded_names(body: list[ast.AST]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for node in body:
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            out.setdefault(node.id, []).append(node.lineno)
+    return out
+
+
+@check("discarded-output")
+def _discarded_output(ctx):
+    program = ctx.source
+    flow = program.flow
+    scopes = [(f, fn, body) for f, fn, body in _forward_scopes(program)]
+    scopes += [(f, fn, body) for f, fn, body, _ in _loop_scopes(program)]
+    seen: set[int] = set()
+    for sf, fn, body in scopes:
+        env = flow.env(sf, fn)
+        loads = _loaded_names(list(walk_scope(fn.node.body)) if fn is not None else body)
+        for node in body:
+            if id(node) in seen:
+                continue
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+                if len(names) != len(node.targets) or any(n.startswith("_") or n in loads for n in names):
+                    continue
+                call, what = node.value, f"assigned to {', '.join(names)} and never used"
+            elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+                call, what = node.value, "computed and dropped"
+            else:
+                continue
+            cls = callee_module(flow, call, sf, fn, env, forward_only=True)
+            if cls is None or is_loss_class(cls):
+                continue
+            seen.add(id(node))
+            name = cls.rsplit(".", 1)[-1]
+            yield DISCARDED_OUTPUT.finding(
+                f"the output of {name} ({_callee_label(call)}) is {what}",
+                sf.path, node.lineno, evidence={"component": cls, "scope": fn.qualname if fn else sf.module},
+            )
+
+
+# --- isolated-training -------------------------------------------------------------------------------
+@check("isolated-training")
+def _isolated_training(ctx):
+    program = ctx.source
+    index, flow, training = program.index, program.flow, program.training
+    single = [o for o in training.optimizers
+              if o.steps and len([m for m in o.modules if m in index.classes]) == 1]
+    loops = {id(o): {id(lp) for s in o.steps if (lp := training.loop_of_step(s))} for o in single}
+    isolated = [o for o in single
+                if not any(o2 is not o and loops[id(o)] & loops[id(o2)] for o2 in single)]
+    components = {m for o in isolated for m in o.modules if m in index.classes}
+    if len(components) < 2:
+        return
+    trained = training.trained_classes()
+    for cls in index.classes.values():
+        if cls.file.is_test or not index.is_module(cls) or cls.qualname in trained:
+            continue
+        held = {m for mods in flow.submodules(cls).values() for m in mods} & components
+        if len(held) < 2:
+            continue
+        for opt in isolated:
+            comp = next(m for m in opt.modules if m in index.classes)
+            if comp not in held:
+                continue
+            parts = ", ".join(sorted(h.rsplit(".", 1)[-1] for h in held))
+            yield ISOLATED_TRAINING.finding(
+                f"this optimizer trains {comp.rsplit('.', 1)[-1]} alone in its own loop, while {cls.name} "
+                f"({cls.file.path}:{cls.node.lineno}), which composes {parts}, is never trained end to end",
+                opt.file.path, opt.line,
+                evidence={"component": comp, "composite": cls.qualname,
+                          "optimizers": [f"{o.file.path}:{o.line} {o.modules}" for o in isolated]},
+            )
+        return

@@ -1,0 +1,255 @@
+"""placeholder-model and synthetic-data: fire on stand-ins and random batches, silent on the close legit cases."""
+
+from __future__ import annotations
+
+import textwrap
+
+from harness import check_project, found, write_project
+
+from trainaudit import audit
+
+MODELS = """
+    import torch.nn as nn
+
+    class FooNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.fc(x)
+"""
+
+def joined(*parts: str) -> str:
+    """Dedent each part on its own, so snippets written at different indents can be joined."""
+    return "".join(textwrap.dedent(p).lstrip("\n") for p in parts)
+
+
+LOADER_LOOP = """
+    for x, y in loader:
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+"""
+
+
+def test_placeholder_model_without_spec_fires_on_stand_in_defined_in_script(tmp_path):
+    write_project(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/models.py": MODELS,
+        "train.py": joined("""
+            import torch
+            import torch.nn as nn
+            import torch.nn.functional as F
+            from pkg.data import loader
+
+            class SimpleFooNet(nn.Module):
+                \"\"\"Simplified version for a quick run.\"\"\"
+                def __init__(self):
+                    super().__init__()
+                    self.fc = nn.Linear(8, 2)
+
+                def forward(self, x):
+                    return self.fc(x)
+
+            model = SimpleFooNet()
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)  # expect: placeholder-model
+        """, LOADER_LOOP),
+    })
+    report = check_project(tmp_path, {"placeholder-model"})
+    f = next(f for f in report.findings if f.rule == "placeholder-model")
+    assert f.evidence["counterpart"] == "pkg.models.FooNet"
+    assert "name word 'simple'" in f.evidence["signals"]
+
+
+def test_placeholder_model_silent_when_real_model_is_trained(tmp_path):
+    write_project(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/models.py": MODELS,
+        "train.py": joined("""
+            import torch
+            import torch.nn.functional as F
+            from pkg.models import FooNet
+            from pkg.data import loader
+
+            model = FooNet()
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        """, LOADER_LOOP),
+    })
+    check_project(tmp_path, {"placeholder-model"})
+
+
+def test_placeholder_model_with_spec_names_required_class(tmp_path):
+    write_project(tmp_path, {
+        "trainaudit.toml": 'model = "pkg.models.FooNet"\n',
+        "pkg/__init__.py": "",
+        "pkg/models.py": joined(MODELS, """
+    class Baseline(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 2)
+"""),
+        "train.py": joined("""
+            import torch as T
+            import torch.nn.functional as F
+            from pkg import models as M
+            from pkg.data import loader
+
+            model = M.Baseline()
+            opt = T.optim.Adam(model.parameters())  # expect: placeholder-model
+        """, LOADER_LOOP),
+    })
+    report = check_project(tmp_path, {"placeholder-model"})
+    f = report.findings[0]
+    assert f.evidence["required_defined_at"] == ["pkg/models.py:3"]
+    assert "Baseline" in f.message and "FooNet" in f.message
+
+
+def test_placeholder_model_with_spec_accepts_subclass_and_wrapper(tmp_path):
+    write_project(tmp_path, {
+        "trainaudit.toml": 'model = "FooNet"\n',
+        "pkg/__init__.py": "",
+        "pkg/models.py": joined(MODELS, """
+    class BigFooNet(FooNet):
+        pass
+
+    class Wrapped(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = FooNet()
+"""),
+        "train.py": joined("""
+            import torch
+            import torch.nn.functional as F
+            from pkg.models import BigFooNet, Wrapped
+            from pkg.data import loader
+
+            model = BigFooNet()
+            wrapper = Wrapped()
+            opt = torch.optim.SGD(list(model.parameters()) + list(wrapper.parameters()), lr=0.1)
+        """, LOADER_LOOP),
+    })
+    check_project(tmp_path, {"placeholder-model"})
+
+
+def test_synthetic_data_through_helper_in_other_module_with_alias(tmp_path):
+    write_project(tmp_path, {
+        "utils.py": """
+            import numpy as N
+
+            def make_batch(n):
+                return N.random.rand(n, 8).astype("float32")  # expect: synthetic-data
+        """,
+        "train.py": """
+            import torch
+            from utils import make_batch
+
+            model = torch.nn.Linear(8, 1)
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            for step in range(100):
+                x = torch.from_numpy(make_batch(32))
+                loss = model(x).pow(2).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        """,
+    })
+    report = check_project(tmp_path, {"synthetic-data"})
+    assert report.findings[0].evidence["random_sources"] == ["numpy.random.rand at utils.py:4 via utils.make_batch"]
+
+
+def test_synthetic_data_silent_on_diffusion_noise_and_gan_latents(tmp_path):
+    write_project(tmp_path, {
+        "train.py": """
+            import torch
+            import torch.nn.functional as F
+            from torch.utils.data import DataLoader
+            from torchvision.datasets import MNIST
+
+            loader = DataLoader(MNIST("data", download=False), batch_size=64)
+            net = torch.nn.Linear(784, 784)
+            G = torch.nn.Linear(16, 784)
+            D = torch.nn.Linear(784, 1)
+            opt = torch.optim.Adam(net.parameters())
+            opt_g = torch.optim.Adam(G.parameters())
+            opt_d = torch.optim.Adam(D.parameters())
+            for x0, _ in loader:
+                x0 = x0.view(-1, 784)
+                noise = torch.randn_like(x0)
+                t = torch.rand(x0.size(0), 1)
+                x_t = (1 - t).sqrt() * x0 + t.sqrt() * noise
+                loss = F.mse_loss(net(x_t), noise)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                z = torch.randn(x0.size(0), 16)
+                d_loss = F.softplus(D(G(z).detach())).mean() + F.softplus(-D(x0)).mean()
+                opt_d.zero_grad()
+                d_loss.backward()
+                opt_d.step()
+        """,
+    })
+    check_project(tmp_path, {"synthetic-data"})
+
+
+def test_synthetic_data_silent_on_declared_generator_and_reports_unused_declared_source(tmp_path):
+    gen = """
+        import numpy as np
+
+        class Generator:
+            def sample(self, n):
+                return np.random.normal(size=(n, 8)).astype("float32")
+    """
+    loop = """
+        import numpy as np
+        import torch
+        from gen import Generator
+
+        model = torch.nn.Linear(8, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        g = Generator()
+        for step in range(10):
+            x = torch.from_numpy({src})
+            loss = model(x).pow(2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    """
+    good = write_project(tmp_path / "good", {"trainaudit.toml": 'data = "gen.Generator"\n', "gen.py": gen,
+                                            "train.py": loop.format(src="g.sample(32)")})
+    check_project(good, {"synthetic-data"})
+    bad = write_project(tmp_path / "bad", {"trainaudit.toml": 'data = "gen.Generator"\n', "gen.py": gen,
+                                          "train.py": loop.format(src="np.load('x.npy')")})
+    report = audit(bad)
+    assert found(report, {"synthetic-data"}) == {("synthetic-data", "train.py", 8)}
+    assert "never uses the declared data source Generator" in report.findings[0].message
+
+
+def test_synthetic_data_silent_in_tests_and_on_random_indices_into_real_data(tmp_path):
+    write_project(tmp_path, {
+        "tests/test_model.py": """
+            import torch
+            model = torch.nn.Linear(8, 1)
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            loss = model(torch.randn(4, 8)).sum()
+            loss.backward()
+            opt.step()
+        """,
+        "train.py": """
+            import numpy as np
+            import torch
+
+            data = np.memmap("train.bin", dtype=np.float32, mode="r")
+            model = torch.nn.Linear(8, 1)
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            for it in range(100):
+                ix = torch.randint(len(data) - 8, (32,))
+                x = torch.stack([torch.from_numpy(data[i:i + 8]) for i in ix])
+                loss = model(x).pow(2).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        """,
+    })
+    check_project(tmp_path, {"synthetic-data"})
