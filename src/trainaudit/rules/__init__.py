@@ -1,3 +1,3 @@
 """Rule modules; importing this package registers every rule (one module per family)."""
 
-from trainaudit.rules import engine_rules, hygiene, loop, metrics, model  # noqa: F401
+from trainaudit.rules import engine_rules, hygiene, integration, loop, metrics, model  # noqa: F401
