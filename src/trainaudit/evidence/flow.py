@@ -126,9 +126,14 @@ class Flow:
 
     def _bind_stmt(self, node: ast.AST, sf: SourceFile, fn: FunctionInfo | None, env: dict[str, Prov]) -> None:
         if isinstance(node, ast.Assign):
-            p = self.eval(node.value, sf, fn, env)
+            value = node.value
             for t in node.targets:
-                self._bind(t, p, env)
+                if (isinstance(t, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List))
+                        and len(t.elts) == len(value.elts)):  # a, b = A(), B(): pair them up
+                    for te, ve in zip(t.elts, value.elts, strict=True):
+                        self._bind(te, self.eval(ve, sf, fn, env), env)
+                else:
+                    self._bind(t, self.eval(value, sf, fn, env), env)
         elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and node.value is not None:
             p = self.eval(node.value, sf, fn, env)
             if isinstance(node, ast.AugAssign):

@@ -1,0 +1,190 @@
+"""dummy-input, discarded-output, isolated-training: fire on broken wiring, silent on the close legit cases."""
+
+from __future__ import annotations
+
+from harness import check_project, write_project
+
+ENCODERS = """
+    import torch
+    import torch.nn as nn
+
+    class GraphEncoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(16, 32)
+
+        def forward(self, g):
+            return self.fc(g)
+
+    class ImageEncoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3)
+
+        def forward(self, x):
+            return self.conv(x).mean((2, 3))
+
+    class Fusion(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = nn.Linear(40, 2)
+
+        def forward(self, parts):
+            return self.head(torch.cat([parts["graph"], parts["image"]], dim=1))
+"""
+
+TRAIN = """
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader
+    from data import PairDataset
+    from models import System
+
+    model = System()
+    opt = torch.optim.Adam(model.parameters())
+    for g, x, y in DataLoader(PairDataset("pairs.npz"), batch_size=8):
+        loss = F.cross_entropy(model(g, x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+"""
+
+
+def _system(forward: str) -> str:
+    return ENCODERS + """
+    class System(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.graph = GraphEncoder()
+            self.image = ImageEncoder()
+            self.fusion = Fusion()
+            self.rnn = nn.GRU(8, 8)
+
+""" + forward
+
+
+def test_dummy_input_fires_on_random_tensor_in_place_of_encoder_output(tmp_path):
+    write_project(tmp_path, {"train.py": TRAIN, "models.py": _system("""
+        def forward(self, g, x):
+            image = self.image(x)
+            dummy = torch.randn(x.size(0), 32)  # expect: dummy-input
+            return self.fusion({"graph": dummy, "image": image})
+""")})
+    report = check_project(tmp_path, {"dummy-input"})
+    f = report.findings[0]
+    assert f.evidence["component"] == "models.Fusion"
+    assert f.evidence["input"] == "argument 1 key 'graph'"
+
+
+def test_dummy_input_fires_on_constant_fed_to_project_component(tmp_path):
+    write_project(tmp_path, {"train.py": TRAIN, "models.py": _system("""
+        def forward(self, g, x):
+            image = self.image(x)
+            graph = self.graph(torch.zeros(x.size(0), 16))  # expect: dummy-input
+            return self.fusion({"graph": graph, "image": image})
+""")})
+    check_project(tmp_path, {"dummy-input"})
+
+
+def test_dummy_input_silent_on_real_wiring_rnn_state_and_reparameterisation(tmp_path):
+    write_project(tmp_path, {"train.py": TRAIN, "models.py": _system("""
+        def forward(self, g, x):
+            image = self.image(x)
+            mu = self.graph(g)
+            z = mu + torch.randn_like(mu) * 0.1
+            h0 = torch.zeros(1, x.size(0), 8)
+            seq, _ = self.rnn(image[:, :8].unsqueeze(0), h0)
+            return self.fusion({"graph": z, "image": image + seq.squeeze(0).sum()})
+
+        def sample(self, n):
+            return self.fusion({"graph": torch.randn(n, 32), "image": torch.randn(n, 8)})
+""")})
+    check_project(tmp_path, {"dummy-input"})
+
+
+def test_discarded_output_fires_on_unused_encoder_output(tmp_path):
+    write_project(tmp_path, {"train.py": TRAIN, "models.py": _system("""
+        def forward(self, g, x):
+            graph_features = self.graph(g)  # expect: discarded-output
+            image = self.image(x)
+            return self.fusion({"graph": image.repeat(1, 4), "image": image})
+""")})
+    check_project(tmp_path, {"discarded-output"})
+
+
+def test_discarded_output_silent_when_used_or_deliberately_ignored(tmp_path):
+    write_project(tmp_path, {"train.py": TRAIN, "models.py": _system("""
+        def forward(self, g, x):
+            h = self.graph(g)
+            h = h * 2
+            image = self.image(x)
+            _ = self.image(x)
+            seq, _state = self.rnn(image[:, :8].unsqueeze(0))
+            self.log_shapes(h)
+            return self.fusion({"graph": h, "image": image + seq.sum()})
+
+        def log_shapes(self, h):
+            return h.shape
+""")})
+    check_project(tmp_path, {"discarded-output"})
+
+
+ISOLATED = """
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader
+    from data import PairDataset
+    from models import GraphEncoder, ImageEncoder, Fusion
+
+    loader = DataLoader(PairDataset("pairs.npz"), batch_size=8)
+    graph, image = GraphEncoder(), ImageEncoder()
+    opt_graph = torch.optim.Adam(graph.parameters())  # expect: isolated-training
+    opt_image = torch.optim.Adam(image.parameters())  # expect: isolated-training
+    for g, x, y in loader:
+        loss = F.mse_loss(graph(g), torch.zeros(len(g), 32))
+        opt_graph.zero_grad()
+        loss.backward()
+        opt_graph.step()
+    for g, x, y in loader:
+        loss = image(x).pow(2).mean()
+        opt_image.zero_grad()
+        loss.backward()
+        opt_image.step()
+"""
+
+
+def test_isolated_training_fires_when_composite_never_trained(tmp_path):
+    write_project(tmp_path, {"train.py": ISOLATED, "models.py": _system("""
+        def forward(self, g, x):
+            return self.fusion({"graph": self.graph(g), "image": self.image(x)})
+""")})
+    report = check_project(tmp_path, {"isolated-training"})
+    assert {f.evidence["composite"] for f in report.findings} == {"models.System"}
+
+
+def test_isolated_training_silent_for_gan_style_joint_loop_and_for_trained_composite(tmp_path):
+    joint = ISOLATED.replace("  # expect: isolated-training", "")
+    joint = joint.replace("""        opt_graph.step()
+    for g, x, y in loader:
+""", """        opt_graph.step()
+""")
+    write_project(tmp_path / "joint", {"train.py": joint, "models.py": _system("""
+        def forward(self, g, x):
+            return self.fusion({"graph": self.graph(g), "image": self.image(x)})
+""")})
+    check_project(tmp_path / "joint", {"isolated-training"})
+    trained = ISOLATED.replace("  # expect: isolated-training", "") + """
+    from models import System
+    system = System()
+    opt_all = torch.optim.Adam(system.parameters())
+    for g, x, y in loader:
+        loss = F.cross_entropy(system(g, x), y)
+        opt_all.zero_grad()
+        loss.backward()
+        opt_all.step()
+"""
+    write_project(tmp_path / "pretrain", {"train.py": trained, "models.py": _system("""
+        def forward(self, g, x):
+            return self.fusion({"graph": self.graph(g), "image": self.image(x)})
+""")})
+    check_project(tmp_path / "pretrain", {"isolated-training"})
