@@ -47,14 +47,16 @@ class TrainLoop:
 
     @property
     def line(self) -> int:
+        if isinstance(self.node, ast.Module):  # flat script: where training first happens
+            return min(c.lineno for c in self.backward + self.steps)
         return getattr(self.node, "lineno", 0)
 
     def body(self) -> list[ast.AST]:
-        """Nodes inside the loop (or step function), not entering nested definitions."""
-        if isinstance(self.node, (ast.For, ast.While, ast.AsyncFor)):
+        """Nodes inside the loop, step function or flat script, not entering nested definitions."""
+        if isinstance(self.node, (ast.For, ast.While, ast.AsyncFor, ast.FunctionDef, ast.AsyncFunctionDef)):
             return list(walk_scope(self.node.body))
-        if isinstance(self.node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            return list(walk_scope(self.node.body))
+        if isinstance(self.node, ast.Module):
+            return list(walk_scope(scope_body(self.file, None)))
         return [self.node]
 
 
@@ -111,7 +113,7 @@ class TrainingPath:
             loop = _enclosing_loop(call, parents)
             key = id(loop) if loop is not None else 0
             if key not in groups:
-                node = loop if loop is not None else (fn.node if fn is not None else call)
+                node = loop if loop is not None else (fn.node if fn is not None else sf.tree)
                 groups[key] = TrainLoop(sf, fn, node, "loop" if loop is not None else "step-fn")
             (groups[key].backward if call in backward else groups[key].steps).append(call)
         self.loops.extend(groups.values())

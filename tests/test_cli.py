@@ -1,0 +1,195 @@
+"""The command line as users meet it: exit codes, formats, bad input, and an untouched project."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from harness import write_project
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+HONEST_TRAIN = """
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader
+    from torchvision.datasets import MNIST
+
+    model = torch.nn.Linear(784, 10)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    train = DataLoader(MNIST("data", train=True), batch_size=64)
+    test = DataLoader(MNIST("data", train=False), batch_size=256)
+    for x, y in train:
+        loss = F.cross_entropy(model(x.view(-1, 784)), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for x, y in test:
+            correct += (model(x.view(-1, 784)).argmax(1) == y).sum().item()
+    print("accuracy", correct / len(test.dataset))
+"""
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "trainaudit", *args], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "NO_COLOR": "1"}, timeout=120)
+
+
+def tree_digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        h.update(p.relative_to(root).as_posix().encode())
+        if p.is_file() and not p.is_symlink():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def test_placeholder_example_json_is_invalid_with_key_findings():
+    proc = run("audit", str(EXAMPLES / "placeholder-run"), "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["verdict"] == "invalid"
+    assert {"schema_version", "verdict", "findings", "summary"} <= doc.keys()
+    rules = {f["rule"] for f in doc["findings"]}
+    assert {"placeholder-model", "synthetic-data"} <= rules
+    for f in doc["findings"]:
+        assert {"rule", "code", "severity", "message", "path", "line", "evidence"} <= f.keys()
+
+
+def test_honest_example_is_valid_and_exits_zero():
+    proc = run("audit", str(EXAMPLES / "honest-run"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "verdict: VALID" in proc.stdout
+
+
+def test_audit_never_changes_the_project(tmp_path):
+    project = write_project(tmp_path / "p", {"train.py": HONEST_TRAIN, "bad.py": "def broken(:\n"})
+    before = tree_digest(project)
+    for fmt in ("text", "json", "markdown", "sarif"):
+        assert run("audit", str(project), "--format", fmt).returncode in (0, 1, 3)
+    assert tree_digest(project) == before
+
+
+def test_unparsable_and_non_utf8_files_are_named_and_the_rest_audited(tmp_path):
+    project = write_project(tmp_path, {"train.py": HONEST_TRAIN, "broken.py": "x = 1\ndef f(:\n"})
+    (project / "latin.py").write_bytes(b"# caf\xe9\nx = 1\n")
+    proc = run("audit", str(project), "--format", "json")
+    doc = json.loads(proc.stdout)
+    errors = {(f["path"], f["line"]): f["message"] for f in doc["findings"] if f["rule"] == "parse-error"}
+    assert ("broken.py", 2) in errors and "syntax error" in errors[("broken.py", 2)]
+    assert "not UTF-8" in errors[("latin.py", None)]
+    assert doc["summary"]["entry_points"] == ["train.py"]
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr
+
+
+def test_symlink_loop_is_skipped_without_hanging(tmp_path):
+    project = write_project(tmp_path, {"train.py": HONEST_TRAIN})
+    (project / "loop").symlink_to(project, target_is_directory=True)
+    (project / "dangling.py").symlink_to(project / "missing.py")
+    proc = run("audit", str(project), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert any(f["path"] == "dangling.py" and f["rule"] == "parse-error" for f in doc["findings"])
+
+
+def test_empty_directory_is_inconclusive(tmp_path):
+    proc = run("audit", str(tmp_path))
+    assert proc.returncode == 3
+    assert "no Python source" in proc.stdout
+
+
+@pytest.mark.parametrize("target", ["does-not-exist", "file.txt"])
+def test_bad_path_is_a_usage_error(tmp_path, target):
+    (tmp_path / "file.txt").write_text("x")
+    proc = run("audit", str(tmp_path / target))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("trainaudit: error:") and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(("spec", "needle"), [
+    ('modle = "Foo"\n', "unknown key 'modle'"),
+    ("metrics = 3\n", "key 'metrics' must be a list"),
+    ("model = [1\n", "not valid TOML"),
+])
+def test_bad_spec_exits_2_naming_the_problem(tmp_path, spec, needle):
+    write_project(tmp_path, {"train.py": HONEST_TRAIN, "trainaudit.toml": spec})
+    proc = run("audit", str(tmp_path))
+    assert proc.returncode == 2 and needle in proc.stderr, proc.stderr
+
+
+def test_spec_in_pyproject_and_select_ignore(tmp_path):
+    write_project(tmp_path, {
+        "pyproject.toml": '[project]\nname = "x"\n[tool.trainaudit]\nignore = ["placeholder-model"]\n',
+        "train.py": "import torch\nx = torch.randn(4, 3)\nm = torch.nn.Linear(3, 1)\n"
+                    "o = torch.optim.SGD(m.parameters(), 0.1)\nl = m(x).sum()\nl.backward()\no.step()\n",
+    })
+    doc = json.loads(run("audit", str(tmp_path), "-f", "json").stdout)
+    assert doc["spec"]["ignore"] == ["placeholder-model"]
+    assert "synthetic-data" in {f["rule"] for f in doc["findings"]}
+    only = json.loads(run("audit", str(tmp_path), "-f", "json", "--select", "TA001").stdout)
+    assert only["findings"] == []
+    assert run("audit", str(tmp_path), "--select", "no-such-rule").returncode == 2
+
+
+def test_inline_suppression(tmp_path):
+    write_project(tmp_path, {
+        "train.py": "import torch\nm = torch.nn.Linear(3, 1)\no = torch.optim.SGD(m.parameters(), 0.1)\n"
+                    "x = torch.randn(4, 3)  # trainaudit: ignore[synthetic-data]\n"
+                    "l = m(x).sum()\nl.backward()\no.step()\n",
+    })
+    doc = json.loads(run("audit", str(tmp_path), "-f", "json").stdout)
+    assert "synthetic-data" not in {f["rule"] for f in doc["findings"]}
+
+
+def test_output_file_is_written_whole_and_bad_output_dir_is_clear(tmp_path):
+    out = tmp_path / "report.md"
+    proc = run("audit", str(EXAMPLES / "placeholder-run"), "-f", "markdown", "-o", str(out))
+    assert proc.returncode == 1 and proc.stdout == ""
+    text = out.read_text()
+    assert text.startswith("# Training Audit Report") and "## 3. Required Next Steps" in text
+    assert [p.name for p in tmp_path.iterdir()] == ["report.md"]  # no temp file left behind
+    proc = run("audit", str(EXAMPLES / "placeholder-run"), "-o", str(tmp_path / "nope" / "r.txt"))
+    assert proc.returncode == 2 and "cannot write" in proc.stderr
+
+
+def test_sarif_is_valid_sarif_2_1_0_for_code_scanning():
+    sarif_pydantic = pytest.importorskip("sarif_pydantic")
+    proc = run("audit", str(EXAMPLES / "placeholder-run"), "--format", "sarif")
+    doc = json.loads(proc.stdout)
+    sarif_pydantic.Sarif.model_validate(doc)
+    assert doc["version"] == "2.1.0"
+    run0 = doc["runs"][0]
+    rule_ids = [r["id"] for r in run0["tool"]["driver"]["rules"]]
+    assert len(rule_ids) == len(set(rule_ids))
+    assert run0["results"]
+    for res in run0["results"]:  # what GitHub code scanning requires of each result
+        assert res["ruleId"] in rule_ids and res["message"]["text"]
+        loc = res["locations"][0]["physicalLocation"]
+        assert not loc["artifactLocation"]["uri"].startswith("/")
+        assert loc["region"]["startLine"] >= 1
+        assert res["partialFingerprints"]["trainaudit/v1"]
+
+
+def test_rules_lists_every_rule_and_version():
+    proc = run("rules", "--format", "json")
+    rows = json.loads(proc.stdout)
+    slugs = {r["slug"] for r in rows}
+    assert {"placeholder-model", "synthetic-data", "missing-metrics", "swallowed-failure"} <= slugs
+    assert all(r["code"].startswith("TA") for r in rows)
+    assert run("--version").stdout.startswith("trainaudit ")
+
+
+def test_help_does_not_import_heavy_modules():
+    code = ("import sys; from trainaudit.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('torch', 'numpy', 'tensorboard', 'trainaudit.engine') if m in sys.modules]\n"
+            "print(heavy)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip().endswith("[]"), proc.stdout
