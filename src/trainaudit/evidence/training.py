@@ -138,13 +138,14 @@ class TrainingPath:
             dotted.startswith("torch.nn.") and not is_loss_class(dotted))
 
     def _link_steps(self) -> None:
-        """Attach each `x.step()` to the optimizer bound to `x` in the same file."""
+        """Attach each `x.step()` to the optimizer bound to `x`: in the same function if one is, else in the file."""
         for loop in self.loops:
             for call in loop.steps:
                 name = _step_receiver_name(call)
-                for opt in self.optimizers:
-                    if opt.file is loop.file and name is not None and opt.var == name:
-                        opt.steps.append(call)
+                named = [o for o in self.optimizers if o.file is loop.file and name is not None and o.var == name]
+                local = [o for o in named if o.scope is loop.scope]
+                for opt in local or named:
+                    opt.steps.append(call)
 
     # -- queries -------------------------------------------------------------------------------
     @property

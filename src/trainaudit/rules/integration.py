@@ -34,13 +34,20 @@ _NOT_TRAINING = re.compile(r"^__init__$|sampl|generat|warm|trace|export|summary|
 _FORWARD = re.compile(r"^(forward|__call__|\w*_step|step|compute_loss|train\w*)$")
 
 
-def _slots(call: ast.Call) -> list[tuple[str, ast.expr]]:
-    """Each input a call passes: positional and keyword arguments, and the entries of literal dicts/lists."""
+_JOINS = frozenset({"torch.cat", "torch.concat", "torch.concatenate", "torch.stack", "torch.hstack",
+                    "torch.vstack", "torch.dstack"})
+
+
+def _slots(call: ast.Call, sf) -> list[tuple[str, ast.expr]]:
+    """Each input a call passes: arguments, entries of literal dicts/lists, and parts joined by torch.cat."""
     named = [(f"argument {i + 1}", a) for i, a in enumerate(call.args)]
     named += [(k.arg, k.value) for k in call.keywords if k.arg]
     out: list[tuple[str, ast.expr]] = []
     for label, expr in named:
-        if isinstance(expr, ast.Dict):
+        if (isinstance(expr, ast.Call) and expr.args and isinstance(expr.args[0], (ast.List, ast.Tuple))
+                and sf.resolve(expr.func) in _JOINS):
+            out += [(f"{label} part {j + 1}", e) for j, e in enumerate(expr.args[0].elts)]
+        elif isinstance(expr, ast.Dict):
             pairs = zip(expr.keys, expr.values, strict=True)
             out += [(f"{label} key {ast.unparse(k)}", v) for k, v in pairs if k is not None]
         elif isinstance(expr, (ast.List, ast.Tuple)):
@@ -90,7 +97,7 @@ def _dummy_input(ctx):
             if cls is None or is_loss_class(cls) or _GENERATIVE.search(_callee_label(node) + cls):
                 continue
             project_component = cls in index.classes
-            for label, expr in _slots(node):
+            for label, expr in _slots(node, sf):
                 prov = {o for o in flow.eval(expr, sf, fn, env) if o.kind in VALUE_KINDS}
                 if not prov or any(o.kind not in (Kind.RANDOM, Kind.CONST) for o in prov):
                     continue
