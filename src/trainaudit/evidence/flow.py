@@ -83,6 +83,9 @@ LIGHTNING_BATCH_HOOKS = frozenset({"training_step", "validation_step", "test_ste
                                    "compute_loss", "prediction_step", "shared_step", "_shared_step", "step"})
 
 
+_BINDERS = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, ast.NamedExpr)
+
+
 def _is_class_name(dotted: str) -> bool:
     last = dotted.rsplit(".", 1)[-1]
     return last[:1].isupper() and not last.isupper()
@@ -115,10 +118,10 @@ class Flow:
                     env[p] = frozenset({Origin(Kind.DATA, "framework batch", sf.path, fn.node.lineno)})
                 else:
                     env[p] = frozenset({Origin(Kind.PARAM, f"{fn.qualname}:{p}")})
-        stmts = scope_body(sf, fn)
+        binders = [n for n in walk_scope(scope_body(sf, fn)) if isinstance(n, _BINDERS)]
         for _ in range(4):  # a few passes reach the fixpoint for loops and late assignments
             before = {k: len(v) for k, v in env.items()}
-            for node in walk_scope(stmts):
+            for node in binders:
                 self._bind_stmt(node, sf, fn, env)
             if before == {k: len(v) for k, v in env.items()}:
                 break

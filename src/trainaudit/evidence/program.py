@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import fnmatch
+import gc
 from functools import cached_property
 
 from trainaudit.context import AuditContext, provider
 from trainaudit.evidence.flow import Flow
-from trainaudit.evidence.index import ProjectIndex
+from trainaudit.evidence.index import ClassInfo, FunctionInfo, ProjectIndex
+from trainaudit.evidence.run_path import RunPath
 from trainaudit.evidence.source import SourceFile, read_source
 from trainaudit.evidence.training import TrainingPath
 from trainaudit.spec import Spec
@@ -47,6 +49,26 @@ class Program:
         return TrainingPath(self.production, self.index, self.flow)
 
     @cached_property
+    def run_path(self) -> RunPath:
+        """What a training run executes (from the entry files, loops and spec classes) and what drives training."""
+        return RunPath(self.production, self.index, self.flow, self.training, self.entry_files,
+                       self.spec_definitions)
+
+    @cached_property
+    def spec_definitions(self) -> list[ClassInfo | FunctionInfo]:
+        """The project classes or functions the spec's `model` and `data` name."""
+        out: list[ClassInfo | FunctionInfo] = []
+        for name in (self.spec.model, self.spec.data):
+            if not name:
+                continue
+            dotted = name.replace(":", ".")
+            hit = self.index.lookup(dotted)
+            classes = self.index.class_named(dotted)
+            funcs = [f for f in self.index.functions.values() if f.cls is None and f.name == dotted.rsplit(".", 1)[-1]]
+            out.extend([hit] if hit is not None else classes or funcs)
+        return out
+
+    @cached_property
     def entry_files(self) -> list[SourceFile]:
         """Training entry points: the spec's globs, else files where training happens."""
         if self.spec.entrypoints:
@@ -58,8 +80,17 @@ class Program:
 def collect_source(ctx: AuditContext) -> Program:
     paths = sorted(ctx.files.python + ctx.files.notebooks)
     files = []
-    for i, rel in enumerate(paths):
-        if i % 500 == 0:
-            ctx.progress(f"parsing source files {i}/{len(paths)}")
-        files.append(read_source(ctx.root, rel))
+    # Retained AST nodes make the cyclic GC rescan an ever-growing heap: parsing 1,000 files took 1.30 s
+    # with it and 0.46 s without. Trees hold no cycles of ours, so pause it while parsing.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for i, rel in enumerate(paths):
+            if i % 500 == 0:
+                ctx.progress(f"parsing source files {i}/{len(paths)}")
+            files.append(read_source(ctx.root, rel))
+    finally:
+        if was_enabled:
+            gc.enable()
+    gc.freeze()  # the trees live for the whole audit: keep later collections from walking them
     return Program(files, ctx.spec)

@@ -26,6 +26,23 @@ class SourceFile:
     aliases: dict[str, str] = field(default_factory=dict)  # local name -> dotted target
     is_test: bool = False
     _lines: list[str] | None = None
+    _by_type: dict[type, list[ast.AST]] | None = None
+
+    def mentions(self, *words: str) -> bool:
+        """Cheap prefilter: does the text contain any of these words? (A substring search, no parsing.)"""
+        return any(w in self.text for w in words)
+
+    def nodes_of(self, *types: type) -> list[ast.AST]:
+        """Every node of the given types, in source order, from one cached walk of the tree."""
+        if self._by_type is None:
+            self._by_type = {}
+            if self.tree is not None:
+                for node in ast.walk(self.tree):
+                    self._by_type.setdefault(type(node), []).append(node)
+        if len(types) == 1:
+            return self._by_type.get(types[0], [])
+        out = [n for t in types for n in self._by_type.get(t, [])]
+        return sorted(out, key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)))
 
     @property
     def is_notebook(self) -> bool:
@@ -74,7 +91,7 @@ def collect_aliases(tree: ast.Module, module: str, rel: str) -> dict[str, str]:
     """Map every imported local name to what it names, once, so rules see `torch.randn` however spelled."""
     aliases: dict[str, str] = {}
     package = _package_of(module, rel)
-    for node in ast.walk(tree):
+    for node in iter_statements(tree.body):
         if isinstance(node, ast.Import):
             for a in node.names:
                 if a.asname:
@@ -94,6 +111,18 @@ def collect_aliases(tree: ast.Module, module: str, rel: str) -> dict[str, str]:
                     continue
                 aliases[a.asname or a.name] = f"{base}.{a.name}" if base else a.name
     return aliases
+
+
+def iter_statements(body: list[ast.stmt]):
+    """Every statement, nested ones included, without descending into expressions (imports are statements)."""
+    todo = list(reversed(body))
+    while todo:
+        node = todo.pop()
+        yield node
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            children = getattr(node, name, None)
+            if children:
+                todo.extend(reversed(children))
 
 
 def _decode(raw: bytes) -> tuple[str | None, str | None]:

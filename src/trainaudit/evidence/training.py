@@ -14,6 +14,8 @@ OPTIMIZER_NAMES = frozenset(
     "AdamW8bit Adam8bit PagedAdamW LAMB Lamb FusedAdam Muon".split()
 )
 FIT_METHODS = frozenset({"fit", "train"})
+# A file that mentions none of these cannot train anything: skip walking it (a substring search is ~free).
+TRAINING_WORDS = ("backward", "step", "fit(", "train(", "optim", *OPTIMIZER_NAMES)
 TRAINER_HINTS = ("Trainer", "trainer")
 
 
@@ -75,7 +77,7 @@ class TrainingPath:
         self.loops: list[TrainLoop] = []
         self.optimizers: list[Optimizer] = []
         for sf in files:
-            if sf.tree is None or sf.is_test:
+            if sf.tree is None or sf.is_test or not sf.mentions(*TRAINING_WORDS):
                 continue
             for fn in iter_scopes(index, sf):
                 self._scan_scope(sf, fn)

@@ -34,6 +34,9 @@ _NOT_TRAINING = re.compile(r"^__init__$|sampl|generat|warm|trace|export|summary|
 _FORWARD = re.compile(r"^(forward|__call__|\w*_step|step|compute_loss|train\w*)$")
 
 
+# Words every random or constant tensor factory contains; files without any cannot feed a dummy input.
+_FACTORY_WORDS = ("rand", "zeros", "ones", "full", "empty", "normal", "uniform", "eye", "arange", "linspace",
+                  "tensor", "Tensor")
 _JOINS = frozenset({"torch.cat", "torch.concat", "torch.concatenate", "torch.stack", "torch.hstack",
                     "torch.vstack", "torch.dstack"})
 
@@ -57,11 +60,11 @@ def _slots(call: ast.Call, sf) -> list[tuple[str, ast.expr]]:
     return out
 
 
-def _forward_scopes(program):
-    """Forward-like methods of the project's modules: where components are wired together."""
+def _forward_scopes(program, *words: str):
+    """Forward-like methods of the project's modules (in files mentioning any of `words`, if given)."""
     index = program.index
     for cls in index.classes.values():
-        if cls.file.is_test or not index.is_module(cls):
+        if cls.file.is_test or not index.is_module(cls) or words and not cls.file.mentions(*words):
             continue
         for m in cls.methods.values():
             if _FORWARD.match(m.name) and not _NOT_TRAINING.search(m.name):
@@ -84,7 +87,8 @@ def _callee_label(call: ast.Call) -> str:
 def _dummy_input(ctx):
     program = ctx.source
     flow, index = program.flow, program.index
-    scopes = [(f, fn, body, None) for f, fn, body in _forward_scopes(program)] + list(_loop_scopes(program))
+    scopes = [(f, fn, body, None) for f, fn, body in _forward_scopes(program, *_FACTORY_WORDS)]
+    scopes += list(_loop_scopes(program))
     for sf, fn, body, loop in scopes:
         if loop is not None and not any(o.kind in (Kind.DATA, Kind.OUTPUT)
                                         for _, p in program.training.feeds(loop) for o in p):

@@ -1,0 +1,143 @@
+"""Benchmark: the static audit of a generated ~10,000-file / ~1,000,000-line tree against bare ast.parse.
+
+Run: python benchmarks/bench_static.py [--files N]. Prints both times and their ratio (target <= 2x);
+results are recorded in docs/benchmarks.md. Not a test: shared machines are noisy, so only the ratio
+measured in one run means anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from trainaudit import audit
+
+MODEL = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Block{i}(nn.Module):
+    """A residual block."""
+
+    def __init__(self, dim: int = 64) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, dim * 4)
+        self.fc2 = nn.Linear(dim * 4, dim)
+        self.drop = nn.Dropout(0.1)
+
+    def forward(self, x):
+        h = self.norm(x)
+        h = F.gelu(self.fc1(h))
+        h = self.drop(self.fc2(h))
+        return x + h
+'''
+UTIL = '''
+import json
+import os
+import numpy as np
+
+
+def load_split_{i}(path, split="train"):
+    with open(os.path.join(path, split + ".json")) as fh:
+        rows = json.load(fh)
+    xs = np.asarray([r["x"] for r in rows], dtype=np.float32)
+    ys = np.asarray([r["y"] for r in rows], dtype=np.int64)
+    return xs, ys
+
+
+def normalise_{i}(xs, eps=1e-6):
+    mean = xs.mean(axis=0, keepdims=True)
+    std = xs.std(axis=0, keepdims=True)
+    return (xs - mean) / (std + eps)
+'''
+TRAIN = '''
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+from pkg{pkg}.util{u} import load_split_{u}, normalise_{u}
+from pkg{pkg}.model{m} import Block{m}
+
+
+def evaluate(model, loader):
+    model.eval()
+    correct = total = 0
+    with torch.no_grad():
+        for x, y in loader:
+            correct += (model(x).argmax(-1) == y).sum().item()
+            total += y.numel()
+    return correct / max(total, 1)
+
+
+def main(path="data"):
+    xs, ys = load_split_{u}(path)
+    loader = DataLoader(TensorDataset(torch.from_numpy(normalise_{u}(xs)), torch.from_numpy(ys)), batch_size=32)
+    val = DataLoader(TensorDataset(*map(torch.from_numpy, load_split_{u}(path, "val"))), batch_size=64)
+    model = Block{m}()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
+    for epoch in range(10):
+        model.train()
+        for x, y in loader:
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        print(epoch, evaluate(model, val))
+'''
+
+
+def generate(root: Path, files: int) -> int:
+    """Write packages of model, utility and training modules padded to ~100 lines each."""
+    lines = 0
+    for i in range(files):
+        pkg = i // 100
+        d = root / f"pkg{pkg}"
+        d.mkdir(exist_ok=True)
+        (d / "__init__.py").touch()
+        kind = i % 10
+        if kind == 0:
+            text, name = TRAIN.format(u=i + 2, m=i + 1, pkg=pkg), f"train{i}.py"  # the util and model below
+        elif kind % 2:
+            text, name = MODEL.format(i=i), f"model{i}.py"
+        else:
+            text, name = UTIL.format(i=i), f"util{i}.py"
+        pad = max(0, 100 - text.count("\n"))
+        text += "".join(f"\nCONSTANT_{n} = {n} * 2  # padding\n" for n in range(pad // 2))
+        (d / name).write_text(text)
+        lines += text.count("\n")
+    return lines
+
+
+def parse_floor(root: Path) -> float:
+    start = time.perf_counter()
+    for p in root.rglob("*.py"):
+        ast.parse(p.read_bytes().decode("utf-8"), filename=str(p))
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--files", type=int, default=10_000)
+    args = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="trainaudit-bench-"))
+    try:
+        lines = generate(root, args.files)
+        n = sum(1 for _ in root.rglob("*.py"))
+        floor = parse_floor(root)
+        start = time.perf_counter()
+        report = audit(root)
+        full = time.perf_counter() - start
+        print(f"tree: {n} files, {lines} lines; verdict {report.verdict.value}, {len(report.findings)} findings")
+        print(f"ast.parse floor: {floor:.2f} s; trainaudit audit: {full:.2f} s; ratio {full / floor:.2f}x (target <= 2x)")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
