@@ -193,3 +193,16 @@ def test_help_does_not_import_heavy_modules():
             "print(heavy)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip().endswith("[]"), proc.stdout
+
+
+def test_claims_command_reports_self_contradictions_and_exit_codes(tmp_path):
+    doc = tmp_path / "STATUS.md"
+    doc.write_text("# Status\n\n- S1.2.4: COMPLETE\n- S1.2.5: DONE\n\n## Later\n\n- S1.2.4: IN PROGRESS\n")
+    proc = run("claims", str(doc), "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    issues = json.loads(proc.stdout)["issues"]
+    assert any(i["rule"] == "claim-inconsistent" and i["lines"] == [3, 8] for i in issues), issues
+    clean = tmp_path / "PROGRESS.md"
+    clean.write_text("# Progress\n\n- S2.1: COMPLETE\n- S2.2: PENDING\n")
+    assert run("claims", str(clean)).returncode == 0
+    assert run("claims", str(tmp_path / "missing.md")).returncode == 2

@@ -42,6 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour in text output")
     a.set_defaults(func=cmd_audit)
 
+    c = sub.add_parser("claims", help="check status documents against themselves (and a repository)")
+    c.add_argument("files", nargs="+", metavar="FILE", help="Markdown or text status documents")
+    c.add_argument("--repo", help="repository to hold the claims against (files, tests, stubs, mocks)")
+    c.add_argument("--run-tests", action="store_true", help="also run the repository's pytest suite to count tests")
+    c.add_argument("--format", "-f", choices=("text", "json", "markdown"), default="text")
+    c.add_argument("--output", "-o", help="write the result to FILE instead of standard output")
+    c.set_defaults(func=cmd_claims)
+
     r = sub.add_parser("rules", help="list every rule: code, slug, severity, description")
     r.add_argument("--format", "-f", choices=("text", "json"), default="text")
     r.set_defaults(func=cmd_rules)
@@ -97,6 +105,26 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(f"trainaudit: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
         return ExitCode.ERROR
     return report.exit_code
+
+
+def cmd_claims(args: argparse.Namespace) -> int:
+    from trainaudit.claims.checks import check_documents
+    from trainaudit.claims.render import render_claims
+
+    missing = [f for f in args.files if not Path(f).is_file()]
+    if missing or (args.repo and not Path(args.repo).is_dir()):
+        what = ", ".join(missing) if missing else f"repository {args.repo}"
+        print(f"trainaudit: error: not found: {what}", file=sys.stderr)
+        return ExitCode.ERROR
+    result = check_documents([Path(f) for f in args.files], repo=Path(args.repo) if args.repo else None,
+                             run_tests=args.run_tests)
+    try:
+        _write(render_claims(result, args.format), args.output)
+    except OSError as exc:
+        print(f"trainaudit: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        return ExitCode.ERROR
+    errors = [i for i in result.issues if (i.severity or "error") == "error"]
+    return ExitCode.INVALID if errors else ExitCode.VALID
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
