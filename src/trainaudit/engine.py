@@ -111,7 +111,11 @@ def _suppressed(ctx: AuditContext, f: Finding) -> bool:
 
 def _gaps(ctx: AuditContext) -> list[str]:
     """Evidence the verdict needs and does not have."""
+    from trainaudit.rules.engine_rules import unresolved_spec
+
     gaps = list(ctx.gaps)
+    gaps += [f"the spec's {key} '{value}' matches nothing in the project"
+             for key, value in unresolved_spec(ctx) if key in ("logs", "checkpoints")]
     program = ctx.source
     if not program.parsed:
         gaps.append("no Python source or notebook could be read in the project")

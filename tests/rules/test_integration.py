@@ -71,7 +71,7 @@ def test_dummy_input_fires_on_random_tensor_in_place_of_encoder_output(tmp_path)
             return self.fusion({"graph": dummy, "image": image})
 """)})
     report = check_project(tmp_path, {"dummy-input"})
-    f = report.findings[0]
+    f = next(f for f in report.findings if f.rule == "dummy-input")
     assert f.evidence["component"] == "models.Fusion"
     assert f.evidence["input"] == "argument 1 key 'graph'"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from typing import Any
 
 from trainaudit.claims.checks import check_documents
 from trainaudit.claims.model import ClaimsResult
@@ -28,21 +27,9 @@ def find_documents(ctx: AuditContext) -> list[str]:
 
 
 def _checkpoint_params(ctx: AuditContext) -> list[ParamCount]:
-    """Parameter counts from the checkpoint collector, when one is registered; its shape is read defensively."""
-    try:
-        found: Any = ctx.get("checkpoints")
-    except KeyError:
-        return []
-    items = getattr(found, "checkpoints", found)
-    items = items.values() if isinstance(items, dict) else items
-    out = []
-    for item in items if isinstance(items, (list, tuple)) else []:
-        for attr in ("parameter_count", "param_count", "n_params", "num_params", "total_params"):
-            n = getattr(item, attr, None)
-            if isinstance(n, int) and not isinstance(n, bool):
-                out.append(ParamCount(str(getattr(item, "path", "checkpoint")), n))
-                break
-    return out
+    """Parameter counts of the project's readable checkpoints, to hold stated counts against."""
+    found = ctx.get("checkpoints")
+    return [ParamCount(c.path, c.parameter_count) for c in found.checkpoints if c.readable]
 
 
 @provider("claims")

@@ -1,4 +1,14 @@
 """Rule modules; importing this package registers every rule (one module per family)."""
 
-from trainaudit.rules import engine_rules, hygiene, integration, loop, metrics, model  # noqa: F401
-from trainaudit.rules import claims  # noqa: F401,E402  TA801-TA803: status documents
+# Imported for their registrations. A family that adds checks to another's rule imports that module itself.
+from trainaudit.rules import (  # noqa: F401
+    checkpoints,
+    claims,
+    engine_rules,
+    hygiene,
+    integration,
+    logs,
+    loop,
+    metrics,
+    model,
+)

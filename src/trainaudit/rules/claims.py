@@ -20,7 +20,7 @@ CLAIM_CONTRADICTED = register(
 CLAIM_UNSUPPORTED = register(
     Rule("TA803", "claim-unsupported", "claims", Severity.WARNING,
          "A status document reports a result no evidence in the repository supports; predictions are listed.",
-         remedy="Attach the evidence (logs, checkpoints, test output) for every reported result, or mark it as expected.")
+         remedy="Attach evidence (logs, checkpoints, test output) for every reported result, or mark it as expected.")
 )
 
 

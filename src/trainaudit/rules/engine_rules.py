@@ -33,3 +33,39 @@ def _parse_errors(ctx):
     for path, why in ctx.files.skipped:
         yield PARSE_ERROR.finding(f"{path} was skipped: {why}", path, None, evidence={"error": why},
                                   source="engine", severity=Severity.INFO)
+
+
+def _is_project_name(name: str, index) -> bool:
+    """A bare class name, or a dotted path into one of the project's packages (not `transformers.X`)."""
+    top = name.replace(":", ".").split(".")[0]
+    return "." not in name.replace(":", ".") or any(m == top or m.startswith(top + ".") for m in index.by_module)
+
+
+def unresolved_spec(ctx) -> list[tuple[str, str]]:
+    """(spec key, value) pairs the project does not contain; shared with the verdict's gap list."""
+    spec = ctx.spec
+    program = ctx.source
+    index = program.index
+    out: list[tuple[str, str]] = []
+    if spec.model and not index.class_named(spec.model) and _is_project_name(spec.model, index):
+        out.append(("model", spec.model))
+    if spec.data and not index.class_named(spec.data) and _is_project_name(spec.data, index) and not any(
+            f.name == spec.data_name for f in index.functions.values()):
+        out.append(("data", spec.data))
+    if spec.entrypoints and not program.entry_files:
+        out += [("entrypoints", g) for g in spec.entrypoints]
+    out += [("logs", g) for g in ctx.get("logs").unmatched_globs]
+    out += [("checkpoints", g) for g in ctx.get("checkpoints").unmatched_globs]
+    return out
+
+
+@check("spec-unresolved")
+def _spec_unresolved(ctx):
+    where = ctx.spec.origin or "spec"
+    for key, value in unresolved_spec(ctx):
+        is_glob = key in ("logs", "checkpoints", "entrypoints")
+        found = "no file matches it" if is_glob else "the project defines no such name"
+        yield SPEC_UNRESOLVED.finding(
+            f"{where}: {key} = '{value}', but {found}", ".", None,
+            evidence={"key": key, "value": value}, source="engine",
+        )
