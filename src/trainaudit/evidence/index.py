@@ -112,6 +112,7 @@ class ProjectIndex:
             return None
         candidates = [dotted]
         if origin is not None:
+            candidates.append(f"{origin.module}.{dotted}")  # a name defined in the same module (e.g. a base class)
             pkg = origin.module.rpartition(".")[0]
             while pkg:
                 candidates.append(f"{pkg}.{dotted}")

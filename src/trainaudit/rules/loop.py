@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import ast
+import re
+
+from trainaudit.evidence import loop_facts
+from trainaudit.evidence.index import ClassInfo, FunctionInfo, iter_scopes
+from trainaudit.evidence.source import SourceFile
 from trainaudit.finding import Severity
-from trainaudit.rules.registry import Rule, register
+from trainaudit.rules.registry import Rule, check, register
 
 PLACEHOLDER_LOOP = register(
     Rule("TA201", "placeholder-loop", "loop", Severity.ERROR,
@@ -15,3 +21,192 @@ STUB_IMPLEMENTATION = register(
          "A function or class on the training path (or named by the spec) is only a stub.",
          remedy="Implement the stubbed functions and classes on the training path before claiming training.")
 )
+
+
+# -- stub-implementation (TA202) ------------------------------------------------------------------------
+# Stubs are judged only on the training path (Program.run_path): an unused helper that raises
+# NotImplementedError costs nothing; one the run executes means the claimed training cannot be real.
+
+# Hooks and lifecycle methods whose no-op body is a legitimate choice; they count only if they raise.
+_NOOP_OK = frozenset({"__init__", "__post_init__", "__enter__", "__exit__", "__del__", "setup", "teardown",
+                      "prepare_data", "reset", "reset_parameters", "close", "flush"})
+_NOOP_PREFIXES = ("on_", "before_", "after_")
+_NULL_OBJECTS = ("Null", "NoOp", "Noop")  # null-object classes are no-ops by design
+_SKIP_DECORATORS = frozenset({"abstractmethod", "abstractproperty", "overload"})
+_TODO = re.compile(r"#.*\b(TODO|FIXME|XXX)\b|not (yet )?implemented", re.IGNORECASE)
+_RAISE_NI = "raise NotImplementedError"
+
+
+def _raises_not_implemented(stmt: ast.stmt) -> bool:
+    if not isinstance(stmt, ast.Raise) or stmt.exc is None:
+        return False
+    exc = stmt.exc.func if isinstance(stmt.exc, ast.Call) else stmt.exc
+    name = exc.id if isinstance(exc, ast.Name) else (exc.attr if isinstance(exc, ast.Attribute) else "")
+    return name in ("NotImplementedError", "NotImplemented")
+
+
+def _stub_kind(sf: SourceFile, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> str | None:
+    """Why a body is a stub (`raise NotImplementedError`, `pass`, `...`, docstring only, TODO), or None."""
+    args = [] if isinstance(node, ast.ClassDef) else ast.walk(node.args)
+    params = {a.arg for a in args if isinstance(a, ast.arg)}
+    kinds: list[str] = []
+    for s in node.body:
+        if isinstance(s, ast.Pass):
+            kinds.append("pass")
+        elif isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) and s.value.value is Ellipsis:
+            kinds.append("...")
+        elif isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) and isinstance(s.value.value, str):
+            continue  # docstring or string comment
+        elif _raises_not_implemented(s):
+            kinds.append(_RAISE_NI)
+        elif isinstance(s, ast.Return) and (s.value is None or isinstance(s.value, ast.Constant)
+                                            or isinstance(s.value, ast.Name) and s.value.id in params):
+            kinds.append("return")
+        else:
+            return None
+    if _RAISE_NI in kinds:
+        return _RAISE_NI
+    if "return" in kinds:  # `return x` is a real (identity) body unless the author marked it unfinished
+        lines = range(node.lineno, (node.end_lineno or node.lineno) + 1)
+        return "TODO" if any(_TODO.search(sf.line_text(n)) for n in lines) else None
+    return kinds[0] if kinds else "docstring only"
+
+
+def _exempt(index, fi: FunctionInfo, kind: str) -> bool:
+    """Abstract and overload declarations, protocols, null objects and legitimately empty hooks."""
+    for d in fi.node.decorator_list:
+        target = d.func if isinstance(d, ast.Call) else d
+        name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+        if name in _SKIP_DECORATORS:
+            return True
+    if fi.cls is not None:
+        if any(b.rsplit(".", 1)[-1] == "Protocol" for b in index.external_bases(fi.cls)):
+            return True
+        if kind != _RAISE_NI and (fi.cls.name.startswith(_NULL_OBJECTS) or any(
+                fi.name in sub.methods for sub in index.subclasses_of(fi.cls))):
+            return True  # null objects and empty default hooks that subclasses override are no-ops by design
+    return kind != _RAISE_NI and (fi.name in _NOOP_OK or fi.name.startswith(_NOOP_PREFIXES))
+
+
+def _stub_class(index, ci: ClassInfo, spec_named: bool) -> str | None:
+    """A class whose body is a stub and that inherits nothing that does its job."""
+    kind = _stub_kind(ci.file, ci.node)
+    if kind is None:
+        return None
+    if index.is_module(ci) and not (index.method(ci, "forward") or index.method(ci, "training_step")):
+        return kind if all(b.endswith(("nn.Module", "LightningModule")) for b in index.external_bases(ci)) else None
+    if index.is_dataset(ci) and not (index.method(ci, "__getitem__") or index.method(ci, "__iter__")):
+        return kind if all(b.endswith(("data.Dataset", "IterableDataset")) for b in index.external_bases(ci)) else None
+    return kind if spec_named and not ci.bases else None  # the spec's model or data is an empty class
+
+
+def _short(index, key: str) -> str:
+    fi = index.functions.get(key)
+    if fi is not None:
+        return f"{fi.cls.name}.{fi.name}" if fi.cls else fi.name
+    ci = index.classes.get(key)
+    return ci.name if ci is not None else key
+
+
+def _path_text(index, reach, key: str) -> str:
+    hops = reach.chain(key)
+    parts = [hops[0].path if hops[0].name == hops[0].path else f"{_short(index, hops[0].name)} "
+             f"({hops[0].path}:{hops[0].line})"] if hops else []
+    parts += [f"{_short(index, h.name)} ({h.path}:{h.line})" for h in hops[1:]]
+    return " → ".join(parts)
+
+
+@check("stub-implementation")
+def _stub_implementation(ctx):
+    program = ctx.source
+    index, reach = program.index, program.run_path
+    spec_named = {d.qualname for d in program.spec_definitions}
+    for key in reach.reached:
+        fi, ci = index.functions.get(key), index.classes.get(key)
+        if fi is not None:
+            kind = _stub_kind(fi.file, fi.node)
+            if kind is None or _exempt(index, fi, kind):
+                continue
+            what, where, line = f"{_short(index, key)}()", fi.file.path, fi.node.lineno
+        elif ci is not None:
+            kind = _stub_class(index, ci, key in spec_named)
+            if kind is None:
+                continue
+            what, where, line = f"class {ci.name}", ci.file.path, ci.node.lineno
+        else:
+            continue
+        why = "named by the spec" if key in spec_named else f"on the training path: {_path_text(index, reach, key)}"
+        yield STUB_IMPLEMENTATION.finding(
+            f"{what} is a stub (body: {kind}) and is {why}", where, line,
+            evidence={"stub": kind, "definition": key, "spec": key in spec_named,
+                      "path": [f"{h.path}:{h.line} {h.name}" for h in reach.chain(key)]})
+
+
+# -- placeholder-loop (TA201) ----------------------------------------------------------------------------
+# Three shapes of a loop that only pretends to train: a training-looking loop that never reaches backward +
+# optimizer step (directly or through the functions it calls), an optimizer that is built and never
+# stepped, and a "loss" made of loop counters (`loss = 1.0 / (epoch + 1)`). Facts: evidence/loop_facts.py.
+
+def _placeholder_body(loop) -> str:
+    """A short account of what the loop body does instead of training."""
+    body = [s for s in loop.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant)
+                                         and isinstance(s.value.value, str))]
+    if all(isinstance(s, ast.Pass) or (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant)
+                                       and s.value.value is Ellipsis) for s in body):
+        return "its body is only `pass`/`...`"
+    return ""
+
+
+@check("placeholder-loop")
+def _placeholder_loop(ctx):
+    program = ctx.source
+    index, training = program.index, program.training
+    builders = {opt.file.path for opt in training.optimizers}
+    failing: list[tuple[loop_facts.LoopCandidate, loop_facts.Effects]] = []
+    for sf in program.production:
+        for cand in loop_facts.training_loop_candidates(index, sf, sf.path in builders):
+            eff = loop_facts.loop_effects(index, sf, cand.scope, cand.node)
+            if not eff.trains:
+                failing.append((cand, eff))
+    fakes = [(sf, fake) for sf in program.production for fn in iter_scopes(index, sf)
+             for fake in loop_facts.fake_losses(program, sf, fn)]
+    idle = [opt for opt in training.optimizers
+            if not opt.file.is_test and loop_facts.optimizer_stepped(program, opt) is False]
+
+    # Each defect is reported once, at its root: a loop that calls into another failing loop is reported
+    # there; a loop holding a fake loss, at the loss; a loop with backward and an idle optimizer, at the
+    # optimizer; an idle optimizer whose only loops do nothing at all, at those loops.
+    homes = {(c.file.path, c.scope.qualname) for c, _ in failing if c.scope is not None}
+    loops = []
+    for cand, eff in failing:
+        if eff.reached & (homes - {(cand.file.path, cand.scope.qualname if cand.scope else "")}):
+            continue
+        end = getattr(cand.node, "end_lineno", cand.line) or cand.line
+        if not any(sf is cand.file and cand.line <= fake.line <= end for sf, fake in fakes):
+            loops.append((cand, eff))
+    backward_in = {lp.file.path for lp in training.loops if lp.backward}
+    backward_in |= {c.file.path for c, eff in loops if eff.backward}
+    idle = [opt for opt in idle if opt.file.path in backward_in
+            or not any(c.file is opt.file and c.scope is opt.scope for c, _ in loops)]
+    for cand, eff in loops:
+        if eff.backward and any(opt.file is cand.file for opt in idle):
+            continue
+        missing = [w for w, have in (("backward", eff.backward), ("optimizer step", eff.steps)) if not have]
+        shape = _placeholder_body(cand.node)
+        does = shape or (f"it calls only {', '.join(sorted(set(eff.calls))[:6])}" if eff.calls else "it calls nothing")
+        yield PLACEHOLDER_LOOP.finding(
+            f"training loop `{ast.unparse(cand.node).splitlines()[0].rstrip(':')}` never reaches "
+            f"{' or '.join(missing)}: {does}", cand.file.path, cand.line,
+            evidence={"missing": missing, "backward": eff.backward[:5], "steps": eff.steps[:5],
+                      "calls": sorted(set(eff.calls))[:10], "functions_followed": len(eff.reached)})
+    for opt in idle:
+        yield PLACEHOLDER_LOOP.finding(
+            f"optimizer `{opt.var}` ({opt.cls.rsplit('.', 1)[-1]}) is built but never stepped: no "
+            f"`{opt.var}.step()` anywhere it is used, so no parameter is ever updated", opt.file.path, opt.line,
+            evidence={"optimizer": opt.cls, "variable": opt.var})
+    for sf, fake in fakes:
+        made_of = f"loop counters ({', '.join(fake.counters)})" if fake.counters else "constants"
+        yield PLACEHOLDER_LOOP.finding(
+            f"`{fake.name} = {fake.expr}` is made of {made_of}, not of model outputs: the loss is fake",
+            sf.path, fake.line, evidence={"loss": fake.name, "expression": fake.expr,
+                                          "counters": list(fake.counters)})

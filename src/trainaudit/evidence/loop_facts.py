@@ -1,0 +1,493 @@
+"""Loop facts: loop counters, counter formulas, what a loop's body reaches, fake losses, optimizer stepping."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from trainaudit.evidence.callgraph import Scope, referenced, scope_key, scope_nodes
+from trainaudit.evidence.flow import Kind
+from trainaudit.evidence.index import FunctionInfo, ProjectIndex, iter_scopes, scope_body
+from trainaudit.evidence.source import SourceFile
+
+LOOPS = (ast.For, ast.AsyncFor, ast.While)
+
+# -- tokens of identifiers ------------------------------------------------------------------------------
+_TOKEN = re.compile(r"[A-Z]+[0-9]*(?![a-z])|[A-Z]?[a-z]+[0-9]*|[0-9]+")
+
+
+def name_tokens(text: str) -> list[str]:
+    """Lower-case words of an identifier or tag: `val/DiceScore_2` -> ['val', 'dice', 'score', '2']."""
+    out: list[str] = []
+    for part in re.split(r"[^0-9A-Za-z]+", text):
+        out += [t.lower() for t in _TOKEN.findall(part)]
+    return out
+
+
+# -- loop counters ------------------------------------------------------------------------------------------
+COUNTER_PARAMS = frozenset({"epoch", "step", "global_step", "iteration", "epoch_idx", "current_epoch", "cur_epoch",
+                            "n_iter", "it", "ep"})
+COUNTER_ATTRS = frozenset({"current_epoch", "global_step", "epoch", "step", "iteration"})
+_RANGE_LIKE = frozenset({"range", "trange", "itertools.count", "tqdm.trange", "tqdm.auto.trange"})
+_WRAPPERS = frozenset({"tqdm", "tqdm.tqdm", "tqdm.auto.tqdm", "list", "reversed"})
+# Calls a formula may use without bringing in data: arithmetic helpers and scalar/tensor constructors.
+PURE_CALLS = frozenset({"min", "max", "abs", "round", "float", "int", "pow", "torch.tensor", "torch.as_tensor",
+                        "torch.Tensor", "torch.FloatTensor", "numpy.float32", "numpy.float64", "numpy.array",
+                        "numpy.exp", "numpy.log", "numpy.sqrt", "numpy.clip", "numpy.minimum", "numpy.maximum",
+                        "torch.exp", "torch.log", "torch.sqrt", "torch.clamp"})
+
+
+def _dotted(sf: SourceFile, node: ast.AST) -> str:
+    return (sf.resolve(node) or "") if isinstance(node, (ast.Name, ast.Attribute)) else ""
+
+
+def _is_range_like(sf: SourceFile, it: ast.AST) -> bool:
+    while isinstance(it, ast.Call) and _dotted(sf, it.func) in _WRAPPERS and it.args:
+        it = it.args[0]
+    return isinstance(it, ast.Call) and (_dotted(sf, it.func) in _RANGE_LIKE or _dotted(sf, it.func).endswith("trange"))
+
+
+def _for_counters(sf: SourceFile, loop: ast.For | ast.AsyncFor) -> set[str]:
+    if isinstance(loop.target, ast.Name) and _is_range_like(sf, loop.iter):
+        return {loop.target.id}
+    it = loop.iter
+    while isinstance(it, ast.Call) and _dotted(sf, it.func) in _WRAPPERS and it.args:
+        it = it.args[0]
+    if (isinstance(it, ast.Call) and _dotted(sf, it.func) == "enumerate" and isinstance(loop.target, ast.Tuple)
+            and loop.target.elts and isinstance(loop.target.elts[0], ast.Name)):
+        return {loop.target.elts[0].id}
+    return set()
+
+
+def counter_names(sf: SourceFile, fn: FunctionInfo | None) -> set[str]:
+    """Names that only count: `for epoch in range(..)` targets, enumerate indices, unconditional `step += 1`
+    inside a loop, and parameters named like counters (`epoch`, `global_step`)."""
+    out = {p for p in (fn.params if fn else []) if p in COUNTER_PARAMS}
+    for node in ast.walk(fn.node) if fn else (n for s in scope_body(sf, None) for n in ast.walk(s)):
+        if isinstance(node, (ast.For, ast.AsyncFor)):
+            out |= _for_counters(sf, node)
+        if isinstance(node, LOOPS):
+            for stmt in node.body:  # direct statements only: `if hit: correct += 1` does not count
+                if (isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name)
+                        and isinstance(stmt.op, ast.Add) and _is_number(stmt.value)):
+                    out.add(stmt.target.id)
+    return out
+
+
+def _is_number(node: ast.AST) -> bool:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        node = node.operand
+    return isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+
+
+def _formula_parts(sf: SourceFile, expr: ast.AST, counters: set[str]) -> tuple[bool, set[str]] | None:
+    """(has a float literal, counters used) when `expr` is built only from numbers and counters, else None."""
+    used: set[str] = set()
+    floats = False
+
+    def ok(node: ast.AST) -> bool:
+        nonlocal floats
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, bool) or node.value is None:
+                return False
+            floats |= isinstance(node.value, float)
+            return isinstance(node.value, (int, float))
+        if isinstance(node, ast.Name):
+            if node.id in counters:
+                used.add(node.id)
+                return True
+            return False
+        if isinstance(node, ast.Attribute):
+            if node.attr in COUNTER_ATTRS and isinstance(node.value, (ast.Name, ast.Attribute)):
+                used.add(ast.unparse(node))  # self.current_epoch, trainer.global_step
+                return True
+            return _dotted(sf, node) in ("math.pi", "math.e")
+        if isinstance(node, ast.BinOp):
+            return ok(node.left) and ok(node.right)
+        if isinstance(node, ast.UnaryOp):
+            return ok(node.operand)
+        if isinstance(node, ast.IfExp):
+            return ok(node.body) and ok(node.orelse)
+        if isinstance(node, ast.Call):
+            name = _dotted(sf, node.func)
+            if name not in PURE_CALLS and not name.startswith("math."):
+                return False
+            # keyword options (dtype=..., requires_grad=True) carry no value
+            return bool(node.args) and all(ok(a) for a in node.args)
+        return False
+
+    return (floats, used) if ok(expr) else None
+
+
+def is_counter_formula(sf: SourceFile, expr: ast.AST, counters: set[str]) -> bool:
+    """`0.5 + 0.05 * epoch`, `1.0 / (step + 1)`: numbers and loop counters only, with at least one counter."""
+    parts = _formula_parts(sf, expr, counters)
+    return parts is not None and bool(parts[1])
+
+
+def is_literal_number(sf: SourceFile, expr: ast.AST) -> bool:
+    """A number, possibly negated or wrapped (`0.93`, `-1`, `torch.tensor(0.93)`, `float(0.9)`)."""
+    parts = _formula_parts(sf, expr, set())
+    return parts is not None and any(_is_number(n) for n in ast.walk(expr))
+
+
+def literal_or_counter_formula(sf: SourceFile, expr: ast.AST, counters: set[str]) -> bool:
+    return is_literal_number(sf, expr) or is_counter_formula(sf, expr, counters)
+
+
+# -- what runs in a loop ---------------------------------------------------------------------------------
+BACKWARD_ATTRS = frozenset({"backward", "manual_backward"})
+BACKWARD_CALLS = frozenset({"torch.autograd.grad", "torch.autograd.backward", "jax.grad", "jax.value_and_grad"})
+STEP_ATTRS = frozenset({"step", "apply_updates", "apply_gradients", "minimize"})
+NOT_OPTIMIZER = ("sched", "env", "lr", "warmup", "bar", "tqdm", "prof", "progress", "timer", "ema")
+INPLACE_UPDATES = frozenset({"add_", "sub_", "copy_", "addcmul_", "addcdiv_", "mul_"})
+DELEGATE_ATTRS = frozenset({"fit", "partial_fit", "train_on_batch", "fit_generator", "train_step"})
+TRAINER_HINTS = ("trainer", "Trainer", "learner", "Learner")
+
+
+def _receiver_name(func: ast.Attribute) -> str:
+    v = func.value
+    if isinstance(v, ast.Call):
+        v = v.func
+    return v.id if isinstance(v, ast.Name) else (v.attr if isinstance(v, ast.Attribute) else "")
+
+
+def _mentions_grad(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Attribute) and n.attr == "grad" for n in ast.walk(node))
+
+
+@dataclass
+class Effects:
+    """What a loop body does, directly or through the project functions it calls."""
+
+    backward: list[str] = field(default_factory=list)  # "path:line text"
+    steps: list[str] = field(default_factory=list)
+    delegated: list[str] = field(default_factory=list)  # trainer.fit / model.fit / trainer.train
+    calls: list[str] = field(default_factory=list)  # the external calls of the body itself, for the message
+    reached: set[tuple[str, str]] = field(default_factory=set)  # scopes entered
+
+    @property
+    def trains(self) -> bool:
+        return bool(self.delegated) or bool(self.backward and self.steps)
+
+
+def _node_effects(sf: SourceFile, node: ast.AST, eff: Effects) -> None:
+    where = f"{sf.path}:{getattr(node, 'lineno', 0)}"
+    if isinstance(node, ast.AugAssign) and _mentions_grad(node.value):
+        eff.steps.append(f"{where} manual update")
+    if not isinstance(node, ast.Call):
+        return
+    func = node.func
+    dotted = _dotted(sf, func)
+    if dotted in BACKWARD_CALLS:
+        eff.backward.append(f"{where} {dotted}()")
+    if not isinstance(func, ast.Attribute):
+        return
+    recv = _receiver_name(func).lower()
+    if func.attr in BACKWARD_ATTRS or (func.attr == "gradient" and "tape" in recv):
+        eff.backward.append(f"{where} .{func.attr}()")
+    elif func.attr in STEP_ATTRS and not any(h in recv for h in NOT_OPTIMIZER):
+        eff.steps.append(f"{where} {recv}.{func.attr}()")
+    elif func.attr == "update" and "opt" in recv:
+        eff.steps.append(f"{where} {recv}.update()")
+    elif func.attr in INPLACE_UPDATES and any(_mentions_grad(a) for a in node.args):
+        eff.steps.append(f"{where} manual update")
+    elif func.attr in DELEGATE_ATTRS and (node.args or node.keywords):
+        eff.delegated.append(f"{where} .{func.attr}()")
+    elif func.attr == "train" and any(h.lower() in recv for h in TRAINER_HINTS):
+        eff.delegated.append(f"{where} {recv}.train()")
+
+
+def loop_effects(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, loop: ast.AST,
+                 max_depth: int = 6) -> Effects:
+    """Backward, optimizer steps and delegated training a loop reaches, following project calls.
+
+    Closures count: `opt.step(closure)` runs the closure's backward (LBFGS)."""
+    eff = Effects()
+    nodes = list(ast.walk(loop))
+    closures = {n.id for n in nodes if isinstance(n, ast.Call) for n in n.args if isinstance(n, ast.Name)}
+    outer = fn.node if fn is not None else sf.tree
+    for d in ast.walk(outer):  # type: ignore[arg-type]
+        if isinstance(d, (ast.FunctionDef, ast.AsyncFunctionDef)) and d.name in closures and d is not outer:
+            nodes += list(ast.walk(d))
+    for node in nodes:
+        _node_effects(sf, node, eff)
+        if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
+            if not isinstance(index.resolve(sf, node.func), (FunctionInfo,)) and not (
+                    isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
+                    and node.func.value.id == "self"):
+                eff.calls.append(ast.unparse(node.func))
+    todo = [(f, 1) for f in referenced(index, sf, fn, nodes)]
+    while todo:
+        callee, depth = todo.pop()
+        key = scope_key((callee.file, callee))
+        if key in eff.reached:
+            continue
+        eff.reached.add(key)
+        body = list(scope_nodes(callee.file, callee))
+        for node in body:
+            _node_effects(callee.file, node, eff)
+        if depth < max_depth:
+            todo += [(f, depth + 1) for f in referenced(index, callee.file, callee, body)]
+    return eff
+
+
+def outermost_loop(sf: SourceFile, fn: FunctionInfo | None, node: ast.AST) -> ast.AST | None:
+    """The outermost loop of a scope that contains `node` (the epoch loop around a batch loop), if any."""
+    for loop in _outer_loops(scope_body(sf, fn)):
+        if any(n is node for n in ast.walk(loop)):
+            return loop
+    return None
+
+
+# -- training-loop candidates -------------------------------------------------------------------------
+_HEADER_WORDS = frozenset({"epoch", "epochs", "step", "steps", "iter", "iters", "iteration", "iterations",
+                           "ep", "it", "n_epochs", "num_epochs", "max_epochs", "num_steps", "max_steps", "nepochs"})
+_BATCH_WORDS = frozenset({"batch", "batches", "loader", "dataloader", "train"})
+_TRAIN_SCOPE = frozenset({"train", "training", "fit", "finetune", "pretrain"})
+_NOT_TRAIN_SCOPE = frozenset({"generate", "generator", "simulate", "preprocess", "prepare", "make", "build",
+                              "create", "load", "download", "sample", "plot", "visualize", "predict", "infer",
+                              "inference", "export", "convert", "split", "collate", "schedule", "warmup",
+                              "eval", "evaluate", "evaluation", "validate", "validation", "val", "valid", "test",
+                              "benchmark", "profile"})
+NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.set_grad_enabled", "torch.enable_grad"})
+
+
+def _header_tokens(loop: ast.AST) -> set[str]:
+    parts: list[ast.AST] = [loop.target, loop.iter] if isinstance(loop, (ast.For, ast.AsyncFor)) else [loop.test]
+    words: set[str] = set()
+    for p in parts:
+        for n in ast.walk(p):
+            if isinstance(n, ast.Name):
+                words.add(n.id.lower())
+                words |= set(name_tokens(n.id))
+            elif isinstance(n, ast.Attribute):
+                words.add(n.attr.lower())
+                words |= set(name_tokens(n.attr))
+            elif isinstance(n, ast.Constant) and isinstance(n.value, str):
+                words |= set(name_tokens(n.value))
+    return words
+
+
+def is_no_grad_function(sf: SourceFile, fn: FunctionInfo | None) -> bool:
+    return fn is not None and any(_dotted(sf, d.func if isinstance(d, ast.Call) else d) in NO_GRAD
+                                  for d in fn.node.decorator_list)
+
+
+def no_grad_blocks(sf: SourceFile, nodes: Iterable[ast.AST]) -> list[ast.With | ast.AsyncWith]:
+    """`with torch.no_grad()` / `inference_mode()` / `set_grad_enabled(False)` blocks among `nodes`."""
+    out = []
+    for n in nodes:
+        if isinstance(n, (ast.With, ast.AsyncWith)):
+            for item in n.items:
+                e = item.context_expr
+                name = _dotted(sf, e.func) if isinstance(e, ast.Call) else ""
+                if name in ("torch.no_grad", "torch.inference_mode") or (
+                        name == "torch.set_grad_enabled" and e.args and isinstance(e.args[0], ast.Constant)
+                        and e.args[0].value is False):
+                    out.append(n)
+    return out
+
+
+@dataclass(frozen=True)
+class LoopCandidate:
+    """An outermost loop that, by its header and place, is meant to train."""
+
+    file: SourceFile
+    scope: FunctionInfo | None
+    node: ast.For | ast.AsyncFor | ast.While
+
+    @property
+    def line(self) -> int:
+        return self.node.lineno
+
+
+def _outer_loops(stmts: list[ast.stmt]) -> Iterator[ast.AST]:
+    for s in stmts:
+        if isinstance(s, LOOPS):
+            yield s
+            continue
+        if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for field_name in ("body", "orelse", "finalbody", "handlers"):
+            inner = getattr(s, field_name, None)
+            if isinstance(inner, list):
+                yield from _outer_loops([x for x in inner if isinstance(x, (ast.stmt, ast.excepthandler))])
+        if isinstance(s, ast.ExceptHandler):
+            yield from _outer_loops(s.body)
+        if isinstance(s, ast.Match):
+            for case in s.cases:
+                yield from _outer_loops(case.body)
+
+
+def training_loop_candidates(index: ProjectIndex, sf: SourceFile, builds_optimizer: bool) -> list[LoopCandidate]:
+    """Outermost loops that look like training loops: an epoch/step header inside a train*/fit* function or
+    in a file that builds an optimizer, or a batch loop inside a train*/fit* function. Loops in evaluation,
+    sampling, data-preparation functions and under torch.no_grad() are not candidates."""
+    out = []
+    for fn in iter_scopes(index, sf):
+        words = set(name_tokens(fn.name)) if fn is not None else set()
+        if words & _NOT_TRAIN_SCOPE or is_no_grad_function(sf, fn):
+            continue
+        train_scope = bool(words & _TRAIN_SCOPE) and not (fn is not None and fn.name == "training_step")
+        stmts = scope_body(sf, fn)
+        quiet = {id(n) for w in no_grad_blocks(sf, (n for s in stmts for n in ast.walk(s))) for n in ast.walk(w)}
+        for loop in _outer_loops(stmts):
+            if id(loop) in quiet:
+                continue
+            header = _header_tokens(loop)
+            epochish = bool(header & _HEADER_WORDS)
+            if (epochish and (train_scope or builds_optimizer)) or (train_scope and header & _BATCH_WORDS):
+                out.append(LoopCandidate(sf, fn, loop))  # type: ignore[arg-type]
+    return out
+
+
+# -- fake losses ------------------------------------------------------------------------------------------
+_NOT_A_LOSS = frozenset({"weight", "weights", "scale", "scaler", "coef", "coeff", "factor", "lambda", "alpha", "beta",
+                         "fn", "func", "function", "criterion", "history", "hist", "log", "logs", "list", "type",
+                         "name", "names", "best", "min", "max", "prev", "fns", "dict", "keys", "key", "ratio",
+                         "threshold", "target", "patience"})
+
+
+def _is_loss_name(name: str) -> bool:
+    words = set(name_tokens(name))
+    return ("loss" in words or "losses" in words) and not words & _NOT_A_LOSS
+
+
+@dataclass(frozen=True)
+class FakeLoss:
+    name: str
+    node: ast.stmt
+    expr: str
+    counters: tuple[str, ...]
+
+    @property
+    def line(self) -> int:
+        return self.node.lineno
+
+
+def fake_losses(program, sf: SourceFile, fn: FunctionInfo | None) -> list[FakeLoss]:
+    """Loss variables made of loop counters and numbers (`loss = 1.0 / (epoch + 1)`), or a constant tensor that
+    is backpropagated; Flow confirms no model output or data reaches them."""
+    stmts = scope_body(sf, fn)
+    nodes = [n for s in stmts for n in ast.walk(s)] if fn is None else list(ast.walk(fn.node))
+    backwarded = {n.func.value.id for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                  and n.func.attr in BACKWARD_ATTRS and isinstance(n.func.value, ast.Name)}
+    counters = counter_names(sf, fn)
+    env = None
+    out = []
+    for node in nodes:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if not isinstance(target, ast.Name) or not (_is_loss_name(target.id) or target.id in backwarded):
+            continue
+        parts = _formula_parts(sf, value, counters)
+        if parts is None:
+            continue
+        constant_tensor = not parts[1] and target.id in backwarded and isinstance(value, ast.Call)
+        if not parts[1] and not constant_tensor:
+            continue
+        env = env if env is not None else program.flow.env(sf, fn)
+        prov = program.flow.concrete(program.flow.eval(value, sf, fn, env))
+        if any(o.kind in (Kind.OUTPUT, Kind.DATA) for o in prov):
+            continue
+        out.append(FakeLoss(target.id, node, ast.unparse(value), tuple(sorted(parts[1]))))
+    return out
+
+
+# -- is an optimizer ever stepped ------------------------------------------------------------------------
+_HARMLESS = frozenset({"print", "len", "str", "repr", "isinstance", "type", "id", "hasattr", "getattr", "vars"})
+
+
+def _uses(nodes: list[ast.AST], name: str, attr: bool) -> Iterator[tuple[ast.AST, ast.AST | None]]:
+    """(use, parent) for every load of `name` (or of `<x>.name` when attr)."""
+    parents: dict[int, ast.AST] = {}
+    for n in nodes:
+        for c in ast.iter_child_nodes(n):
+            parents[id(c)] = n
+    for n in nodes:
+        hit = (isinstance(n, ast.Attribute) and n.attr == name) if attr else (isinstance(n, ast.Name) and n.id == name)
+        if hit and isinstance(n.ctx, ast.Load):  # type: ignore[attr-defined]
+            yield n, parents.get(id(n))
+
+
+def _stepped_in(index: ProjectIndex, scope: Scope, name: str, attr: bool, nodes: list[ast.AST],
+                depth: int, seen: set) -> bool | None:
+    """True: `name.step()` (or `scaler.step(name)`) happens; False: provably never; None: it escapes us."""
+    sf, fn = scope
+    result: bool | None = False
+    for use, parent in _uses(nodes, name, attr):
+        if isinstance(parent, ast.Attribute) and parent.value is use:
+            if parent.attr in STEP_ATTRS:
+                return True
+            continue  # zero_grad(), param_groups, state_dict(): not an escape
+        if isinstance(parent, ast.Call) and use in (*parent.args, *(k.value for k in parent.keywords)):
+            func = parent.func
+            if isinstance(func, ast.Attribute) and func.attr in STEP_ATTRS:
+                return True  # scaler.step(optimizer)
+            target = index.resolve(sf, func) if isinstance(func, (ast.Name, ast.Attribute)) else None
+            if (target is None and isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+                    and func.value.id == "self" and fn is not None and fn.cls is not None):
+                target = index.method(fn.cls, func.attr)
+            if isinstance(target, FunctionInfo) and depth < 4 and target.qualname not in seen:
+                seen.add(target.qualname)
+                param = _param_for(parent, use, target)
+                if param is None:
+                    return None
+                inner = _stepped_in(index, (target.file, target), param, False, list(ast.walk(target.node)),
+                                    depth + 1, seen)
+                if inner is not False:
+                    return inner
+                continue
+            dotted = target if isinstance(target, str) else ""
+            last = dotted.rsplit(".", 1)[-1]
+            if dotted in _HARMLESS or "lr_scheduler" in dotted or "scheduler" in last.lower() or (
+                    last.startswith("log") or dotted.startswith("logging.")):
+                continue
+            return None  # handed to something we do not follow (accelerator.prepare, Trainer(...), a wrapper)
+        if isinstance(parent, (ast.JoinedStr, ast.FormattedValue, ast.Compare)):
+            continue
+        result = None  # returned, stored, aliased, put in a container: it may be stepped elsewhere
+    return result
+
+
+def _param_for(call: ast.Call, use: ast.AST, target: FunctionInfo) -> str | None:
+    for k in call.keywords:
+        if k.value is use:
+            return k.arg
+    if use in call.args:
+        params = target.params
+        if params[:1] in (["self"], ["cls"]) and (target.cls is not None):
+            params = params[1:]
+        pos = call.args.index(use)  # type: ignore[arg-type]
+        return params[pos] if pos < len(params) else None
+    return None
+
+
+def optimizer_stepped(program, opt) -> bool | None:
+    """Whether an optimizer (TrainingPath.Optimizer) is ever stepped: True, False (provably never), or None
+    when it leaves what we can follow (returned, wrapped, handed to a trainer, built in a LightningModule)."""
+    if opt.steps:
+        return True
+    index = program.index
+    fn = opt.scope
+    if fn is not None and fn.cls is not None and index.is_module(fn.cls):
+        return None  # Lightning configure_optimizers and friends: the framework steps it
+    if opt.var is None:
+        return None
+    parent_assign = next((n for n in ast.walk(fn.node if fn else opt.file.tree)  # type: ignore[arg-type]
+                          if isinstance(n, ast.Assign) and n.value is opt.node), None)
+    if parent_assign is None:
+        return None
+    attr = isinstance(parent_assign.targets[0], ast.Attribute)
+    if attr:
+        nodes = [n for sf in program.production for n in ast.walk(sf.tree)]
+        return _stepped_in(index, (opt.file, fn), opt.var, True, nodes, 0, set())
+    nodes = list(ast.walk(fn.node)) if fn is not None else list(ast.walk(opt.file.tree))
+    return _stepped_in(index, (opt.file, fn), opt.var, False, nodes, 0, set())

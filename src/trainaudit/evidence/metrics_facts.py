@@ -1,0 +1,398 @@
+"""Evaluation facts: evaluation passes, metric names computed or logged, and metric values written as literals."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from trainaudit.evidence.callgraph import Scope, scope_nodes
+from trainaudit.evidence.index import FunctionInfo, ProjectIndex, iter_scopes, walk_scope
+from trainaudit.evidence.loop_facts import (
+    counter_names,
+    is_counter_formula,
+    is_literal_number,
+    is_no_grad_function,
+    literal_or_counter_formula,
+    name_tokens,
+    no_grad_blocks,
+)
+from trainaudit.evidence.source import SourceFile
+
+# -- vocabulary --------------------------------------------------------------------------------------------
+# Words that name a measurement beyond the loss. Synonyms map to one canonical word so "val_acc" meets
+# a spec's "accuracy" and "jaccard" meets "iou".
+SYNONYMS = {
+    "acc": "accuracy", "accuracies": "accuracy", "top1": "accuracy", "dsc": "dice", "jaccard": "iou",
+    "miou": "iou", "ppl": "perplexity", "auroc": "auc", "rocauc": "auc", "f1score": "f1", "fscore": "f1",
+    "fbeta": "f1", "prec": "precision", "rec": "recall", "sensitivity": "recall", "tpr": "recall",
+}
+METRIC_WORDS = frozenset({
+    "accuracy", "correct", "top5", "f1", "precision", "recall", "specificity", "auc", "ap", "map", "dice", "iou",
+    "psnr", "ssim", "lpips", "bleu", "rouge", "meteor", "perplexity", "wer", "cer", "r2", "kappa", "mcc", "fid",
+    "ndcg", "mrr", "hits", "pearson", "spearman", "correlation", "confusion", "hausdorff", "chrf", "sacrebleu",
+})
+WEAK_METRIC_WORDS = frozenset({"mse", "mae", "rmse", "mape", "nll", "error", "err"})  # metrics only in evaluation
+LOSS_WORDS = frozenset({"loss", "losses", "nll", "elbo"})
+COMPOUND = ("iou", "f1", "auc", "psnr", "ssim", "dice")  # split by camel-case (`MeanIoU` -> mean io u)
+METRIC_LIBRARIES = ("torchmetrics.", "sklearn.metrics.", "torcheval.", "evaluate.load", "ignite.metrics.",
+                    "monai.metrics.", "segmentation_models_pytorch.metrics", "skimage.metrics.", "sacrebleu.",
+                    "nltk.translate.bleu_score", "jiwer.", "torch_fidelity.", "pytorch_msssim.", "piq.", "lpips.",
+                    "scipy.stats.pearsonr", "scipy.stats.spearmanr", "rouge_score.", "pycocotools.cocoeval",
+                    "torchvision.ops.box_iou", "keras.metrics.", "tensorflow.keras.metrics.")
+# Parts of a spec metric name that only qualify it ("val_dice_score" is the dice).
+QUALIFIERS = frozenset({"val", "valid", "validation", "test", "train", "eval", "mean", "avg", "average", "score",
+                        "metric", "metrics", "macro", "micro", "weighted", "overall", "best", "final",
+                        "coefficient", "coef", "index", "rate", "epoch", "step"})
+EVAL_WORDS = frozenset({"eval", "evaluate", "evaluation", "evaluator", "validate", "validation", "valid", "val",
+                        "test", "testing"})
+_NOT_EVAL = frozenset({"loader", "loaders", "dataloader", "dataloaders", "data", "dataset", "datasets", "set", "sets",
+                       "split", "splits", "size", "transform", "transforms", "path", "dir", "file", "files", "load",
+                       "get", "make", "build", "create", "prepare", "download", "collate", "sampler", "config",
+                       "args", "parse", "interval", "freq", "every", "batch"})
+EVAL_KEYWORDS = frozenset({"eval_dataset", "compute_metrics", "validation_data", "validation_split", "eval_strategy",
+                           "evaluation_strategy", "do_eval", "eval_steps", "val_dataloaders", "val_check_interval",
+                           "check_val_every_n_epoch", "validation_freq", "eval_loader", "val_loader",
+                           "valid_loader", "eval_dataloader", "validation_steps"})
+EVAL_CALLS = frozenset({"evaluate", "validate", "test", "run_eval", "run_validation", "run_test", "eval_epoch",
+                        "evaluate_model"})
+_SPLIT_WORDS = frozenset({"val", "valid", "validation", "test", "eval", "dev", "holdout", "heldout"})
+
+
+def canonical_words(text: str) -> list[str]:
+    """Tokens of a name with synonyms mapped and camel-case splits rejoined (`MeanIoU` -> mean, iou)."""
+    toks = name_tokens(text)
+    out: list[str] = []
+    i = 0
+    while i < len(toks):
+        for width in (3, 2):
+            joined = "".join(toks[i:i + width])
+            if len(toks[i:i + width]) == width and joined in COMPOUND:
+                out.append(joined)
+                i += width
+                break
+        else:
+            out.append(SYNONYMS.get(toks[i], toks[i]))
+            i += 1
+    return out
+
+
+def metric_words(text: str, weak: bool = False) -> set[str]:
+    """The metric words a name or tag contains; a name that mentions the loss names no metric."""
+    words = canonical_words(text)
+    if set(words) & (LOSS_WORDS | {"criterion"}):
+        return set()
+    vocab = METRIC_WORDS | WEAK_METRIC_WORDS if weak else METRIC_WORDS
+    hits = {w for w in words if w in vocab}
+    hits |= {m for w in words for m in ("dice", "accuracy", "precision", "recall", "perplexity", "psnr", "ssim")
+             if w != m and len(w) > len(m) and w.startswith(m)}  # "dicescore", "accuracy1"
+    return hits
+
+
+def names_metric(candidate: str, metric: str) -> bool:
+    """Does `candidate` (an identifier, tag or key) name the spec metric `metric`? Tolerates prefixes,
+    suffixes, case and synonyms: "dice" matches "val_dice", "dice_score", "DiceScore", "DiceMetric"."""
+    want = [w for w in canonical_words(metric) if w not in QUALIFIERS] or canonical_words(metric)
+    have = set(canonical_words(candidate))
+    if want and all(w in have for w in want):
+        return True
+    flat_want = re.sub(r"[^0-9a-z]", "", metric.lower())
+    flat_have = re.sub(r"[^0-9a-z]", "", candidate.lower())
+    return len(flat_want) >= 4 and any(t.startswith(flat_want) for t in (flat_have,) if t)
+
+
+def is_eval_name(name: str) -> bool:
+    """`evaluate`, `validate`, `test`, `validation_step`, `eval_epoch`; not `val_dataloader` or `test_size`."""
+    words = set(name_tokens(name))
+    return bool(words & EVAL_WORDS) and not words & _NOT_EVAL
+
+
+# -- facts ------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Mention:
+    """One place where the code computes, names or logs a metric."""
+
+    name: str  # the identifier, tag, key or library call
+    how: str  # "library" | "function" | "variable" | "key or tag" | "pattern"
+    path: str
+    line: int
+
+
+@dataclass(frozen=True)
+class EvalPass:
+    what: str
+    path: str
+    line: int
+
+
+def _dotted(sf: SourceFile, node: ast.AST) -> str:
+    return (sf.resolve(node) or "") if isinstance(node, (ast.Name, ast.Attribute)) else ""
+
+
+def _docstrings(sf: SourceFile, fn: FunctionInfo | None) -> set[int]:
+    body = fn.node.body if fn is not None else (sf.tree.body if sf.tree else [])
+    first = body[0] if body else None
+    ids = set()
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+        ids.add(id(first.value))
+    return ids
+
+
+def eval_context(sf: SourceFile, fn: FunctionInfo | None) -> set[int]:
+    """ids of nodes that run as evaluation: the whole of an eval-named or no_grad function, and no_grad blocks."""
+    nodes = list(scope_nodes(sf, fn))
+    if fn is not None and (is_eval_name(fn.name) or is_no_grad_function(sf, fn)):
+        return {id(n) for n in nodes}
+    return {id(n) for w in no_grad_blocks(sf, nodes) for n in ast.walk(w)}
+
+
+def _accuracy_pattern(node: ast.AST) -> bool:
+    """`(pred == y).sum()`, `pred.eq(y).float().mean()`, `torch.sum(a == b)`, `np.mean(p == y)`."""
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    inner: list[ast.AST] = []
+    if isinstance(func, ast.Attribute) and func.attr in ("sum", "mean", "float", "double", "count_nonzero", "item"):
+        inner.append(func.value)
+    if (isinstance(func, ast.Name) and func.id == "sum") or (
+            isinstance(func, ast.Attribute) and func.attr in ("sum", "mean", "count_nonzero")):
+        inner += node.args
+    for e in inner:
+        for n in ast.walk(e):
+            if (isinstance(n, ast.Compare) and len(n.ops) == 1 and isinstance(n.ops[0], ast.Eq)
+                    and not isinstance(n.left, ast.Constant) and not isinstance(n.comparators[0], ast.Constant)):
+                return True
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "eq" and n.args:
+                return True
+    return False
+
+
+def metric_mentions(scopes: Iterable[Scope]) -> list[Mention]:
+    """Metrics computed, named or logged in some scopes: library metrics, metric-named functions, variables,
+    dict keys and log tags, and the accuracy pattern. Error-like words (mse, mae) count only in evaluation."""
+    out: list[Mention] = []
+    for sf, fn in scopes:
+        quiet = eval_context(sf, fn)
+        skip = _docstrings(sf, fn)
+        if fn is not None and metric_words(fn.name, weak=id(fn.node) in quiet):
+            out.append(Mention(fn.name, "function", sf.path, fn.node.lineno))
+        for node in scope_nodes(sf, fn):
+            weak = id(node) in quiet
+            line = getattr(node, "lineno", 0)
+            if isinstance(node, ast.Call):
+                dotted = _dotted(sf, node.func)
+                if dotted.startswith(METRIC_LIBRARIES):
+                    out.append(Mention(dotted, "library", sf.path, line))
+                last = dotted.rsplit(".", 1)[-1] if dotted else (
+                    node.func.attr if isinstance(node.func, ast.Attribute) else "")
+                if last and metric_words(last, weak):
+                    out.append(Mention(last, "function", sf.path, line))
+                if _accuracy_pattern(node):
+                    out.append(Mention("accuracy", "pattern", sf.path, line))
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and metric_words(node.id, weak):
+                out.append(Mention(node.id, "variable", sf.path, line))
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and metric_words(node.attr, weak):
+                out.append(Mention(node.attr, "variable", sf.path, line))
+            elif (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip
+                  and len(node.value) <= 80 and metric_words(node.value, weak)):
+                out.append(Mention(node.value.strip(), "key or tag", sf.path, line))
+    return out
+
+
+def evaluation_passes(scopes: Iterable[Scope]) -> list[EvalPass]:
+    """Evaluation in some scopes: eval-named functions (`evaluate`, `validation_step`), torch.no_grad() or
+    inference_mode() work, loops over validation/test data, `trainer.validate/test`, `model.evaluate`,
+    `model.eval()` outside a backward pass, and HF/Keras/Lightning evaluation arguments."""
+    out: list[EvalPass] = []
+    for sf, fn in scopes:
+        nodes = list(scope_nodes(sf, fn))
+        if fn is not None and is_eval_name(fn.name):
+            out.append(EvalPass(f"{fn.name}()", sf.path, fn.node.lineno))
+        if is_no_grad_function(sf, fn):
+            out.append(EvalPass(f"@no_grad {fn.name}()", sf.path, fn.node.lineno))  # type: ignore[union-attr]
+        has_backward = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                           and n.func.attr == "backward" for n in nodes)
+        for block in no_grad_blocks(sf, nodes):
+            inner = list(ast.walk(block))
+            if any(isinstance(n, ast.Call) for n in inner) and not any(
+                    isinstance(n, ast.Attribute) and n.attr == "grad" for n in inner):  # not a manual SGD update
+                out.append(EvalPass("torch.no_grad() block", sf.path, block.lineno))
+        for n in nodes:
+            if isinstance(n, (ast.For, ast.AsyncFor)) and _iterates_split(n.iter):
+                out.append(EvalPass(f"loop over {ast.unparse(n.iter)[:60]}", sf.path, n.lineno))
+            elif isinstance(n, ast.Call):
+                func = n.func
+                last = func.attr if isinstance(func, ast.Attribute) else (func.id if isinstance(func, ast.Name) else "")
+                if last in EVAL_CALLS:
+                    out.append(EvalPass(f"{ast.unparse(func)}()", sf.path, n.lineno))
+                elif last == "eval" and not n.args and isinstance(func, ast.Attribute) and not has_backward:
+                    out.append(EvalPass(f"{ast.unparse(func)}()", sf.path, n.lineno))
+                for k in n.keywords:
+                    if k.arg in EVAL_KEYWORDS:
+                        out.append(EvalPass(f"{k.arg}=", sf.path, n.lineno))
+    return out
+
+
+def _iterates_split(it: ast.AST) -> bool:
+    for n in ast.walk(it):
+        text = n.id if isinstance(n, ast.Name) else n.attr if isinstance(n, ast.Attribute) else (
+            n.value if isinstance(n, ast.Constant) and isinstance(n.value, str) else "")
+        if set(name_tokens(text)) & _SPLIT_WORDS:
+            return True
+    return False
+
+
+# -- literal metric values ------------------------------------------------------------------------------------
+LOG_CALLS = frozenset({"log", "log_metric", "log_metrics", "log_dict", "add_scalar", "add_scalars", "log_scalar",
+                       "log_scalars", "report_scalar", "log_value"})
+DUMP_CALLS = frozenset({"json.dump", "json.dumps", "yaml.dump", "yaml.safe_dump", "toml.dump", "tomli_w.dump",
+                        "pickle.dump", "torch.save"})
+_MATH_LOG = ("math.", "numpy.", "torch.", "jax.", "scipy.", "tensorflow.math")
+
+
+@dataclass(frozen=True)
+class LiteralMetric:
+    """A metric whose value is a literal or a formula of loop counters, and how it leaves the code."""
+
+    key: str
+    value: str
+    how: str  # "returned from evaluate()", "logged with writer.add_scalar", "written with json.dump", "assigned"
+    path: str
+    line: int
+
+
+# Keys that hold settings about a metric, not its value: `{"target_accuracy": 0.9}` is config.
+_SETTING_WORDS = frozenset({"threshold", "thresh", "target", "goal", "min", "max", "baseline", "expected", "required",
+                            "tolerance", "tol", "patience", "delta", "weight", "smoothing", "beta", "k"})
+
+
+def _result_key(text: str) -> bool:
+    words = set(canonical_words(text))
+    if words & _SETTING_WORDS:
+        return False
+    return bool(metric_words(text, weak=True)) or bool(words & LOSS_WORDS)
+
+
+def _dict_items(node: ast.AST, stmts: list[ast.stmt]) -> list[tuple[str, ast.expr]]:
+    """String-keyed items of a dict literal, or of a name bound once to a dict literal (plus `d["k"] = v`)."""
+    if isinstance(node, ast.Dict):
+        return [(k.value, v) for k, v in zip(node.keys, node.values, strict=True)
+                if isinstance(k, ast.Constant) and isinstance(k.value, str)]
+    if not isinstance(node, ast.Name):
+        return []
+    binds: list[ast.AST] = []
+    items: list[tuple[str, ast.expr]] = []
+    for n in walk_scope(stmts):
+        targets = n.targets if isinstance(n, ast.Assign) else [n.target] if isinstance(
+            n, (ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor)) else []
+        for t in targets:
+            if isinstance(t, ast.Name) and t.id == node.id:
+                binds.append(n.value if isinstance(n, (ast.Assign, ast.AnnAssign)) else n)
+            elif (isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id == node.id
+                  and isinstance(t.slice, ast.Constant) and isinstance(t.slice.value, str)):
+                # `d["k"] += x` accumulates: the value is computed, whatever x is
+                items.append((t.slice.value, t if isinstance(n, ast.AugAssign) else n.value))  # type: ignore
+        if (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "update"
+                and isinstance(n.func.value, ast.Name) and n.func.value.id == node.id and n.args):
+            items += _dict_items(n.args[0], stmts)
+            if not isinstance(n.args[0], ast.Dict):
+                return []
+    if len(binds) != 1 or not isinstance(binds[0], ast.Dict):
+        return []
+    return _dict_items(binds[0], stmts) + items
+
+
+def _literal_items(sf: SourceFile, items: list[tuple[str, ast.expr]], counters: set[str]) -> list[tuple[str, ast.expr]]:
+    """Result-named items whose value is a literal or a counter formula (keys also set from data are skipped)."""
+    live = {k for k, v in items if not literal_or_counter_formula(sf, v, counters)}
+    return [(k, v) for k, v in items if _result_key(k) and k not in live
+            and literal_or_counter_formula(sf, v, counters)]
+
+
+def _returns(fn: FunctionInfo) -> list[ast.Return]:
+    return [n for n in walk_scope(fn.node.body) if isinstance(n, ast.Return) and n.value is not None]
+
+
+def _return_literals(sf: SourceFile, fn: FunctionInfo, stmts: list[ast.stmt],
+                     counters: set[str]) -> Iterator[tuple[str, ast.expr, str]]:
+    """Literal metric values an evaluation or metric function returns. A literal that another return of the
+    same function computes (a guard such as `if not total: return 0.0` beside `return correct / total`) is fine."""
+    named = is_eval_name(fn.name) or bool(metric_words(fn.name, weak=True))
+    found: list[tuple[str, ast.expr, str]] = []
+    computed: set[str] = set()
+    bare: list[ast.expr] = []
+    for ret in _returns(fn):
+        value = ret.value
+        assert value is not None
+        items = _dict_items(value, stmts)
+        if items:
+            computed |= {k for k, v in items if not literal_or_counter_formula(sf, v, counters)}
+            found += [(k, v, f"returned from {fn.name}()") for k, v in _literal_items(sf, items, counters)]
+        else:
+            bare.append(value)
+    found = [f for f in found if f[0] not in computed]
+    elements = [e for v in bare for e in (v.elts if isinstance(v, ast.Tuple) else [v])]
+    if named and elements and all(literal_or_counter_formula(sf, e, counters) for e in elements) and (
+            metric_words(fn.name, weak=True)
+            or any(isinstance(c, ast.Constant) and isinstance(c.value, float) for e in elements for c in ast.walk(e))):
+        # `return 0` from an evaluation helper is more likely a status than a score; a float is a score
+        found += [(fn.name, e, f"returned from {fn.name}()") for e in elements]
+    yield from found
+
+
+def _log_pairs(sf: SourceFile, call: ast.Call, stmts: list[ast.stmt]) -> list[tuple[str, ast.expr]]:
+    """(tag, value) pairs a logging call writes: `add_scalar(tag, v)`, `log(name, v)`, `log({...})`."""
+    kw = {k.arg: k.value for k in call.keywords if k.arg}
+    args = list(call.args)
+    tag = args[0] if args else kw.get("tag") or kw.get("key") or kw.get("name")
+    if isinstance(tag, ast.Constant) and isinstance(tag.value, str):
+        value = args[1] if len(args) > 1 else kw.get("value") or kw.get("scalar_value") or kw.get("val")
+        pairs = [(tag.value, value)] if value is not None else []
+        if len(args) > 1:
+            pairs += _dict_items(args[1], stmts)  # add_scalars("acc", {"val": 0.9})
+        return pairs
+    first = args[0] if args else kw.get("metrics") or kw.get("data") or kw.get("dictionary") or kw.get(
+        "tag_scalar_dict")
+    return _dict_items(first, stmts) if first is not None else []
+
+
+def literal_metrics(index: ProjectIndex, sf: SourceFile) -> list[LiteralMetric]:
+    """Metric values that are literals or formulas of loop counters, where they are returned from evaluation
+    code, logged (TensorBoard, W&B, MLflow, Lightning), written (json/yaml/torch.save), or assigned to a
+    metric-named variable as a counter formula (`acc = 0.5 + 0.05 * epoch`)."""
+    out: dict[int, LiteralMetric] = {}
+
+    def add(key: str, value: ast.expr, how: str) -> None:
+        out.setdefault(id(value), LiteralMetric(key, ast.unparse(value), how, sf.path, value.lineno))
+
+    for fn in iter_scopes(index, sf):
+        stmts = fn.node.body if fn is not None else [s for s in (sf.tree.body if sf.tree else [])
+                                                     if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                                           ast.ClassDef))]
+        counters = counter_names(sf, fn)
+        if fn is not None:
+            for key, value, how in _return_literals(sf, fn, stmts, counters):
+                add(key, value, how)
+        for node in walk_scope(stmts):
+            if isinstance(node, ast.Call):
+                func = node.func
+                dotted = _dotted(sf, func)
+                if isinstance(func, ast.Attribute) and func.attr in LOG_CALLS and not dotted.startswith(_MATH_LOG):
+                    for key, value in _log_pairs(sf, node, stmts):
+                        if _result_key(key) and literal_or_counter_formula(sf, value, counters):
+                            add(key, value, f"logged with {ast.unparse(func)}")
+                elif dotted in DUMP_CALLS and node.args:
+                    for key, value in _literal_items(sf, _dict_items(node.args[0], stmts), counters):
+                        add(key, value, f"written with {dotted}")
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for t in targets:
+                    name = t.id if isinstance(t, ast.Name) else t.attr if isinstance(t, ast.Attribute) else None
+                    if name and metric_words(name, weak=True) and is_counter_formula(sf, node.value, counters):
+                        add(name, node.value, "assigned")
+    return sorted(out.values(), key=lambda m: (m.line, m.key))
+
+
+__all__ = ["EvalPass", "LiteralMetric", "Mention", "evaluation_passes", "is_eval_name", "is_literal_number",
+           "literal_metrics", "metric_mentions", "metric_words", "names_metric"]

@@ -1,0 +1,575 @@
+"""missing-metrics and hardcoded-metrics (static part): findings on the marked lines, silence on real evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from harness import check_project, found, markers, write_project
+
+from trainaudit import audit
+
+MISSING = {"missing-metrics"}
+HARDCODED = {"hardcoded-metrics"}
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
+def notebook(cells: list[str]) -> str:
+    """An nbformat-4 notebook with one markdown cell, then the given code cells."""
+    doc = {
+        "nbformat": 4, "nbformat_minor": 5, "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        "cells": [{"cell_type": "markdown", "id": "md", "metadata": {}, "source": ["# Experiment\n"]}] + [
+            {"cell_type": "code", "id": f"c{i}", "metadata": {}, "execution_count": None, "outputs": [],
+             "source": [line + "\n" for line in cell.strip("\n").split("\n")]}
+            for i, cell in enumerate(cells)],
+    }
+    return json.dumps(doc, indent=1)
+
+
+MODEL = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torchvision import datasets, transforms
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+'''
+
+
+# ---------------------------------------------------------------------------------------------- missing-metrics
+def test_loss_only_training_without_validation_is_reported_at_the_epoch_loop(tmp_path):
+    write_project(tmp_path, {"train.py": MODEL + '''
+
+def main():
+    loader = DataLoader(datasets.MNIST("data", train=True, transform=transforms.ToTensor()), batch_size=64)
+    model = Net()
+    optimizer = torch.optim.Adam(model.parameters())
+    for epoch in range(10):  # expect: missing-metrics
+        for x, y in loader:
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+        print(f"epoch {epoch} loss {loss.item():.4f}")
+
+
+main()
+'''})
+    report = check_project(tmp_path, MISSING)
+    (f,) = [f for f in report.findings if f.rule == "missing-metrics"]
+    assert "train.py" in f.evidence["searched"]
+
+
+def test_spec_metric_never_computed_is_reported_even_with_a_validation_pass(tmp_path):
+    write_project(tmp_path, {
+        "trainaudit.toml": 'metrics = ["dice", "accuracy"]\n',
+        "seg/metrics.py": '''
+def dice_score(pred, target):
+    inter = (pred * target).sum()
+    return 2 * inter / (pred.sum() + target.sum())
+''',
+        "train.py": MODEL + '''
+
+@torch.no_grad()
+def evaluate(model, loader):
+    model.eval()
+    correct = sum((model(x).argmax(1) == y).sum().item() for x, y in loader)
+    return correct / len(loader.dataset)
+
+
+def main():
+    tf = transforms.ToTensor()
+    loader = DataLoader(datasets.MNIST("data", train=True, transform=tf), batch_size=64)
+    val_loader = DataLoader(datasets.MNIST("data", train=False, transform=tf), batch_size=64)
+    model = Net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for epoch in range(10):  # expect: missing-metrics
+        for x, y in loader:
+            optimizer.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+        print("val accuracy", evaluate(model, val_loader))
+
+
+main()
+'''})
+    report = check_project(tmp_path, MISSING)
+    (f,) = [f for f in report.findings if f.rule == "missing-metrics"]
+    # dice_score exists in the project but the training path never calls it; accuracy is computed
+    assert f.evidence["metric"] == "dice" and "accuracy" in f.evidence["metrics_found"]
+
+
+def test_trainer_class_driven_by_a_script_without_evaluation(tmp_path):
+    write_project(tmp_path, {
+        "lib/trainer.py": '''
+import torch.nn.functional as F
+
+
+class Trainer:
+    def __init__(self, model, optimizer, loader):
+        self.model, self.optimizer, self.loader = model, optimizer, loader
+
+    def run(self, epochs):
+        for epoch in range(epochs):  # expect: missing-metrics
+            for x, y in self.loader:
+                self.optimizer.zero_grad()
+                loss = F.mse_loss(self.model(x), y)
+                loss.backward()
+                self.optimizer.step()
+''',
+        "main.py": '''
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from lib.trainer import Trainer
+
+data = torch.load("data/points.pt")
+model = torch.nn.Linear(3, 1)
+Trainer(model, torch.optim.Adam(model.parameters()), DataLoader(TensorDataset(*data))).run(5)
+'''})
+    check_project(tmp_path, MISSING)
+
+
+def test_aliased_imports_do_not_hide_missing_evaluation(tmp_path):
+    write_project(tmp_path, {"train.py": '''
+import torch as T
+from torch import nn as N
+from torch.optim import AdamW as Opt
+
+X, Y = T.load("data/x.pt"), T.load("data/y.pt")
+net = N.Sequential(N.Linear(8, 16), N.ReLU(), N.Linear(16, 2))
+opt = Opt(net.parameters())
+crit = N.CrossEntropyLoss()
+for it in range(1000):  # expect: missing-metrics
+    opt.zero_grad()
+    crit(net(X), Y).backward()
+    opt.step()
+'''})
+    check_project(tmp_path, MISSING)
+
+
+def test_notebook_without_evaluation_is_reported_in_its_cell(tmp_path):
+    (tmp_path / "explore.ipynb").write_text(notebook([
+        "import torch\nimport torch.nn as nn",
+        "x, y = torch.load('data/x.pt'), torch.load('data/y.pt')\nmodel = nn.Linear(4, 1)\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.01)",
+        "for epoch in range(100):\n    opt.zero_grad()\n    loss = ((model(x) - y) ** 2).mean()\n"
+        "    loss.backward()\n    opt.step()",
+    ]))
+    report = audit(tmp_path)
+    hits = [f for f in report.findings if f.rule == "missing-metrics"]
+    assert [(f.path, f.location.cell, f.location.cell_line) for f in hits] == [("explore.ipynb", 2, 1)]
+
+
+def test_notebook_with_an_evaluation_cell_is_silent(tmp_path):
+    (tmp_path / "explore.ipynb").write_text(notebook([
+        "import torch\nimport torch.nn as nn",
+        "x, y = torch.load('data/x.pt'), torch.load('data/y.pt')\nxv, yv = torch.load('data/xv.pt'), "
+        "torch.load('data/yv.pt')\nmodel = nn.Linear(4, 3)\nopt = torch.optim.SGD(model.parameters(), lr=0.01)",
+        "for epoch in range(100):\n    opt.zero_grad()\n    loss = nn.functional.cross_entropy(model(x), y)\n"
+        "    loss.backward()\n    opt.step()",
+        "with torch.no_grad():\n    print('val acc', (model(xv).argmax(1) == yv).float().mean().item())",
+    ]))
+    assert found(audit(tmp_path), MISSING) == set()
+
+
+LEGIT_STYLES = {
+    "mnist-test-function": {"main.py": MODEL + '''
+
+def train(model, loader, optimizer):
+    model.train()
+    for x, y in loader:
+        optimizer.zero_grad()
+        F.nll_loss(model(x), y).backward()
+        optimizer.step()
+
+
+def test(model, loader):
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for x, y in loader:
+            correct += model(x).argmax(1).eq(y).sum().item()
+    print("Accuracy", correct / len(loader.dataset))
+
+
+def main():
+    tf = transforms.ToTensor()
+    train_loader = DataLoader(datasets.MNIST("data", train=True, transform=tf))
+    test_loader = DataLoader(datasets.MNIST("data", train=False, transform=tf))
+    model = Net().to("cpu")
+    optimizer = torch.optim.Adadelta(model.parameters())
+    for epoch in range(3):
+        train(model, train_loader, optimizer)
+        test(model, test_loader)
+
+
+main()
+'''},
+    "vae-test-loss-only": {"vae.py": MODEL + '''
+
+def train(model, loader, opt):
+    for x, _ in loader:
+        opt.zero_grad()
+        loss = F.mse_loss(model(x), x.flatten(1)[:, :10])
+        loss.backward()
+        opt.step()
+
+
+def test(model, loader):
+    total = 0.0
+    with torch.no_grad():
+        for x, _ in loader:
+            total += F.mse_loss(model(x), x.flatten(1)[:, :10]).item()
+    return total
+
+
+model = Net()
+opt = torch.optim.Adam(model.parameters())
+tf = transforms.ToTensor()
+for epoch in range(5):
+    train(model, DataLoader(datasets.MNIST("d", train=True, transform=tf)), opt)
+    print("test loss", test(model, DataLoader(datasets.MNIST("d", train=False, transform=tf))))
+'''},
+    "lightning-validation-step": {"lit.py": '''
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+
+
+class Classifier(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Linear(20, 3)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self.net(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val_acc", (self.net(x).argmax(1) == y).float().mean())
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters())
+''', "train.py": '''
+import lightning.pytorch as pl
+
+from data import DataModule
+from lit import Classifier
+
+trainer = pl.Trainer(max_epochs=5)
+trainer.fit(Classifier(), datamodule=DataModule())
+'''},
+    "hf-trainer-with-eval": {"finetune.py": '''
+import numpy as np
+from datasets import load_dataset
+from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
+
+
+def compute_metrics(pred):
+    return {"accuracy": float((np.argmax(pred.predictions, -1) == pred.label_ids).mean())}
+
+
+ds = load_dataset("imdb")
+model = AutoModelForSequenceClassification.from_pretrained("distilbert-base-uncased", num_labels=2)
+args = TrainingArguments("out", eval_strategy="epoch", num_train_epochs=2)
+trainer = Trainer(model=model, args=args, train_dataset=ds["train"], eval_dataset=ds["test"],
+                  compute_metrics=compute_metrics)
+trainer.train()
+'''},
+    "gnn-masks-accuracy": {"gcn.py": '''
+import torch
+import torch.nn.functional as F
+from torch_geometric.datasets import Planetoid
+from torch_geometric.nn import GCNConv
+
+data = Planetoid("data", "Cora")[0]
+
+
+class GCN(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = GCNConv(1433, 7)
+
+    def forward(self, x, edge_index):
+        return self.conv(x, edge_index)
+
+
+model = GCN()
+optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+for epoch in range(200):
+    optimizer.zero_grad()
+    out = model(data.x, data.edge_index)
+    loss = F.cross_entropy(out[data.train_mask], data.y[data.train_mask])
+    loss.backward()
+    optimizer.step()
+    pred = out.argmax(dim=1)
+    acc = int((pred[data.val_mask] == data.y[data.val_mask]).sum()) / int(data.val_mask.sum())
+'''},
+    "evaluation-in-the-driver-script": {"engine.py": '''
+class Engine:
+    def __init__(self, model, opt, loss_fn):
+        self.model, self.opt, self.loss_fn = model, opt, loss_fn
+
+    def fit(self, loader, epochs):
+        for _ in range(epochs):
+            for x, y in loader:
+                self.opt.zero_grad()
+                self.loss_fn(self.model(x), y).backward()
+                self.opt.step()
+''', "run.py": '''
+import torch
+from sklearn.metrics import f1_score
+
+from engine import Engine
+
+train_loader, val_x, val_y = torch.load("data/split.pt")
+model = torch.nn.Linear(10, 2)
+Engine(model, torch.optim.SGD(model.parameters(), lr=0.1), torch.nn.CrossEntropyLoss()).fit(train_loader, 3)
+print(f1_score(val_y, model(val_x).argmax(1)))
+'''},
+    "keras-validation-data": {"keras_train.py": '''
+import torch
+from tensorflow import keras
+
+(x, y), (xv, yv) = keras.datasets.mnist.load_data()
+model = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(10)])
+model.compile("adam", "sparse_categorical_crossentropy")
+trainer = model
+trainer.fit(x, y, validation_data=(xv, yv), epochs=3)
+'''},
+}
+
+
+@pytest.mark.parametrize("name", sorted(LEGIT_STYLES))
+def test_legitimate_training_styles_are_silent(tmp_path, name):
+    write_project(tmp_path, LEGIT_STYLES[name])
+    assert found(audit(tmp_path), MISSING) == set()
+
+
+@pytest.mark.parametrize(("spec", "code"), [
+    ("dice", 'self.log("val_dice", dice)'),
+    ("dice", "score = dice_score(pred, mask)"),
+    ("dice", "metric = torchmetrics.segmentation.DiceScore(num_classes=2)"),
+    ("accuracy", 'self.log("val_acc", acc)'),
+    ("iou", "miou = MeanIoU()(pred, mask)"),
+    ("val_f1", 'self.log("F1Score", f1)'),
+])
+def test_spec_metric_names_are_matched_tolerantly(tmp_path, spec, code):
+    write_project(tmp_path, {"trainaudit.toml": f'metrics = ["{spec}"]\n', "lit.py": f'''
+import lightning.pytorch as pl
+import torch
+import torchmetrics
+from seg import MeanIoU, dice_score
+
+
+class Seg(pl.LightningModule):
+    def training_step(self, batch, batch_idx):
+        return torch.nn.functional.binary_cross_entropy(self(batch[0]), batch[1])
+
+    def validation_step(self, batch, batch_idx):
+        pred, mask = self(batch[0]), batch[1]
+        {code}
+'''})
+    assert found(audit(tmp_path), MISSING) == set()
+
+
+def test_a_spec_metric_only_mentioned_in_an_unused_helper_is_missing(tmp_path):
+    write_project(tmp_path, {"trainaudit.toml": 'metrics = ["psnr"]\n', "metrics.py": '''
+import torch
+
+
+def psnr(a, b):
+    return 10 * torch.log10(1 / torch.mean((a - b) ** 2))
+''', "train.py": '''
+import torch
+
+x = torch.load("data/noisy.pt")
+y = torch.load("data/clean.pt")
+model = torch.nn.Conv2d(3, 3, 3, padding=1)
+opt = torch.optim.Adam(model.parameters())
+for step in range(100):  # expect: missing-metrics
+    opt.zero_grad()
+    torch.nn.functional.l1_loss(model(x), y).backward()
+    opt.step()
+    print("train accuracy proxy", (model(x).round() == y).float().mean())
+'''})
+    report = check_project(tmp_path, MISSING)
+    assert [f.evidence.get("metric") for f in report.findings if f.rule == "missing-metrics"] == ["psnr"]
+
+
+# -------------------------------------------------------------------------------------------- hardcoded-metrics
+def test_literal_and_counter_formula_metrics_are_reported(tmp_path):
+    write_project(tmp_path, {"train.py": MODEL + '''
+import json
+
+import wandb
+from torch.utils.tensorboard import SummaryWriter
+
+
+@torch.no_grad()
+def evaluate(model, loader):
+    total = sum(F.cross_entropy(model(x), y, reduction="sum").item() for x, y in loader)
+    return {"loss": total / len(loader.dataset), "accuracy": 0.95}  # expect: hardcoded-metrics
+
+
+def validate(model, loader):
+    return 0.93  # expect: hardcoded-metrics
+
+
+def main():
+    loader = DataLoader(datasets.MNIST("data", train=True, transform=transforms.ToTensor()))
+    model = Net()
+    optimizer = torch.optim.Adam(model.parameters())
+    writer = SummaryWriter()
+    wandb.init(project="mnist")
+    for epoch in range(10):
+        for x, y in loader:
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+        acc = 0.5 + 0.05 * epoch  # expect: hardcoded-metrics
+        writer.add_scalar("val/acc", 0.9 + epoch * 0.01, epoch)  # expect: hardcoded-metrics
+        wandb.log({"f1": 0.88, "epoch": epoch})  # expect: hardcoded-metrics
+        print(acc, evaluate(model, loader), validate(model, loader))
+    results = {"model": "Net"}
+    results["accuracy"] = 0.97  # expect: hardcoded-metrics
+    with open("results.json", "w") as f:
+        json.dump(results, f)
+    with open("summary.json", "w") as f:
+        json.dump({"dice": 0.91, "epochs": 10}, f)  # expect: hardcoded-metrics
+
+
+main()
+'''})
+    check_project(tmp_path, HARDCODED)
+
+
+def test_lightning_self_log_literal_and_aliases(tmp_path):
+    write_project(tmp_path, {"lit.py": '''
+import json as j
+
+import lightning.pytorch as pl
+import mlflow as ml
+import torch
+import wandb as wb
+
+
+class Model(pl.LightningModule):
+    def training_step(self, batch, batch_idx):
+        loss = torch.nn.functional.mse_loss(self(batch[0]), batch[1])
+        self.log("train_loss", loss)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val_acc", 0.93)  # expect: hardcoded-metrics
+        self.log("val_auc", 0.8 + self.current_epoch * 0.01)  # expect: hardcoded-metrics
+        self.log_dict({"val_precision": torch.tensor(0.9)})  # expect: hardcoded-metrics
+
+
+def report():
+    wb.log({"test/recall": 0.81})  # expect: hardcoded-metrics
+    ml.log_metric("test_iou", 0.77)  # expect: hardcoded-metrics
+    j.dump({"PSNR": 31.2}, open("out.json", "w"))  # expect: hardcoded-metrics
+'''})
+    check_project(tmp_path, HARDCODED)
+
+
+def test_computed_metrics_settings_and_counters_are_silent(tmp_path):
+    write_project(tmp_path, {"train.py": MODEL + '''
+import json
+
+import wandb
+from torch.utils.tensorboard import SummaryWriter
+
+
+def accuracy(logits, y):
+    if len(y) == 0:
+        return 0.0
+    return (logits.argmax(1) == y).float().mean().item()
+
+
+@torch.no_grad()
+def evaluate(model, loader):
+    stats = {"correct": 0, "seen": 0}
+    for x, y in loader:
+        stats["correct"] += (model(x).argmax(1) == y).sum().item()
+        stats["seen"] += len(y)
+    if stats["seen"] == 0:
+        return {"accuracy": 0.0}
+    return {"accuracy": stats["correct"] / stats["seen"]}
+
+
+def main():
+    loader = DataLoader(datasets.MNIST("data", train=True, transform=transforms.ToTensor()))
+    model = Net()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 1)
+    writer = SummaryWriter()
+    wandb.init(config={"lr": 0.001, "target_accuracy": 0.9})
+    best_acc = 0.0
+    best = {"epoch": 0, "accuracy": -1.0}
+    step = 0
+    for epoch in range(10):
+        for x, y in loader:
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            writer.add_scalar("train/loss", loss.item(), step)
+            writer.add_scalar("epoch", epoch, step)
+        scheduler.step()
+        writer.add_scalar("lr", 0.001 * 0.9 ** epoch, epoch)
+        wandb.log({"lr": scheduler.get_last_lr()[0], "step": step})
+        metrics = evaluate(model, loader)
+        wandb.log({"val_acc": metrics["accuracy"], "train_acc": accuracy(model(x), y)})
+        if metrics["accuracy"] > best_acc:
+            best_acc = metrics["accuracy"]
+            best = {"epoch": epoch, "accuracy": best_acc}
+    json.dump(best, open("best.json", "w"))
+    json.dump({"min_accuracy": 0.9, "lr": 0.001}, open("config.json", "w"))
+
+
+main()
+'''})
+    assert found(audit(tmp_path), HARDCODED) == set()
+
+
+def test_hardcoded_metric_in_a_notebook_cell(tmp_path):
+    (tmp_path / "report.ipynb").write_text(notebook([
+        "import wandb\nwandb.init(project='demo')",
+        "scores = {'epoch': 3}\nwandb.log({'val_accuracy': 0.912})",
+    ]))
+    hits = [f for f in audit(tmp_path).findings if f.rule == "hardcoded-metrics"]
+    assert [(f.path, f.location.cell, f.location.cell_line) for f in hits] == [("report.ipynb", 1, 2)]
+
+
+# -------------------------------------------------------------------------------------------- fixture corpus
+MINE = ("missing-metrics", "hardcoded-metrics")
+BAD = [FIXTURES / "bad" / s for s in MINE if (FIXTURES / "bad" / s).is_dir()]
+LEGIT = sorted(p for p in (FIXTURES / "legit").iterdir() if p.is_dir()) if (FIXTURES / "legit").is_dir() else []
+
+
+@pytest.mark.parametrize("project", BAD, ids=[p.name for p in BAD])
+def test_bad_fixture_matches_its_markers(project):
+    assert markers(project, {project.name}), "the fixture carries no marker"
+    check_project(project, {project.name})
+
+
+@pytest.mark.parametrize("project", LEGIT, ids=[p.name for p in LEGIT])
+def test_legit_fixture_has_no_metrics_finding(project):
+    assert found(audit(project), set(MINE)) == set()

@@ -1,0 +1,367 @@
+"""placeholder-loop: loops that never train, optimizers never stepped, fake losses; silence on real training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from harness import check_project, found, markers, write_project
+
+from trainaudit import audit
+
+SLUG = {"placeholder-loop"}
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+HEAD = '''
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torchvision import datasets, transforms
+
+loader = DataLoader(datasets.MNIST("data", transform=transforms.ToTensor()), batch_size=64)
+model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+'''
+
+
+def notebook(cells: list[str]) -> str:
+    doc = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+           "cells": [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "execution_count": None, "outputs": [],
+                      "source": [line + "\n" for line in cell.split("\n")]} for i, cell in enumerate(cells)]}
+    return json.dumps(doc)
+
+
+@pytest.mark.parametrize("body", [
+    "pass",
+    "...",
+    "# TODO: forward, loss, backward, step\n        pass",
+    'print(f"epoch {epoch}")\n        time.sleep(1.0)',
+    "for x, y in loader:\n            out = model(x)",
+])
+def test_loops_that_never_backpropagate_or_step(tmp_path, body):
+    write_project(tmp_path, {"train.py": HEAD + f'''
+
+def train(epochs=10):
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    optimizer.zero_grad()
+    for epoch in range(epochs):  # expect: placeholder-loop
+        {body}
+
+
+train()
+'''})
+    check_project(tmp_path, SLUG)
+
+
+def test_while_step_loop_at_module_level_in_a_file_that_builds_an_optimizer(tmp_path):
+    write_project(tmp_path, {"train.py": HEAD + '''
+optimizer = torch.optim.Adam(model.parameters())
+step = 0
+while step < 1000:  # expect: placeholder-loop
+    step += 1
+    if step % 100 == 0:
+        print("step", step, "loss", F.cross_entropy(model(torch.load("x.pt")), torch.load("y.pt")).item())
+optimizer.step()
+'''})
+    check_project(tmp_path, SLUG)
+
+
+def test_optimizer_built_but_never_stepped(tmp_path):
+    write_project(tmp_path, {"train.py": HEAD + '''
+
+def train_epoch(model, loader, optimizer):
+    for x, y in loader:
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+
+
+def main():
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)  # expect: placeholder-loop
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 10)
+    for epoch in range(5):
+        train_epoch(model, loader, optimizer)
+        scheduler.step()
+        print(optimizer.param_groups[0]["lr"])
+
+
+main()
+'''})
+    check_project(tmp_path, SLUG)
+
+
+def test_loss_made_of_the_epoch_counter_and_a_constant_tensor_loss(tmp_path):
+    write_project(tmp_path, {"counter.py": HEAD + '''
+
+def train(epochs=10):
+    for epoch in range(epochs):
+        for x, _ in loader:
+            model(x)
+        loss = 1.0 / (epoch + 1)  # expect: placeholder-loop
+        print(f"epoch {epoch}: loss {loss:.4f}")
+''', "constant.py": HEAD + '''
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(10):
+    opt.zero_grad()
+    fake = torch.tensor(0.5 * 0.9 ** epoch, requires_grad=True)  # expect: placeholder-loop
+    fake.backward()
+    opt.step()
+'''})
+    check_project(tmp_path, SLUG)
+
+
+def test_a_loop_calling_a_placeholder_epoch_is_reported_once_at_the_inner_loop(tmp_path):
+    write_project(tmp_path, {"train.py": HEAD + '''
+
+def train_one_epoch(model, loader):
+    for x, y in loader:  # expect: placeholder-loop
+        logits = model(x)
+
+
+def main():
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for epoch in range(20):
+        train_one_epoch(model, loader)
+    optimizer.step()
+
+
+main()
+'''})
+    check_project(tmp_path, SLUG)
+
+
+def test_aliases(tmp_path):
+    write_project(tmp_path, {"train.py": '''
+import time as tm
+
+import torch as T
+from torch import optim as O
+
+net = T.nn.Linear(3, 1)
+sgd = O.SGD(net.parameters(), lr=0.1)  # expect: placeholder-loop
+x, y = T.load("x.pt"), T.load("y.pt")
+for it in range(100):
+    T.nn.functional.mse_loss(net(x), y).backward()
+for ep in range(3):  # expect: placeholder-loop
+    tm.sleep(0.1)
+'''})
+    check_project(tmp_path, SLUG)
+
+
+def test_placeholder_loop_in_a_notebook_cell(tmp_path):
+    (tmp_path / "train.ipynb").write_text(notebook([
+        "import torch\nmodel = torch.nn.Linear(4, 2)\nopt = torch.optim.Adam(model.parameters())",
+        "# training\nfor epoch in range(20):\n    print('epoch', epoch)",
+    ]))
+    hits = [f for f in audit(tmp_path).findings if f.rule == "placeholder-loop"]
+    assert [(f.path, f.location.cell, f.location.cell_line) for f in hits] == [("train.ipynb", 1, 2)]
+
+
+LEGIT = {
+    "plain-loop": HEAD + '''
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+running_loss = 0.0
+for epoch in range(10):
+    for i, (x, y) in enumerate(loader):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        running_loss += loss.item()
+        avg_loss = running_loss / (i + 1)
+    kl_weight = min(1.0, epoch / 10)
+''',
+    "gradient-accumulation": HEAD + '''
+optimizer = torch.optim.Adam(model.parameters())
+accum = 4
+for epoch in range(3):
+    for i, (x, y) in enumerate(loader):
+        loss = F.cross_entropy(model(x), y) / accum
+        loss.backward()
+        if (i + 1) % accum == 0:
+            optimizer.step()
+            optimizer.zero_grad()
+''',
+    "lbfgs-closure": HEAD + '''
+
+def train(x, y, epochs=20):
+    opt = torch.optim.LBFGS(model.parameters())
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+
+    for epoch in range(epochs):
+        opt.step(closure)
+''',
+    "amp-scaler-and-helpers": HEAD + '''
+
+def train_epoch(model, loader, optimizer, scaler):
+    for x, y in loader:
+        with torch.autocast("cpu"):
+            loss = F.cross_entropy(model(x), y)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+
+@torch.no_grad()
+def evaluate(model, loader):
+    for epoch_batch in loader:
+        model(epoch_batch[0])
+
+
+def main():
+    optimizer = torch.optim.AdamW(model.parameters())
+    scaler = torch.amp.GradScaler()
+    for epoch in range(10):
+        train_epoch(model, loader, optimizer, scaler)
+        evaluate(model, loader)
+''',
+    "optimizer-returned-by-a-builder": HEAD + '''
+
+def build_optimizer(model):
+    opt = torch.optim.Adam(model.parameters())
+    return opt
+
+
+def fit(model, steps):
+    optim = build_optimizer(model)
+    for step in range(steps):
+        optim.zero_grad()
+        F.mse_loss(model(torch.load("x.pt")), torch.load("y.pt")).backward()
+        optim.step()
+''',
+    "lightning-automatic-optimization": '''
+import lightning.pytorch as pl
+import torch
+
+
+class Model(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Linear(4, 1)
+
+    def training_step(self, batch, batch_idx):
+        return torch.nn.functional.mse_loss(self.net(batch[0]), batch[1])
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.Adam(self.parameters())
+        return optimizer
+
+
+for fold in range(5):
+    pl.Trainer(max_epochs=3).fit(Model(), torch.load("fold.pt"))
+''',
+    "hf-trainer": '''
+import torch
+from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
+
+model = AutoModelForCausalLM.from_pretrained("gpt2")
+optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5)
+trainer = Trainer(model=model, args=TrainingArguments("out"), train_dataset=torch.load("ds.pt"),
+                  optimizers=(optimizer, None))
+trainer.train()
+''',
+    "class-attribute-optimizer-and-global-one": HEAD + '''
+global_opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+        self.optimizer = torch.optim.Adam(model.parameters())
+
+    def train(self, epochs):
+        for epoch in range(epochs):
+            for x, y in loader:
+                self.optimizer.zero_grad()
+                F.cross_entropy(self.model(x), y).backward()
+                self.optimizer.step()
+
+
+def finetune(epochs=2):
+    for epoch in range(epochs):
+        for x, y in loader:
+            F.cross_entropy(model(x), y).backward()
+            global_opt.step()
+''',
+    "manual-sgd-and-deepspeed-engine": HEAD + '''
+lr = 0.01
+for epoch in range(10):
+    for x, y in loader:
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        with torch.no_grad():
+            for p in model.parameters():
+                p -= lr * p.grad
+                p.grad = None
+
+
+def train_ds(engine, steps):
+    for step in range(steps):
+        loss = engine(torch.load("batch.pt"))
+        engine.backward(loss)
+        engine.step()
+''',
+    "non-training-loops": HEAD + '''
+optimizer = torch.optim.Adam(model.parameters())
+
+
+def make_dataset(n_steps):
+    rows = []
+    for step in range(n_steps):
+        rows.append(torch.load(f"shard_{step}.pt"))
+    return rows
+
+
+@torch.no_grad()
+def validate(model, epochs_seen):
+    for x, y in loader:
+        model(x)
+
+
+def sample(model, steps=50):
+    x = torch.load("noise.pt")
+    for step in range(steps):
+        x = model(x)
+    return x
+
+
+with torch.no_grad():
+    for epoch_ckpt in range(3):
+        model.load_state_dict(torch.load(f"ckpt_{epoch_ckpt}.pt"))
+
+for epoch in range(5):
+    for x, y in loader:
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+''',
+}
+
+
+@pytest.mark.parametrize("name", sorted(LEGIT))
+def test_real_training_and_non_training_loops_are_silent(tmp_path, name):
+    write_project(tmp_path, {"train.py": LEGIT[name]})
+    assert found(audit(tmp_path), SLUG) == set()
+
+
+# -------------------------------------------------------------------------------------------- fixture corpus
+BAD_DIR = FIXTURES / "bad" / "placeholder-loop"
+LEGIT_DIRS = sorted(p for p in (FIXTURES / "legit").iterdir() if p.is_dir()) if (FIXTURES / "legit").is_dir() else []
+
+
+@pytest.mark.skipif(not BAD_DIR.is_dir(), reason="no placeholder-loop fixture yet")
+def test_bad_fixture_matches_its_markers():
+    assert markers(BAD_DIR, SLUG)
+    check_project(BAD_DIR, SLUG)
+
+
+@pytest.mark.parametrize("project", LEGIT_DIRS, ids=[p.name for p in LEGIT_DIRS])
+def test_legit_fixture_has_no_placeholder_loop(project):
+    assert found(audit(project), SLUG) == set()
