@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import issues_of
+from claims_tools import issues_of
 
 
 def test_table_total_that_is_not_the_sum_of_its_rows(check):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import write
+from claims_tools import write
 
 from trainaudit.claims import check_documents, render_claims
 from trainaudit.claims.provider import find_documents

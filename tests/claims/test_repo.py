@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import struct
 
-from conftest import issues_of, write
+from claims_tools import issues_of, write
 
 from trainaudit.claims import check_documents
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import issues_of
+from claims_tools import issues_of
 
 TRACKER = """
 # Sprint tracker
