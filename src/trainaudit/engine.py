@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from trainaudit.context import AuditContext
+from trainaudit.evidence.index import clear_walk_caches
 from trainaudit.finding import Finding
 from trainaudit.report.model import Report
 from trainaudit.rules.registry import Rule, all_rules, get_rule
@@ -50,6 +51,7 @@ def run_audit(
     except SpecError as exc:
         raise AuditError(str(exc)) from None
     rules = select_rules(select, (*ignore, *spec.ignore))
+    clear_walk_caches()
     ctx = AuditContext(root.resolve(), spec, progress)
     findings = judge(ctx, rules)
     gaps = _gaps(ctx)

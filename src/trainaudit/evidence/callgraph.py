@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 
-from trainaudit.evidence.index import ClassInfo, FunctionInfo, ProjectIndex, iter_scopes, scope_body
+from trainaudit.evidence.index import ClassInfo, FunctionInfo, ProjectIndex, iter_scopes, scope_body, subtree
 from trainaudit.evidence.source import SourceFile
 
 Scope = tuple[SourceFile, FunctionInfo | None]  # a file's module level (None) or one of its functions
@@ -22,7 +22,7 @@ def scope_nodes(sf: SourceFile, fn: FunctionInfo | None) -> Iterable[ast.AST]:
     """Every node of a scope, closures included (they run as part of it); the module level skips defs."""
     stmts = [fn.node] if fn is not None else scope_body(sf, fn)
     for stmt in stmts:
-        yield from ast.walk(stmt)
+        yield from subtree(stmt)
 
 
 def referenced(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None,

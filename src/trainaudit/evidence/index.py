@@ -192,9 +192,8 @@ class ProjectIndex:
         sites: dict[str, list[CallSite]] = {}
         for sf in self.files:
             owner = self.owner_of(sf)
-            for node in ast.walk(sf.tree):  # type: ignore[arg-type]
-                if not isinstance(node, ast.Call):
-                    continue
+            for node in sf.nodes_of(ast.Call):
+                assert isinstance(node, ast.Call)
                 target = self.resolve(sf, node.func)
                 caller = owner.get(id(node))
                 if target is None and isinstance(node.func, ast.Attribute) and caller and caller.cls:
@@ -209,7 +208,7 @@ class ProjectIndex:
         if sf.module not in self._owners:
             out: dict[int, FunctionInfo] = {}
             for fi in self.module_functions.get(sf.module, []):
-                for node in ast.walk(fi.node):
+                for node in subtree(fi.node):
                     out[id(node)] = fi
             self._owners[sf.module] = out
         return self._owners[sf.module]
@@ -228,13 +227,41 @@ def scope_body(sf: SourceFile, fn: FunctionInfo | None) -> list[ast.stmt]:
     return [s for s in sf.tree.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
 
 
-def walk_scope(stmts: list[ast.stmt]):
-    """Walk statements without entering nested defs or classes (they are scopes of their own)."""
-    todo: list[ast.AST] = list(reversed(stmts))
-    while todo:
-        node = todo.pop()
-        yield node
-        for child in reversed(list(ast.iter_child_nodes(node))):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-                continue
-            todo.append(child)
+_SCOPE_CACHE: dict[tuple[int, int, int], list[ast.AST]] = {}
+
+
+def clear_walk_caches() -> None:
+    """Forget cached walks; the engine calls this when an audit starts (keys are ids of that audit's trees)."""
+    _SCOPE_CACHE.clear()
+
+
+def walk_scope(stmts: list[ast.stmt]) -> list[ast.AST]:
+    """Nodes of a statement list without entering nested defs or classes (scopes of their own).
+
+    Rules ask for the same scopes again and again; each is walked once per audit. The key names the
+    first and last statements, which the audit's trees keep alive, so a rebuilt list of the same
+    statements hits the cache too."""
+    if not stmts:
+        return []
+    key = (id(stmts[0]), id(stmts[-1]), len(stmts))
+    cached = _SCOPE_CACHE.get(key)
+    if cached is None:
+        cached = []
+        todo: list[ast.AST] = list(reversed(stmts))
+        while todo:
+            node = todo.pop()
+            cached.append(node)
+            for child in reversed(list(ast.iter_child_nodes(node))):
+                if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                    todo.append(child)
+        _SCOPE_CACHE[key] = cached
+    return cached
+
+
+def subtree(node: ast.AST) -> list[ast.AST]:
+    """`ast.walk(node)` as a list, computed once and kept on the node for the rest of the audit."""
+    cached = getattr(node, "_trainaudit_subtree", None)
+    if cached is None:
+        cached = list(ast.walk(node))
+        node._trainaudit_subtree = cached  # type: ignore[attr-defined]
+    return cached

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from trainaudit.evidence.callgraph import Scope, referenced, scope_key, scope_nodes
 from trainaudit.evidence.flow import Kind
-from trainaudit.evidence.index import FunctionInfo, ProjectIndex, iter_scopes, scope_body
+from trainaudit.evidence.index import FunctionInfo, ProjectIndex, iter_scopes, scope_body, subtree
 from trainaudit.evidence.source import SourceFile
 
 LOOPS = (ast.For, ast.AsyncFor, ast.While)
@@ -65,7 +65,7 @@ def counter_names(sf: SourceFile, fn: FunctionInfo | None) -> set[str]:
     """Names that only count: `for epoch in range(..)` targets, enumerate indices, unconditional `step += 1`
     inside a loop, and parameters named like counters (`epoch`, `global_step`)."""
     out = {p for p in (fn.params if fn else []) if p in COUNTER_PARAMS}
-    for node in ast.walk(fn.node) if fn else (n for s in scope_body(sf, None) for n in ast.walk(s)):
+    for node in subtree(fn.node) if fn else (n for s in scope_body(sf, None) for n in subtree(s)):
         if isinstance(node, (ast.For, ast.AsyncFor)):
             out |= _for_counters(sf, node)
         if isinstance(node, LOOPS):
@@ -130,7 +130,7 @@ def is_counter_formula(sf: SourceFile, expr: ast.AST, counters: set[str]) -> boo
 def is_literal_number(sf: SourceFile, expr: ast.AST) -> bool:
     """A number, possibly negated or wrapped (`0.93`, `-1`, `torch.tensor(0.93)`, `float(0.9)`)."""
     parts = _formula_parts(sf, expr, set())
-    return parts is not None and any(_is_number(n) for n in ast.walk(expr))
+    return parts is not None and any(_is_number(n) for n in subtree(expr))
 
 
 def literal_or_counter_formula(sf: SourceFile, expr: ast.AST, counters: set[str]) -> bool:
@@ -155,7 +155,7 @@ def _receiver_name(func: ast.Attribute) -> str:
 
 
 def _mentions_grad(node: ast.AST) -> bool:
-    return any(isinstance(n, ast.Attribute) and n.attr == "grad" for n in ast.walk(node))
+    return any(isinstance(n, ast.Attribute) and n.attr == "grad" for n in subtree(node))
 
 
 @dataclass
@@ -206,12 +206,12 @@ def loop_effects(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, l
 
     Closures count: `opt.step(closure)` runs the closure's backward (LBFGS)."""
     eff = Effects()
-    nodes = list(ast.walk(loop))
+    nodes = list(subtree(loop))
     closures = {n.id for n in nodes if isinstance(n, ast.Call) for n in n.args if isinstance(n, ast.Name)}
     outer = fn.node if fn is not None else sf.tree
-    for d in ast.walk(outer):  # type: ignore[arg-type]
+    for d in subtree(outer):  # type: ignore[arg-type]
         if isinstance(d, (ast.FunctionDef, ast.AsyncFunctionDef)) and d.name in closures and d is not outer:
-            nodes += list(ast.walk(d))
+            nodes += list(subtree(d))
     for node in nodes:
         _node_effects(sf, node, eff)
         if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
@@ -237,7 +237,7 @@ def loop_effects(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, l
 def outermost_loop(sf: SourceFile, fn: FunctionInfo | None, node: ast.AST) -> ast.AST | None:
     """The outermost loop of a scope that contains `node` (the epoch loop around a batch loop), if any."""
     for loop in _outer_loops(scope_body(sf, fn)):
-        if any(n is node for n in ast.walk(loop)):
+        if any(n is node for n in subtree(loop)):
             return loop
     return None
 
@@ -259,7 +259,7 @@ def _header_tokens(loop: ast.AST) -> set[str]:
     parts: list[ast.AST] = [loop.target, loop.iter] if isinstance(loop, (ast.For, ast.AsyncFor)) else [loop.test]
     words: set[str] = set()
     for p in parts:
-        for n in ast.walk(p):
+        for n in subtree(p):
             if isinstance(n, ast.Name):
                 words.add(n.id.lower())
                 words |= set(name_tokens(n.id))
@@ -333,7 +333,7 @@ def training_loop_candidates(index: ProjectIndex, sf: SourceFile, builds_optimiz
             continue
         train_scope = bool(words & _TRAIN_SCOPE) and not (fn is not None and fn.name == "training_step")
         stmts = scope_body(sf, fn)
-        quiet = {id(n) for w in no_grad_blocks(sf, (n for s in stmts for n in ast.walk(s))) for n in ast.walk(w)}
+        quiet = {id(n) for w in no_grad_blocks(sf, (n for s in stmts for n in subtree(s))) for n in subtree(w)}
         for loop in _outer_loops(stmts):
             if id(loop) in quiet:
                 continue
@@ -372,7 +372,7 @@ def fake_losses(program, sf: SourceFile, fn: FunctionInfo | None) -> list[FakeLo
     """Loss variables made of loop counters and numbers (`loss = 1.0 / (epoch + 1)`), or a constant tensor that
     is backpropagated; Flow confirms no model output or data reaches them."""
     stmts = scope_body(sf, fn)
-    nodes = [n for s in stmts for n in ast.walk(s)] if fn is None else list(ast.walk(fn.node))
+    nodes = [n for s in stmts for n in subtree(s)] if fn is None else list(subtree(fn.node))
     backwarded = {n.func.value.id for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
                   and n.func.attr in BACKWARD_ATTRS and isinstance(n.func.value, ast.Name)}
     counters = counter_names(sf, fn)
@@ -440,7 +440,7 @@ def _stepped_in(index: ProjectIndex, scope: Scope, name: str, attr: bool, nodes:
                 param = _param_for(parent, use, target)
                 if param is None:
                     return None
-                inner = _stepped_in(index, (target.file, target), param, False, list(ast.walk(target.node)),
+                inner = _stepped_in(index, (target.file, target), param, False, list(subtree(target.node)),
                                     depth + 1, seen)
                 if inner is not False:
                     return inner
@@ -481,13 +481,13 @@ def optimizer_stepped(program, opt) -> bool | None:
         return None  # Lightning configure_optimizers and friends: the framework steps it
     if opt.var is None:
         return None
-    parent_assign = next((n for n in ast.walk(fn.node if fn else opt.file.tree)  # type: ignore[arg-type]
+    parent_assign = next((n for n in subtree(fn.node if fn else opt.file.tree)  # type: ignore[arg-type]
                           if isinstance(n, ast.Assign) and n.value is opt.node), None)
     if parent_assign is None:
         return None
     attr = isinstance(parent_assign.targets[0], ast.Attribute)
     if attr:
-        nodes = [n for sf in program.production for n in ast.walk(sf.tree)]
+        nodes = [n for sf in program.production for n in subtree(sf.tree)]
         return _stepped_in(index, (opt.file, fn), opt.var, True, nodes, 0, set())
-    nodes = list(ast.walk(fn.node)) if fn is not None else list(ast.walk(opt.file.tree))
+    nodes = list(subtree(fn.node)) if fn is not None else list(subtree(opt.file.tree))
     return _stepped_in(index, (opt.file, fn), opt.var, False, nodes, 0, set())

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from trainaudit.evidence.callgraph import Scope, scope_nodes
-from trainaudit.evidence.index import FunctionInfo, ProjectIndex, iter_scopes, walk_scope
+from trainaudit.evidence.index import FunctionInfo, ProjectIndex, iter_scopes, subtree, walk_scope
 from trainaudit.evidence.loop_facts import (
     counter_names,
     is_counter_formula,
@@ -144,7 +144,7 @@ def eval_context(sf: SourceFile, fn: FunctionInfo | None) -> set[int]:
     nodes = list(scope_nodes(sf, fn))
     if fn is not None and (is_eval_name(fn.name) or is_no_grad_function(sf, fn)):
         return {id(n) for n in nodes}
-    return {id(n) for w in no_grad_blocks(sf, nodes) for n in ast.walk(w)}
+    return {id(n) for w in no_grad_blocks(sf, nodes) for n in subtree(w)}
 
 
 def _accuracy_pattern(node: ast.AST) -> bool:
@@ -159,7 +159,7 @@ def _accuracy_pattern(node: ast.AST) -> bool:
             isinstance(func, ast.Attribute) and func.attr in ("sum", "mean", "count_nonzero")):
         inner += node.args
     for e in inner:
-        for n in ast.walk(e):
+        for n in subtree(e):
             if (isinstance(n, ast.Compare) and len(n.ops) == 1 and isinstance(n.ops[0], ast.Eq)
                     and not isinstance(n.left, ast.Constant) and not isinstance(n.comparators[0], ast.Constant)):
                 return True
@@ -214,7 +214,7 @@ def evaluation_passes(scopes: Iterable[Scope]) -> list[EvalPass]:
         has_backward = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
                            and n.func.attr == "backward" for n in nodes)
         for block in no_grad_blocks(sf, nodes):
-            inner = list(ast.walk(block))
+            inner = list(subtree(block))
             if any(isinstance(n, ast.Call) for n in inner) and not any(
                     isinstance(n, ast.Attribute) and n.attr == "grad" for n in inner):  # not a manual SGD update
                 out.append(EvalPass("torch.no_grad() block", sf.path, block.lineno))
@@ -235,7 +235,7 @@ def evaluation_passes(scopes: Iterable[Scope]) -> list[EvalPass]:
 
 
 def _iterates_split(it: ast.AST) -> bool:
-    for n in ast.walk(it):
+    for n in subtree(it):
         text = n.id if isinstance(n, ast.Name) else n.attr if isinstance(n, ast.Attribute) else (
             n.value if isinstance(n, ast.Constant) and isinstance(n.value, str) else "")
         if set(name_tokens(text)) & _SPLIT_WORDS:
@@ -335,7 +335,7 @@ def _return_literals(sf: SourceFile, fn: FunctionInfo, stmts: list[ast.stmt],
     elements = [e for v in bare for e in (v.elts if isinstance(v, ast.Tuple) else [v])]
     if named and elements and all(literal_or_counter_formula(sf, e, counters) for e in elements) and (
             metric_words(fn.name, weak=True)
-            or any(isinstance(c, ast.Constant) and isinstance(c.value, float) for e in elements for c in ast.walk(e))):
+            or any(isinstance(c, ast.Constant) and isinstance(c.value, float) for e in elements for c in subtree(e))):
         # `return 0` from an evaluation helper is more likely a status than a score; a float is a score
         found += [(fn.name, e, f"returned from {fn.name}()") for e in elements]
     yield from found

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 
 from trainaudit.evidence.flow import Flow, Kind
-from trainaudit.evidence.index import ClassInfo, FunctionInfo, ProjectIndex, iter_scopes, scope_body
+from trainaudit.evidence.index import ClassInfo, FunctionInfo, ProjectIndex, iter_scopes, scope_body, subtree
 from trainaudit.evidence.source import SourceFile
 from trainaudit.evidence.training import TrainingPath
 
@@ -67,7 +67,7 @@ class RunPath:
         key = scope_key(sf, fn)
         if key not in self._edges:
             stmts = fn.node.body if fn is not None else scope_body(sf, None)
-            self._edges[key] = [e for stmt in stmts for node in ast.walk(stmt) if isinstance(node, ast.Call)
+            self._edges[key] = [e for stmt in stmts for node in subtree(stmt) if isinstance(node, ast.Call)
                                 for e in self.call_edges(sf, fn, node)]
         return self._edges[key]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from trainaudit.evidence.index import ClassInfo, iter_scopes, scope_body, walk_scope
+from trainaudit.evidence.index import ClassInfo, iter_scopes, scope_body, subtree, walk_scope
 from trainaudit.evidence.source import SourceFile
 from trainaudit.finding import Severity
 from trainaudit.rules.registry import Rule, check, register
@@ -70,7 +70,7 @@ def _mock_import(sf: SourceFile, node: ast.Import | ast.ImportFrom, index) -> st
 def _importlib_names(sf: SourceFile) -> set[str]:
     """Names bound to modules loaded by importlib: `sys.modules[name] = module` of those is how loaders work."""
     out = set()
-    for node in ast.walk(sf.tree):
+    for node in subtree(sf.tree):
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
             if _dotted(sf, node.value.func).startswith("importlib."):
                 out.update(t.id for t in node.targets if isinstance(t, ast.Name))
@@ -128,9 +128,9 @@ def _stand_ins(sf: SourceFile, node: ast.Try, index) -> tuple[list[str], list[tu
     for h in node.handlers:
         if not _catches_import_error(sf, h) or any(isinstance(s, ast.Raise) for s in h.body):
             continue  # a handler that re-raises (with a better message) replaces nothing
-        local_classes = {n.name for s in h.body for n in ast.walk(s) if isinstance(n, ast.ClassDef)}
+        local_classes = {n.name for s in h.body for n in subtree(s) if isinstance(n, ast.ClassDef)}
         for s in h.body:
-            for n in ast.walk(s):
+            for n in subtree(s):
                 if isinstance(n, ast.ClassDef):
                     found.append((f"class {n.name}", n.lineno))
                 elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name in imported:
@@ -162,7 +162,7 @@ def _mock_dependency(ctx):
             continue
         loaded = _importlib_names(sf)
         imports, replaced = [], []
-        for node in ast.walk(sf.tree):
+        for node in subtree(sf.tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)) and (mod := _mock_import(sf, node, index)):
                 imports.append((mod, node.lineno))
             elif (key := _sys_modules_write(sf, node, loaded)) is not None:
@@ -195,7 +195,7 @@ _CLIP = frozenset({"clip_grad_norm_", "clip_grad_value_", "clip_grad_norm"})
 def _scaler_names(sf: SourceFile) -> set[str]:
     """Names and `self.<attr>`s bound to a GradScaler anywhere in the file."""
     out = set()
-    for node in ast.walk(sf.tree):
+    for node in subtree(sf.tree):
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
             if _dotted(sf, node.value.func).endswith("GradScaler"):
                 for t in node.targets:
@@ -327,7 +327,7 @@ class _Writes:
     def text(self, path: ast.expr) -> str:
         """The path expression and what its variables were assigned in this scope, lowercased."""
         parts = [ast.unparse(path)]
-        names = [n.id for n in ast.walk(path) if isinstance(n, ast.Name)]
+        names = [n.id for n in subtree(path) if isinstance(n, ast.Name)]
         for name in names:
             parts += [ast.unparse(v) for v in self.assigned.get(name, [])]
         return " ".join(parts).lower()
@@ -454,7 +454,7 @@ def _swallowed_failure(ctx):
         if "except" not in sf.text and "suppress" not in sf.text:
             continue
         owner = program.index.owner_of(sf)
-        for node in ast.walk(sf.tree):
+        for node in subtree(sf.tree):
             if isinstance(node, (ast.With, ast.AsyncWith)):
                 suppressed = [i.context_expr for i in node.items if isinstance(i.context_expr, ast.Call)
                               and _dotted(sf, i.context_expr.func) == "contextlib.suppress"

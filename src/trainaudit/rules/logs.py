@@ -8,6 +8,7 @@ import posixpath
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from trainaudit.evidence.index import subtree
 from trainaudit.evidence.logs import names, stats
 from trainaudit.finding import Finding, Severity
 from trainaudit.rules.engine_rules import PARSE_ERROR
@@ -104,7 +105,7 @@ _SELF_METHODS = frozenset({"self.log", "self.log_dict"})
 def _log_writing_calls(ctx: AuditContext) -> list[tuple[str, int, str]]:
     found: list[tuple[str, int, str]] = []
     for sf in ctx.source.production:
-        for node in ast.walk(sf.tree):
+        for node in subtree(sf.tree):
             if not isinstance(node, ast.Call):
                 continue
             name = sf.resolve(node.func) or ""

@@ -6,7 +6,7 @@ import ast
 import re
 
 from trainaudit.evidence import loop_facts
-from trainaudit.evidence.index import ClassInfo, FunctionInfo, iter_scopes
+from trainaudit.evidence.index import ClassInfo, FunctionInfo, iter_scopes, subtree
 from trainaudit.evidence.source import SourceFile
 from trainaudit.finding import Severity
 from trainaudit.rules.registry import Rule, check, register
@@ -47,7 +47,7 @@ def _raises_not_implemented(stmt: ast.stmt) -> bool:
 
 def _stub_kind(sf: SourceFile, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> str | None:
     """Why a body is a stub (`raise NotImplementedError`, `pass`, `...`, docstring only, TODO), or None."""
-    args = [] if isinstance(node, ast.ClassDef) else ast.walk(node.args)
+    args = [] if isinstance(node, ast.ClassDef) else subtree(node.args)
     params = {a.arg for a in args if isinstance(a, ast.arg)}
     kinds: list[str] = []
     for s in node.body:
