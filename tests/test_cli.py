@@ -206,3 +206,41 @@ def test_claims_command_reports_self_contradictions_and_exit_codes(tmp_path):
     clean.write_text("# Progress\n\n- S2.1: COMPLETE\n- S2.2: PENDING\n")
     assert run("claims", str(clean)).returncode == 0
     assert run("claims", str(tmp_path / "missing.md")).returncode == 2
+
+
+def test_progress_goes_to_a_terminal_stderr_only(tmp_path):
+    import pty
+
+    project = write_project(tmp_path, {"train.py": HONEST_TRAIN})
+    quiet = run("audit", str(project))
+    assert quiet.stderr == ""  # not a terminal: nothing extra
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "trainaudit", "audit", str(project)], stdout=subprocess.PIPE,
+                              stderr=slave, text=True, timeout=120)
+        os.close(slave)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the pty closes once the child is gone
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(master)
+    assert proc.returncode == 0
+    assert b"parsing source files" in seen and b"rule " in seen
+    assert "parsing" not in proc.stdout
+
+
+def test_python_api_report_renders_every_format():
+    from trainaudit import audit
+    from trainaudit.report import FORMATS, render
+
+    report = audit(EXAMPLES / "placeholder-run")
+    assert report.verdict.value == "invalid" and int(report.exit_code) == 1
+    for fmt in FORMATS:
+        text = render(report, fmt)
+        assert "placeholder-model" in text, fmt
