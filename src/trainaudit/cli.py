@@ -35,9 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--spec", help="spec file (TOML); default: trainaudit.toml or [tool.trainaudit]")
     a.add_argument("--format", "-f", choices=AUDIT_FORMATS, default="text")
     a.add_argument("--output", "-o", help="write the report to FILE instead of standard output")
-    a.add_argument("--select", action="append", metavar="RULES", 
+    a.add_argument("--select", action="append", metavar="RULES",
                    help="only these rules (slugs or codes, comma-separated)")
-    a.add_argument("--ignore", action="append", metavar="RULES", 
+    a.add_argument("--ignore", action="append", metavar="RULES",
                    help="skip these rules (slugs or codes, comma-separated)")
     a.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour in text output")
     a.set_defaults(func=cmd_audit)
@@ -50,9 +50,30 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--output", "-o", help="write the result to FILE instead of standard output")
     c.set_defaults(func=cmd_claims)
 
+    lg = sub.add_parser("logs", help="show every scalar series in training logs (TensorBoard, CSV, MLflow, ...)")
+    lg.add_argument("path", help="a log file or a folder to search")
+    lg.add_argument("--format", "-f", choices=("text", "json"), default="text")
+    lg.set_defaults(func=cmd_logs)
+
+    ck = sub.add_parser("ckpt", help="list a checkpoint's tensors, parameters, metadata and safety (never unpickles)")
+    ck.add_argument("file", help=".pt/.pth/.ckpt/.safetensors/.bin or a sharded *.index.json")
+    ck.add_argument("--format", "-f", choices=("text", "json"), default="text")
+    ck.set_defaults(func=cmd_ckpt)
+
     r = sub.add_parser("rules", help="list every rule: code, slug, severity, description")
     r.add_argument("--format", "-f", choices=("text", "json"), default="text")
     r.set_defaults(func=cmd_rules)
+
+    t = sub.add_parser("run", help="run a few real training steps under instrumentation; write .trainaudit/trace.json",
+                       usage="trainaudit run [--steps N] [--timeout S] [--out DIR] -- python SCRIPT ARGS... | "
+                             "-- python -m MODULE ARGS... | --model pkg.module:factory [--batch pkg.module:fn]")
+    t.add_argument("--steps", type=int, default=5, help="stop after N optimizer steps (default: 5)")
+    t.add_argument("--timeout", type=float, default=600.0, help="stop the run after S seconds (default: 600)")
+    t.add_argument("--out", metavar="DIR", help="write trace.json to DIR (default: ./.trainaudit)")
+    t.add_argument("--model", help="smoke mode: a factory returning the model, pkg.module:factory")
+    t.add_argument("--batch", help="smoke mode: a function returning one batch, pkg.module:batch_fn")
+    t.add_argument("command", nargs=argparse.REMAINDER, help="-- python SCRIPT ARGS... or -- python -m MODULE ...")
+    t.set_defaults(func=cmd_run)
     return p
 
 
@@ -127,6 +148,26 @@ def cmd_claims(args: argparse.Namespace) -> int:
     return ExitCode.INVALID if errors else ExitCode.VALID
 
 
+def cmd_logs(args: argparse.Namespace) -> int:
+    from trainaudit.logs_cli import render_logs
+
+    if not Path(args.path).exists():
+        print(f"trainaudit: error: {args.path}: no such file or directory", file=sys.stderr)
+        return ExitCode.ERROR
+    sys.stdout.write(render_logs(args.path, args.format))
+    return ExitCode.VALID
+
+
+def cmd_ckpt(args: argparse.Namespace) -> int:
+    from trainaudit.ckpt_cli import render_ckpt
+
+    if not Path(args.file).is_file():
+        print(f"trainaudit: error: {args.file}: no such file", file=sys.stderr)
+        return ExitCode.ERROR
+    sys.stdout.write(render_ckpt(args.file, args.format))
+    return ExitCode.VALID
+
+
 def cmd_rules(args: argparse.Namespace) -> int:
     from trainaudit.rules.registry import all_rules
 
@@ -141,6 +182,21 @@ def cmd_rules(args: argparse.Namespace) -> int:
     width = max(len(r.slug) for r in rules)
     for r in rules:
         sys.stdout.write(f"{r.code}  {r.slug:<{width}}  {r.severity.value:<7}  {r.summary}\n")
+    return ExitCode.VALID
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from trainaudit.tracer.launch import UsageError, run
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    try:
+        trace, path = run(command, steps=args.steps, timeout=args.timeout, out=args.out, model=args.model,
+                          batch=args.batch)
+    except UsageError as exc:
+        print(f"trainaudit run: error: {exc}", file=sys.stderr)
+        return ExitCode.ERROR
+    print(f"trainaudit run: {trace.status} (exit status {trace.exit_status}), {len(trace.steps)} optimizer step(s), "
+          f"trace written to {path}", file=sys.stderr)
     return ExitCode.VALID
 
 

@@ -11,4 +11,5 @@ from trainaudit.rules import (  # noqa: F401
     loop,
     metrics,
     model,
+    runtime,  # TA701-TA703 and the trace checks attached to other families' rules
 )

@@ -1,0 +1,1 @@
+"""`trainaudit run`: execute a few real training steps in a child process and record what happened."""

@@ -1,0 +1,231 @@
+"""`trainaudit run` for real on small training scripts, then `audit`: exact trace findings, exact places."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from harness import markers, write_project
+from projects import PROJECTS
+
+from trainaudit import audit
+from trainaudit.tracer.trace import Trace, read_trace
+
+pytest.importorskip("torch")
+
+RUNS = {  # project -> (command after --, extra `run` options)
+    "multimodal_randn": (["python", "train.py"], []),
+    "detached_encoder": (["python", "train.py"], []),
+    "three_optimizers": (["python", "train.py"], []),
+    "never_steps": (["python", "train.py"], []),
+    "nan_loss": (["python", "train.py"], []),
+    "frozen_backbone": (["python", "train.py"], []),
+    "gan": (["python", "train.py"], []),
+    "vae": (["python", "train.py"], []),
+    "diffusion": (["python", "-m", "train"], []),
+    "crash": (["python", "train.py"], []),
+    "sys_exit": (["python", "train.py"], []),
+    "hang": (["python", "train.py"], ["--timeout", "8"]),
+    "workers": (["python", "train.py"], []),
+    "argv": (["python", "train.py", "--epochs", "2", "--lr", "0.05"], []),
+    "smoke": ([], ["--model", "pkg.model:build", "--batch", "pkg.model:batch", "--steps", "8"]),
+}
+
+
+def trainaudit_run(root: Path, command: list[str], options: list[str]) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "trainaudit", "run", *options] + (["--", *command] if command else [])
+    return subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProcess, Trace]]:
+    """Every fixture project run once, three at a time (each child spends most of its time importing torch)."""
+    base = tmp_path_factory.mktemp("runtime")
+
+    def one(name: str):
+        root = write_project(base / name, PROJECTS[name])
+        command, options = RUNS[name]
+        proc = trainaudit_run(root, command, options)
+        return name, (root, proc, read_trace(root / ".trainaudit" / "trace.json"))
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return dict(pool.map(one, RUNS))
+
+
+def trace_findings(root: Path) -> set[tuple[str, str, int | None, str]]:
+    return {(f.rule, f.path, f.line, f.severity.value) for f in audit(root).findings if f.source == "trace"}
+
+
+def expected(root: Path, *extra: tuple[str, str, int | None, str]) -> set[tuple[str, str, int | None, str]]:
+    """`# expect: slug` lines carry the rule's default severity; `extra` adds findings without a line."""
+    from trainaudit.rules.registry import get_rule
+
+    marked = {(slug, path, line, get_rule(slug).severity.value) for slug, path, line in markers(root)}
+    return marked | set(extra)
+
+
+@pytest.mark.parametrize("name", ["multimodal_randn", "detached_encoder", "three_optimizers"])
+def test_broken_wiring_is_found_at_the_component(runs, name):
+    root, proc, trace = runs[name]
+    assert proc.returncode == 0, proc.stderr
+    assert trace.status == "stopped" and trace.steps, trace.stderr_tail
+    assert trace_findings(root) == expected(root)
+
+
+def test_loop_without_optimizer_step(runs):
+    root, _, trace = runs["never_steps"]
+    assert trace.status == "completed" and not trace.steps and len(trace.backwards) == 8
+    assert trace_findings(root) == {("placeholder-loop", "train.py", None, "error")}
+
+
+def test_nan_loss(runs):
+    root, _, trace = runs["nan_loss"]
+    assert trace.backwards and not any(b.finite for b in trace.backwards)
+    assert all(s.loss is None for s in trace.steps)  # NaN is stored as null; `finite` keeps the fact
+    assert trace_findings(root) == {("nan-values", "train.py", None, "error")}
+
+
+def test_frozen_backbone_is_info_only(runs):
+    root, _, trace = runs["frozen_backbone"]
+    found = trace_findings(root)
+    assert found == {(slug, path, line, "info") for slug, path, line, _ in expected(root)}
+    backbone = next(m for m in trace.modules if m.cls.endswith(".Backbone"))
+    assert backbone.trainable == 0 and backbone.params == 8 * 32 + 32 + 32 * 16 + 16 + 2 * 16
+
+
+@pytest.mark.parametrize("name", ["gan", "vae", "diffusion", "workers", "argv"])
+def test_legitimate_training_is_silent(runs, name):
+    root, proc, trace = runs[name]
+    assert proc.returncode == 0, proc.stderr
+    assert trace.status == "stopped", trace.stderr_tail
+    assert trace_findings(root) == set()
+    assert all(s.params_changed for s in trace.steps)
+    assert any(b.provenance and "data" in b.provenance for b in trace.backwards)
+
+
+def test_gan_generator_is_reached_through_the_discriminator(runs):
+    _, _, trace = runs["gan"]
+    assert len(trace.optimizers) == 2 and all(o.steps >= 4 for o in trace.optimizers)
+    def top(mid):
+        while trace.modules[mid].parent is not None:
+            mid = trace.modules[mid].parent
+        return trace.modules[mid].cls.rsplit(".", 1)[-1]
+
+    reach = [{top(m) for m in b.modules_reached} for b in trace.backwards]
+    assert {"Discriminator"} in reach and {"Generator", "Discriminator"} in reach
+
+
+def test_dataloader_workers_and_argv(runs):
+    _, _, workers = runs["workers"]
+    assert len(workers.steps) == 5 and workers.steps[0].loss is not None
+    _, _, argv = runs["argv"]
+    assert argv.command == ["python", "train.py", "--epochs", "2", "--lr", "0.05"]
+    assert argv.optimizers[0].lr == 0.05
+
+
+def test_crash_points_at_the_raise(runs):
+    root, proc, trace = runs["crash"]
+    assert proc.returncode == 0  # the trace was written; what the script did is in it
+    assert trace.status == "exception" and trace.exit_status == 1 and len(trace.steps) == 2
+    assert trace.exception.type == "RuntimeError" and "shape mismatch" in trace.exception.message
+    assert trace_findings(root) == expected(root)
+
+
+def test_sys_exit(runs):
+    root, _, trace = runs["sys_exit"]
+    assert trace.status == "exit" and trace.exit_status == 3
+    assert trace_findings(root) == {("run-failed", "train.py", None, "error")}
+
+
+def test_hang_before_first_step(runs):
+    root, _, trace = runs["hang"]
+    assert trace.status == "timeout" and not trace.steps
+    assert any("time.sleep(120)" in line for line in trace.hung_at), trace.hung_at
+    assert [m.cls for m in trace.modules] == ["torch.nn.modules.linear.Linear"]
+    assert trace.modules[0].created_at.path == "train.py" and trace.modules[0].created_at.line == 5
+    assert trace_findings(root) == {("run-failed", "train.py", None, "error")}
+
+
+def test_smoke_mode(runs):
+    root, proc, trace = runs["smoke"]
+    assert proc.returncode == 0, proc.stderr
+    s = trace.smoke
+    assert trace.mode == "smoke" and s.loss_kind == "cross-entropy" and s.output_shape == [16, 5]
+    assert s.loss_fell and s.plausible_initial and abs(s.expected_initial - 1.6094) < 1e-3
+    assert s.params == 4 and s.params_with_grad == 4 and len(trace.steps) == 8
+    assert trace_findings(root) == set()
+
+
+def _tree_hash(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and ".trainaudit" not in p.parts}
+
+
+def test_project_is_not_harmed(tmp_path):
+    root = write_project(tmp_path / "proj", {"data.py": PROJECTS["gan"]["data.py"], "train.py": """
+        import json
+        import os
+        import sys
+
+        import torch
+        from data import loader
+
+        model = torch.nn.Linear(8, 3)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        os.makedirs("checkpoints", exist_ok=True)
+        for step, (x, y) in enumerate(loader()):
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            torch.save(model.state_dict(), "checkpoints/best.pt")
+            with open("results.json", "w") as fh:
+                json.dump({"loss": loss.item()}, fh)
+            with open("images/log.txt", "a") as fh:
+                fh.write("more\\n")
+            try:
+                open(sys.argv[1], "w").write("clobbered")
+            except PermissionError as exc:
+                print("blocked", exc)
+            opt.step()
+    """})
+    (root / "checkpoints").mkdir()
+    torch = pytest.importorskip("torch")
+    torch.save({"weight": torch.zeros(3, 8), "bias": torch.zeros(3)}, root / "checkpoints" / "best.pt")
+    (root / "results.json").write_text('{"loss": 0.01}')
+    images = root / "images"  # a folder large enough to be linked rather than copied
+    images.mkdir()
+    for i in range(2100):
+        (images / f"{i}.txt").write_text(str(i))
+    (images / "log.txt").write_text("original\n")
+    before = _tree_hash(root)
+    proc = trainaudit_run(root, ["python", "train.py", str(root / "results.json")], [])
+    assert proc.returncode == 0, proc.stderr
+    assert _tree_hash(root) == before
+    trace = read_trace(root / ".trainaudit" / "trace.json")
+    assert trace.status == "stopped" and len(trace.steps) == 5
+    assert trace.sandbox.linked == ["images"] and "images/log.txt" in trace.sandbox.redirected_writes
+    assert trace.sandbox.blocked_writes == [str(root / "results.json")] * 5
+    assert {s.path for s in trace.saves} == {"checkpoints/best.pt"} and trace.saves[0].what == "state_dict"
+    assert trace.saves[0].module == next(m.id for m in trace.modules if m.cls.endswith("Linear"))
+    assert trace_findings(root) == {("missing-metrics", "train.py", None, "warning")}  # it logs nothing
+
+
+def test_bad_trace_is_a_finding(tmp_path):
+    root = write_project(tmp_path / "p", {"train.py": "print('hi')\n"})
+    (root / ".trainaudit").mkdir()
+    (root / ".trainaudit" / "trace.json").write_text(json.dumps({"schema": "trainaudit-trace", "version": 99}))
+    assert trace_findings(root) == {("run-failed", ".trainaudit/trace.json", None, "warning")}
+    (root / ".trainaudit" / "trace.json").write_text("{not json")
+    assert trace_findings(root) == {("run-failed", ".trainaudit/trace.json", None, "warning")}
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert trainaudit_run(tmp_path, ["python", "missing.py"], []).returncode == 2
+    assert trainaudit_run(tmp_path, [], []).returncode == 2
+    assert trainaudit_run(tmp_path, ["python", "x.py"], ["--model", "a:b"]).returncode == 2
+    assert not (tmp_path / ".trainaudit").exists()
