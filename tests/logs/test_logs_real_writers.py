@@ -42,6 +42,7 @@ def test_real_wandb_offline_run(tmp_path, monkeypatch):
         run.log({"train/loss": 1.0 / (i + 1)})
     run.log({"train/loss": float("nan")})
     run.finish()
+    wandb.teardown()  # wait for wandb's service process to flush and exit: finish() alone may return first
     got = _series(collect(tmp_path, discover(tmp_path).other))
     steps, values = got[("wandb", "train/loss")]
     assert steps == [0, 1, 2, 3] and values[:3] == [1.0, 0.5, 1 / 3] and math.isnan(values[3])
