@@ -12,7 +12,7 @@ from pathlib import Path
 from trainaudit import __version__
 from trainaudit.verdict import ExitCode
 
-AUDIT_FORMATS = ("text", "json", "markdown", "sarif")
+AUDIT_FORMATS = ("text", "json", "markdown", "sarif", "html")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,8 +1,8 @@
-"""Reports: one Report object, rendered to text, JSON, Markdown, SARIF (and HTML)."""
+"""Reports: one Report object, rendered to text, JSON, Markdown, SARIF and HTML."""
 
 from __future__ import annotations
 
-FORMATS = ("text", "json", "markdown", "sarif")
+FORMATS = ("text", "json", "markdown", "sarif", "html")
 
 
 def render(report, fmt: str, *, color: bool = False) -> str:
@@ -23,4 +23,8 @@ def render(report, fmt: str, *, color: bool = False) -> str:
         from trainaudit.report.sarif import render_sarif
 
         return render_sarif(report)
+    if fmt == "html":
+        from trainaudit.report.html import render_html
+
+        return render_html(report)
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

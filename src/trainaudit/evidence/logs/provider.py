@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from trainaudit.context import provider
 from trainaudit.evidence.logs.discover import collect
+from trainaudit.evidence.logs.sampling import series_section
 from trainaudit.evidence.logs.series import LogEvidence
 
 if TYPE_CHECKING:
@@ -15,4 +16,7 @@ if TYPE_CHECKING:
 @provider("logs")
 def collect_logs(ctx: AuditContext) -> LogEvidence:
     ctx.progress("reading training logs")
-    return collect(ctx.root, ctx.files.other, tuple(ctx.spec.logs))
+    logs = collect(ctx.root, ctx.files.other, tuple(ctx.spec.logs))
+    if logs.files:  # the report plots what was read; the renderers never reach back into the evidence
+        ctx.report_sections["series"] = series_section(logs)
+    return logs
