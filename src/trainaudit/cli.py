@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -78,19 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _write(text: str, output: str | None) -> None:
-    """Write whole or not at all: a temp file beside the target, then os.replace."""
+    """Standard output, or the file whole or not at all."""
     if output is None:
         sys.stdout.write(text)
         return
-    target = Path(output)
-    fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from trainaudit.atomic import write_text_atomic
+
+    write_text_atomic(Path(output), text)
 
 
 def _progress(enabled: bool):
