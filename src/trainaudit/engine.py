@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import traceback
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from trainaudit.context import AuditContext
@@ -12,7 +13,7 @@ from trainaudit.evidence.index import clear_walk_caches
 from trainaudit.finding import Finding
 from trainaudit.report.model import Report
 from trainaudit.rules.registry import Rule, all_rules, get_rule
-from trainaudit.spec import Spec, SpecError, load_spec
+from trainaudit.spec import SpecError, load_spec
 from trainaudit.verdict import decide
 
 _SUPPRESS = re.compile(r"#\s*trainaudit:\s*ignore\[([^\]]*)\]")
@@ -88,8 +89,6 @@ def _with_snippet(ctx: AuditContext, f: Finding) -> Finding:
     sf = ctx.source.by_path.get(f.location.path)
     if sf is None:
         return f
-    from dataclasses import replace
-
     loc = f.location
     if sf.is_notebook and loc.cell is None:
         cell, cell_line = sf.cell_of(loc.line)
@@ -126,4 +125,4 @@ def _gaps(ctx: AuditContext) -> list[str]:
     return gaps
 
 
-__all__ = ["AuditError", "Spec", "run_audit", "select_rules"]
+__all__ = ["AuditError", "run_audit", "select_rules"]
