@@ -8,8 +8,8 @@ DATA = """
     from torch.utils.data import DataLoader, TensorDataset
 
 
-    def loader(n=64, dim=8, classes=3, batch=8, workers=0):
-        rng = np.random.default_rng(0)  # stands in for a file read: arrays reach torch through from_numpy
+    def loader(n=64, dim=8, classes=3, batch=8, workers=0, seed=0):
+        rng = np.random.default_rng(seed)  # stands in for a file read: arrays reach torch through from_numpy
         x = torch.from_numpy(rng.normal(size=(n, dim)).astype("float32"))
         y = torch.from_numpy(rng.integers(0, classes, n))
         return DataLoader(TensorDataset(x, y), batch_size=batch, shuffle=True, num_workers=workers)
@@ -172,6 +172,250 @@ PROJECTS: dict[str, dict[str, str]] = {
             opt.zero_grad()
             loss = F.cross_entropy(model(x), y)
             loss.backward()
+            print(f"loss {loss.item():.4f}")
+        torch.save(model.state_dict(), "model.pt")  # expect: untrained-checkpoint
+    """},
+    "cleared_grads": {"data.py": DATA, "train.py": """
+        import torch
+        import torch.nn as nn
+        import torch.nn.functional as F
+        from data import loader
+
+
+        class Net(nn.Module):  # expect: no-gradient
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+
+            def forward(self, x):
+                return self.body(x)
+
+
+        model = Net()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        for epoch in range(3):
+            for x, y in loader(n=32):
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()
+                opt.zero_grad()  # clears the gradients the step was meant to apply
+                opt.step()
+                print(f"loss {loss.item():.4f}")
+            torch.save(model.state_dict(), f"checkpoint_{epoch}.pt")  # expect: untrained-checkpoint
+    """},
+    "placeholder_model": {"data.py": DATA, "pyproject.toml": """
+        [tool.trainaudit]
+        model = "models.Net"
+    """, "models.py": """
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 3))
+
+            def forward(self, x):
+                return self.body(x)
+
+
+        class SimpleNet(nn.Module):  # expect: placeholder-model
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+
+            def forward(self, x):
+                return self.body(x)
+    """, "train.py": """
+        import os
+
+        import torch
+        import torch.nn.functional as F
+        from data import loader
+        from models import SimpleNet
+
+        model = SimpleNet()  # Net is too slow on CPU for now
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for x, y in loader():
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            print(f"loss {loss.item():.4f}")
+        os.makedirs("checkpoints", exist_ok=True)
+        torch.save(model.state_dict(), "checkpoints/model.pt")
+    """},
+    "tensorboard_metrics": {"data.py": DATA, "model.py": CLASSIFIER, "train.py": """
+        import torch
+        import torch.nn.functional as F
+        from torch.utils.tensorboard import SummaryWriter
+        from data import loader
+        from model import Net
+
+        model = Net()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        writer = SummaryWriter("runs/exp")
+        for step, (x, y) in enumerate(loader()):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            writer.add_scalar("train/loss", loss.item(), step)
+        model.eval()
+        correct = total = 0
+        with torch.no_grad():
+            for x, y in loader(n=32, seed=1):
+                correct += (model(x).argmax(1) == y).sum().item()
+                total += len(y)
+        writer.add_scalar("val/accuracy", correct / total, step)
+        writer.close()
+    """},
+    "tensorboard_loss_only": {"data.py": DATA, "model.py": CLASSIFIER, "train.py": """
+        import torch
+        import torch.nn.functional as F
+        from torch.utils.tensorboard import SummaryWriter
+        from data import loader
+        from model import Net
+
+        model = Net()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        writer = SummaryWriter("runs/exp")
+        for step, (x, y) in enumerate(loader()):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            writer.add_scalar("train/loss", loss.item(), step)
+        writer.close()
+    """},
+    "lightning": {"data.py": DATA, "train.py": """
+        import lightning as L
+        import torch
+        import torch.nn as nn
+        import torch.nn.functional as F
+        from data import loader
+
+
+        class LitClassifier(L.LightningModule):
+            def __init__(self):
+                super().__init__()
+                self.net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+
+            def training_step(self, batch, batch_idx):
+                x, y = batch
+                logits = self.net(x)
+                loss = F.cross_entropy(logits, y)
+                self.log("train_loss", loss)
+                self.log("train_acc", (logits.argmax(1) == y).float().mean())
+                return loss
+
+            def configure_optimizers(self):
+                return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+        if __name__ == "__main__":
+            trainer = L.Trainer(max_steps=4, accelerator="cpu", enable_checkpointing=False, logger=False,
+                                enable_progress_bar=False, enable_model_summary=False)
+            trainer.fit(LitClassifier(), loader())
+    """},
+    "kwarg_randn": {"data.py": DATA, "train.py": """
+        import torch
+        import torch.nn as nn
+        import torch.nn.functional as F
+        from data import loader
+
+
+        class ImageEncoder(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(8, 16)
+
+            def forward(self, x):
+                return torch.relu(self.fc(x))
+
+
+        class AudioEncoder(nn.Module):  # expect: no-gradient
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(20, 16)
+
+            def forward(self, a):
+                return torch.relu(self.fc(a))
+
+
+        class Fusion(nn.Module):  # expect: dummy-input
+            def __init__(self):
+                super().__init__()
+                self.head = nn.Linear(32, 3)
+
+            def forward(self, image, audio=None):
+                return self.head(torch.cat([image, audio], dim=1))
+
+
+        class AudioVisual(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.image = ImageEncoder()
+                self.audio = AudioEncoder()
+                self.fusion = Fusion()
+
+            def forward(self, x):
+                audio = torch.randn(x.shape[0], 16)  # until the audio pipeline exists
+                return self.fusion(self.image(x), audio=audio)
+
+
+        model = AudioVisual()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for x, y in loader():
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            print(f"loss {loss.item():.4f}")
+    """},
+    "cat_randn": {"data.py": DATA, "train.py": """
+        import torch
+        import torch.nn as nn
+        import torch.nn.functional as F
+        from data import loader
+
+
+        class ImageEncoder(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(8, 16)
+
+            def forward(self, x):
+                return torch.relu(self.fc(x))
+
+
+        class GraphEncoder(nn.Module):  # expect: no-gradient
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(10, 16)
+
+            def forward(self, g):
+                return torch.relu(self.fc(g))
+
+
+        class Multimodal(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.image = ImageEncoder()
+                self.graph = GraphEncoder()
+                self.head = nn.Linear(32, 3)
+
+            def forward(self, x):
+                feats = torch.cat([self.image(x), torch.randn(x.shape[0], 16)], dim=1)  # expect: dummy-input
+                return self.head(feats)
+
+
+        model = Multimodal()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for x, y in loader():
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
             print(f"loss {loss.item():.4f}")
     """},
     "nan_loss": {"data.py": DATA, "model.py": CLASSIFIER, "train.py": """

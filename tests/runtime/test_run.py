@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +35,15 @@ RUNS = {  # project -> (command after --, extra `run` options)
     "workers": (["python", "train.py"], []),
     "argv": (["python", "train.py", "--epochs", "2", "--lr", "0.05"], []),
     "smoke": ([], ["--model", "pkg.model:build", "--batch", "pkg.model:batch", "--steps", "8"]),
+    "cleared_grads": (["python", "train.py"], []),
+    "placeholder_model": (["python", "train.py"], []),
+    "tensorboard_metrics": (["python", "train.py"], ["--steps", "20"]),  # one epoch of 8 steps, then it ends
+    "tensorboard_loss_only": (["python", "train.py"], ["--steps", "20"]),
+    "lightning": (["python", "train.py"], ["--steps", "10"]),  # Trainer(max_steps=4) ends first
+    "kwarg_randn": (["python", "train.py"], []),
+    "cat_randn": (["python", "train.py"], []),
 }
+PLAIN_FIRST = {"placeholder_model"}  # run plainly first: the checkpoint on disk comes from a real earlier run
 
 
 def trainaudit_run(root: Path, command: list[str], options: list[str]) -> subprocess.CompletedProcess:
@@ -50,6 +59,8 @@ def runs(tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProcess,
     def one(name: str):
         root = write_project(base / name, PROJECTS[name])
         command, options = RUNS[name]
+        if name in PLAIN_FIRST:
+            subprocess.run([sys.executable, *command[1:]], cwd=root, check=True, capture_output=True, timeout=120)
         proc = trainaudit_run(root, command, options)
         return name, (root, proc, read_trace(root / ".trainaudit" / "trace.json"))
 
@@ -80,7 +91,21 @@ def test_broken_wiring_is_found_at_the_component(runs, name):
 def test_loop_without_optimizer_step(runs):
     root, _, trace = runs["never_steps"]
     assert trace.status == "completed" and not trace.steps and len(trace.backwards) == 8
-    assert trace_findings(root) == {("placeholder-loop", "train.py", None, "error")}
+    (save,) = trace.saves
+    assert (save.path, save.what, save.after_steps, save.params, save.params_changed) == ("model.pt", "state_dict",
+                                                                                         0, 4, 0)
+    assert save.where.path == "train.py" and trace.modules[save.module].cls == "model.Net"
+    assert trace_findings(root) == expected(root, ("placeholder-loop", "train.py", None, "error"))
+
+
+def test_checkpoint_saved_after_steps_that_changed_nothing(runs):
+    root, _, trace = runs["cleared_grads"]
+    assert trace.status == "stopped" and len(trace.steps) == 5 and not any(s.params_changed for s in trace.steps)
+    (save,) = trace.saves  # after epoch 0 (4 steps); step 5 ends the run
+    assert (save.path, save.after_steps, save.params, save.params_changed) == ("checkpoint_0.pt", 4, 4, 0)
+    assert trace_findings(root) == expected(root, ("placeholder-loop", "train.py", None, "error"))
+    (f,) = [f for f in audit(root).findings if f.rule == "untrained-checkpoint" and f.source == "trace"]
+    assert "checkpoint_0.pt" in f.message and "Net" in f.message and f.evidence["optimizer_steps_over_module"] == 5
 
 
 def test_nan_loss(runs):
@@ -229,3 +254,139 @@ def test_usage_errors_exit_2(tmp_path):
     assert trainaudit_run(tmp_path, [], []).returncode == 2
     assert trainaudit_run(tmp_path, ["python", "x.py"], ["--model", "a:b"]).returncode == 2
     assert not (tmp_path / ".trainaudit").exists()
+
+
+def test_trained_model_is_not_the_spec_model(runs, tmp_path):
+    root, proc, trace = runs["placeholder_model"]
+    assert proc.returncode == 0, proc.stderr
+    assert trace.status == "stopped" and not trace.saves  # stopped before its save: the file on disk is older
+    ckpt = ("checkpoint-mismatch", "checkpoints/model.pt", None, "error")
+    assert trace_findings(root) == expected(root, ckpt)
+    findings = {f.rule: f for f in audit(root).findings if f.source == "trace"}
+    mismatch = findings["checkpoint-mismatch"].message
+    assert "traced SimpleNet (models.py:" in mismatch and "not of the required Net" in mismatch
+    assert "Net was not built during the run" in mismatch
+    assert "steps SimpleNet (SimpleNet), not the required Net" in findings["placeholder-model"].message
+    spec = tmp_path / "trainaudit.toml"
+    spec.write_text('model = "models.SimpleNet"\n')  # the same run and file judged against the class it fits
+    assert {(f.rule, f.path, f.line, f.severity.value) for f in audit(root, spec=spec).findings
+            if f.source == "trace"} == set()
+
+
+def test_spec_model_that_is_trained_is_silent(runs, tmp_path):
+    root, _, _ = runs["argv"]
+    spec = tmp_path / "trainaudit.toml"
+    spec.write_text('model = "model.Net"\nmetrics = ["accuracy"]\n')  # a stopped run: metrics judged when done
+    assert {f.rule for f in audit(root, spec=spec).findings if f.source == "trace"} == set()
+
+
+def test_summary_writer_tags(runs):
+    root, proc, trace = runs["tensorboard_metrics"]
+    assert proc.returncode == 0, proc.stderr
+    assert trace.status == "completed" and len(trace.steps) == 8
+    assert {(c.kind, c.tag) for c in trace.logs} == {("tensorboard", "train/loss"), ("tensorboard", "val/accuracy")}
+    assert [c.after_steps for c in trace.logs if c.tag == "val/accuracy"] == [8]
+    assert trace_findings(root) == set()
+
+
+def test_summary_writer_loss_only(runs, tmp_path):
+    root, _, trace = runs["tensorboard_loss_only"]
+    assert trace.status == "completed" and {c.tag for c in trace.logs} == {"train/loss"}
+    assert trace_findings(root) == {("missing-metrics", "train.py", None, "error")}
+    spec = tmp_path / "trainaudit.toml"
+    spec.write_text('metrics = ["accuracy"]\n')
+    messages = [f.message for f in audit(root, spec=spec).findings if f.source == "trace"]
+    assert len(messages) == 2 and any("requires the metric 'accuracy'" in m for m in messages)
+
+
+def test_lightning_self_log(runs):
+    root, proc, trace = runs["lightning"]
+    assert proc.returncode == 0, proc.stderr
+    assert trace.status == "completed" and len(trace.steps) == 4, trace.stderr_tail
+    assert {(c.kind, c.tag) for c in trace.logs} == {("lightning", "train_loss"), ("lightning", "train_acc")}
+    assert trace_findings(root) == set()
+
+
+@pytest.mark.parametrize("name", ["kwarg_randn", "cat_randn"])
+def test_dummy_input_by_keyword_or_concatenation(runs, name):
+    root, proc, trace = runs[name]
+    assert proc.returncode == 0, proc.stderr
+    assert trace_findings(root) == expected(root)
+
+
+def test_dummy_input_records_keyword_and_cat_part(runs):
+    _, _, kw = runs["kwarg_randn"]
+    fusion = next(m for m in kw.modules if m.cls.endswith(".Fusion"))
+    assert [(d.arg, d.provenance, d.shape, d.part) for d in fusion.dummy_inputs] == [
+        ("kwargs['audio']", ["random"], [8, 16], None)]
+    _, _, cat = runs["cat_randn"]
+    head = next(m for m in cat.modules if m.path == "Multimodal.head")
+    (d,) = head.dummy_inputs
+    assert (d.arg, d.part, d.provenance, d.shape, d.where.path) == ("args[0]", 1, ["random"], [8, 16], "train.py")
+
+
+def test_trace_lists_imported_project_sources(runs):
+    root, _, trace = runs["workers"]
+    assert set(trace.sources) == {"train.py", "model.py", "data.py"}
+    assert trace.sources["model.py"] == hashlib.sha256((root / "model.py").read_bytes()).hexdigest()
+    _, _, smoke = runs["smoke"]
+    assert set(smoke.sources) == {"pkg/__init__.py", "pkg/model.py"}
+    _, _, module = runs["diffusion"]  # `python -m train`: runpy takes __main__ out of sys.modules again
+    assert set(module.sources) == {"train.py", "data.py"}
+
+
+def test_stale_trace(runs, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(runs["never_steps"][0], root)
+    current = trace_findings(root)
+    assert "stale-trace" not in {f[0] for f in current} and current
+    with (root / "model.py").open("a") as fh:
+        fh.write("# the model changed after the run\n")
+    (root / "data.py").unlink()
+    findings = [f for f in audit(root).findings if f.source == "trace"]
+    stale = [f for f in findings if f.rule == "stale-trace"]
+    assert [(f.path, f.line, f.severity.value) for f in stale] == [(".trainaudit/trace.json", None, "warning")]
+    assert stale[0].evidence["changed"] == ["model.py"] and stale[0].evidence["deleted"] == ["data.py"]
+    others = [f for f in findings if f.rule != "stale-trace"]
+    assert {(f.rule, f.path, f.line, f.severity.value) for f in others} == current
+    assert all("stale trace" in f.message and f.evidence["stale_trace"] for f in others)
+
+
+def test_version_1_trace_is_still_read(runs, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(runs["never_steps"][0], root)
+    path = root / ".trainaudit" / "trace.json"
+    data = json.loads(path.read_text())
+    data["version"] = 1
+    del data["sources"]
+    for save in data["saves"]:
+        for key in ("where", "params", "params_changed"):
+            del save[key]
+    path.write_text(json.dumps(data))
+    assert read_trace(path).version == 1
+    # Without the save's parameter counts, the checkpoint cannot be judged; nothing can be judged stale.
+    assert trace_findings(root) == {("placeholder-loop", "train.py", None, "error")}
+
+
+def test_library_layers_given_masks_or_zero_states_are_not_fed_stand_ins(tmp_path):
+    """In process: the recorder's own view of keyword arguments into library layers."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    from trainaudit.tracer.hooks import Recorder
+    from trainaudit.tracer.sites import Paths
+
+    rec = Recorder(Paths(str(tmp_path)), steps=10**9)
+    rec.install()
+    try:
+        x = torch.from_numpy(np.random.default_rng(0).normal(size=(2, 5, 8)).astype("float32"))  # data
+        layer = torch.nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)
+        layer(x, src_mask=torch.nn.Transformer.generate_square_subsequent_mask(5))  # a constant mask: by design
+        gru = torch.nn.GRU(8, 8, batch_first=True)
+        gru(x, torch.zeros(1, 2, 8))  # a zero initial state: by design
+        gru(x, hx=torch.randn(1, 2, 8))  # a random state by keyword: recorded
+    finally:
+        rec.uninstall()
+    dummies = {r.cls.rsplit(".", 1)[-1]: [(d.arg, d.provenance) for d in r.dummy_inputs]
+               for r in rec.modules if r.dummy_inputs}
+    assert dummies == {"GRU": [("kwargs['hx']", ["random"])]}

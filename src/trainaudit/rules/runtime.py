@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 
+from trainaudit.evidence.metrics_facts import names_metric
 from trainaudit.finding import Finding, Severity
-from trainaudit.rules.checkpoints import CHECKPOINT_MISMATCH
+from trainaudit.rules.checkpoints import CHECKPOINT_MISMATCH, UNTRAINED_CHECKPOINT
 from trainaudit.rules.integration import DISCARDED_OUTPUT, DUMMY_INPUT, ISOLATED_TRAINING
 from trainaudit.rules.logs import NAN_VALUES
 from trainaudit.rules.loop import PLACEHOLDER_LOOP
 from trainaudit.rules.metrics import MISSING_METRICS
 from trainaudit.rules.model import PLACEHOLDER_MODEL, SYNTHETIC_DATA
-from trainaudit.rules.registry import Rule, check, register
-from trainaudit.tracer.trace import ModuleRecord, Trace
+from trainaudit.rules.registry import Rule, register
+from trainaudit.rules.registry import check as _check
+from trainaudit.tracer.trace import ModuleRecord, SaveCall, Trace
 
 NO_GRADIENT = register(
     Rule("TA701", "no-gradient", "runtime", Severity.ERROR,
@@ -31,8 +36,33 @@ CANNOT_OVERFIT = register(
          remedy="Check the loss, the output layer and the learning rate until the model can overfit one batch.")
 )
 
+STALE_TRACE = register(
+    Rule("TA704", "stale-trace", "runtime", Severity.WARNING,
+         "Project files the traced run imported have changed or gone since: the trace describes older code.",
+         remedy="Re-run `trainaudit run` on the current code (or delete the old .trainaudit/trace.json).")
+)
+
 TRACE = "trace"
 MIN_LINK_OVERLAP = 0.5  # a checkpoint shares at least this share of keys with a traced module to be compared
+STALE_NOTE = " [from a stale trace: the code it ran has changed since; re-run `trainaudit run`]"
+
+
+def check(slug: str) -> Callable:
+    """`registry.check` for trace checks: findings from a trace older than the code say so in their message."""
+
+    def deco(fn: Callable[..., Iterator[Finding]]) -> Callable[..., Iterator[Finding]]:
+        @functools.wraps(fn)
+        def run(ctx) -> Iterator[Finding]:
+            ev = ctx.get("trace")
+            for f in fn(ctx):
+                if ev.stale and f.rule != STALE_TRACE.slug:
+                    f = dataclasses.replace(f, message=f.message + STALE_NOTE,
+                                            evidence={**f.evidence, "stale_trace": True})
+                yield f
+
+        return _check(slug)(run)
+
+    return deco
 
 
 def _trace(ctx) -> Trace | None:
@@ -122,6 +152,21 @@ def _run_failed(ctx) -> Iterator[Finding]:
         yield RUN_FAILED.finding(f"the traced run ended without a trace of its own ({t.status}, exit status "
                                  f"{t.exit_status})", _entry(t), source=TRACE,
                                  evidence={**base, "stderr_tail": t.stderr_tail[-2000:]})
+
+
+@check("stale-trace")
+def _stale(ctx) -> Iterator[Finding]:
+    ev = ctx.get("trace")
+    if ev.trace is None or not ev.stale:
+        return
+    parts = [f"{len(ev.changed)} changed" if ev.changed else "", f"{len(ev.deleted)} deleted" if ev.deleted else ""]
+    names = [*ev.changed, *ev.deleted]
+    yield STALE_TRACE.finding(
+        f"the run trace is older than the code: of the {len(ev.trace.sources)} project file(s) the traced run "
+        f"imported, {' and '.join(p for p in parts if p)} since ({', '.join(names[:5])}"
+        f"{', ...' if len(names) > 5 else ''}); its runtime findings describe the old code", ev.path, source=TRACE,
+        evidence={"changed": list(ev.changed), "deleted": list(ev.deleted), "imported": len(ev.trace.sources),
+                  "command": ev.trace.command})
 
 
 @check("placeholder-loop")
@@ -230,17 +275,23 @@ def _dummy(ctx) -> Iterator[Finding]:
     idle = [m for m in t.modules if m.project and tree.params_of[m.id] and (
         m.calls == 0 or (m.calls_with_grad and not m.outputs_reaching_loss))]
     for m in t.modules:
-        if not m.dummy_inputs:
-            continue
+        if not m.dummy_inputs or any(t.modules[a].dummy_inputs for a in tree.ancestors(m.id)):
+            continue  # reported at the highest module fed the stand-in
         unused = [u for u in idle if not tree.related(u.id, m.id)]
         if not unused:
             continue  # random inputs with every component in use: noise by design (GAN, diffusion)
         d = m.dummy_inputs[0]
         path, line = _loc(m)
+        what = f"{d.arg} of shape {tuple(d.shape)} built only from {'/'.join(d.provenance)} tensors"
+        if d.part is not None:  # the stand-in was concatenated onto real features: point at the torch.cat
+            what = (f"{d.arg}, a concatenation whose part {d.part} (shape {tuple(d.shape)}) is built only from "
+                    f"{'/'.join(d.provenance)} tensors" + (f" (joined at {d.where})" if d.where else ""))
+            if d.where is not None:
+                path, line = d.where.path, d.where.line
         yield DUMMY_INPUT.finding(
-            f"observed at run time: {m.path} ({_short(m)}) received {d.arg} of shape {tuple(d.shape)} built only "
-            f"from {'/'.join(d.provenance)} tensors, while {', '.join(_short(u) for u in unused[:3])} "
-            f"{'is' if len(unused) == 1 else 'are'} built but not feeding the loss", path, line, source=TRACE,
+            f"observed at run time: {m.path} ({_short(m)}) received {what}, while "
+            f"{', '.join(_short(u) for u in unused[:3])} {'is' if len(unused) == 1 else 'are'} built but not "
+            f"feeding the loss", path, line, source=TRACE,
             evidence={"module": m.path, "inputs": [vars(x) for x in m.dummy_inputs],
                       "unused_components": [f"{u.path} ({_short(u)})" for u in unused],
                       "random_sources": [str(w) for w in t.random_sources]})
@@ -312,45 +363,177 @@ def _placeholder(ctx) -> Iterator[Finding]:
 
 
 # --- metrics and artifacts -----------------------------------------------------------------------
+_WORD = re.compile(r"[a-z]+")
+LOSS_WORDS = {"loss", "nll", "kld", "kl", "elbo"}
+EVAL_WORDS = {"val", "valid", "validation", "test", "eval", "evaluation", "dev", "holdout"}
+BOOKKEEPING_WORDS = {"lr", "learning", "epoch", "step", "steps", "iter", "time", "sec", "seconds", "elapsed", "eta",
+                     "speed", "throughput", "grad", "norm", "gpu", "mem", "memory", "batch", "momentum", "scale"}
+
+
+def _measures(tag: str) -> bool:
+    """A logged tag that measures the model: anything on held-out data, or beyond loss and bookkeeping."""
+    words = set(_WORD.findall(tag.lower().replace("learning_rate", "lr")))
+    return bool(words & EVAL_WORDS) or not words & (LOSS_WORDS | BOOKKEEPING_WORDS)
+
+
+def _finished(t: Trace) -> bool:
+    """The script ended on its own: what it logged (or saved) is all it would log (or save)."""
+    return t.status == "completed" or (t.status == "exit" and not t.exit_status)
+
+
 @check("missing-metrics")
 def _metrics(ctx) -> Iterator[Finding]:
     t = _trace(ctx)
-    if t is None or t.mode == "smoke" or not t.steps or t.logs:
+    if t is None or t.mode == "smoke" or not t.steps:
         return
     done = t.status in ("completed", "exit")
-    yield MISSING_METRICS.finding(
-        f"observed at run time: nothing was logged (no SummaryWriter, Lightning, MLflow or W&B call, no printed "
-        f"value) during {len(t.steps)} optimizer step(s)" + ("" if done else "; the run was stopped early"),
-        _entry(t), source=TRACE, severity=None if done else Severity.WARNING,
-        evidence={"optimizer_steps": len(t.steps), "status": t.status})
+    if not t.logs:
+        yield MISSING_METRICS.finding(
+            f"observed at run time: nothing was logged (no SummaryWriter, Lightning, MLflow or W&B call, no printed "
+            f"value) during {len(t.steps)} optimizer step(s)" + ("" if done else "; the run was stopped early"),
+            _entry(t), source=TRACE, severity=None if done else Severity.WARNING,
+            evidence={"optimizer_steps": len(t.steps), "status": t.status})
+        return
+    if not _finished(t):
+        return  # a stopped run has not reached its validation yet: only the loss so far proves nothing
+    tags = sorted({c.tag for c in t.logs})
+    kinds = sorted({c.kind for c in t.logs})
+    if not any(_measures(tag) for tag in tags):
+        yield MISSING_METRICS.finding(
+            f"observed at run time: the run completed {len(t.steps)} optimizer step(s) and logged only the training "
+            f"loss ({', '.join(tags[:6])}{', ...' if len(tags) > 6 else ''}; via {', '.join(kinds)}): no validation "
+            f"or metric beyond the loss", _entry(t), source=TRACE,
+            evidence={"logged_tags": tags[:50], "kinds": kinds, "optimizer_steps": len(t.steps), "status": t.status})
+    for metric in ctx.spec.metrics:
+        if not any(names_metric(tag, metric) for tag in tags):
+            yield MISSING_METRICS.finding(
+                f"observed at run time: the spec requires the metric '{metric}', but the completed run never "
+                f"logged it (logged: {', '.join(tags[:6])}{', ...' if len(tags) > 6 else ''})", _entry(t),
+                source=TRACE, evidence={"metric": metric, "logged_tags": tags[:50], "status": t.status})
+
+
+def _signature(rec: ModuleRecord) -> dict[str, tuple]:
+    return {k: tuple(s) for k, s in (rec.state_dict or []) if s is not None}
+
+
+def _at(w) -> str:
+    return f" ({w})" if w is not None and w.in_project else ""
 
 
 @check("checkpoint-mismatch")
 def _checkpoints(ctx) -> Iterator[Finding]:
+    """Each checkpoint on disk against the exact traced signature (keys and shapes) of every traced class."""
     t = _trace(ctx)
     if t is None:
         return
+    want = ctx.spec.model_name
+    sigs = {m.id: sig for m in t.modules if (sig := _signature(m))}
     trained = {o.covers for o in t.optimizers if o.steps and o.covers is not None}
-    sigs = {mid: {k: tuple(s) for k, s in (t.modules[mid].state_dict or []) if s is not None} for mid in trained}
     for ckpt in ctx.get("checkpoints").checkpoints:
-        keys = {}
-        for info in ckpt.tensors.values():
-            keys.setdefault(info.nest, {})[info.key] = tuple(info.shape)
-        if not keys:
+        saved = {k: tuple(info.shape) for k, info in ckpt.model_tensors().items()}
+        if not saved:
             continue
-        saved = max(keys.values(), key=len)
-        for mid, sig in sigs.items():
-            if not sig or len(set(saved) & set(sig)) < MIN_LINK_OVERLAP * len(sig):
+        # Prefer the trained module, then project classes, then the outermost: the likeliest author of the file.
+        fits = sorted((mid for mid, sig in sigs.items() if sig == saved),
+                      key=lambda mid: (mid not in trained, not t.modules[mid].project,
+                                       t.modules[mid].parent is not None, mid))
+        if want:
+            yield from _against_spec(t, ckpt.path, saved, fits, sigs, want, ctx.spec.model)
+        elif not fits:
+            yield from _against_trained(t, ckpt.path, saved, {mid: sigs[mid] for mid in trained if mid in sigs})
+
+
+def _diff(sig: dict[str, tuple], saved: dict[str, tuple]) -> tuple[list[str], list[str], dict[str, list]]:
+    missing, extra = sorted(set(sig) - set(saved)), sorted(set(saved) - set(sig))
+    shapes = {k: [list(sig[k]), list(saved[k])] for k in sorted(set(sig) & set(saved)) if sig[k] != saved[k]}
+    return missing, extra, shapes
+
+
+def _against_spec(t: Trace, path: str, saved: dict, fits: list[int], sigs: dict, want: str,
+                  required: str | None) -> Iterator[Finding]:
+    tree = _Tree(t)
+    if any(_short(t.modules[a]) == want for mid in fits for a in tree.ancestors(mid, inclusive=True)):
+        return  # the required model's state, or one of its components' (a pretrained encoder)
+    wanted = [t.modules[mid] for mid in sigs if _short(t.modules[mid]) == want]
+    if not fits and not wanted:
+        return  # neither side was seen at run time: the static check speaks for this file
+    missing, extra, shapes = _diff(sigs[wanted[0].id], saved) if wanted else ([], [], {})
+    counts = f"{len(missing)} missing, {len(extra)} unexpected, {len(shapes)} differently shaped tensor(s)"
+    versus = (f"; the traced {want}{_at(wanted[0].defined_at)} differs: {counts}" if wanted
+              else f"; {want} was not built during the run")
+    evidence = {"required": required, "missing": missing[:20], "unexpected": extra[:20],
+                "shapes": dict(list(shapes.items())[:20]), "tensors": len(saved)}
+    if fits:
+        m = t.modules[fits[0]]
+        yield CHECKPOINT_MISMATCH.finding(
+            f"observed at run time: {path} holds exactly the state of the traced {_short(m)}{_at(m.defined_at)} "
+            f"({len(saved)} tensors, keys and shapes identical), not of the required {want}{versus}", path,
+            source=TRACE, evidence={**evidence, "fits": [f"{t.modules[x].path} ({t.modules[x].cls})" for x in fits]})
+    elif len(set(saved) & set(sigs[wanted[0].id])) >= MIN_LINK_OVERLAP * len(sigs[wanted[0].id]):
+        yield CHECKPOINT_MISMATCH.finding(
+            f"observed at run time: {path} does not fit the required {want} as traced"
+            f"{_at(wanted[0].defined_at)}: {counts}", path, source=TRACE,
+            evidence={**evidence, "module": wanted[0].path})
+
+
+def _against_trained(t: Trace, path: str, saved: dict, sigs: dict[int, dict]) -> Iterator[Finding]:
+    for mid, sig in sigs.items():
+        if len(set(saved) & set(sig)) < MIN_LINK_OVERLAP * len(sig):
+            continue
+        missing, extra, shapes = _diff(sig, saved)
+        m = t.modules[mid]
+        yield CHECKPOINT_MISMATCH.finding(
+            f"observed at run time: {path} does not fit the traced {_short(m)}: {len(missing)} missing, "
+            f"{len(extra)} unexpected, {len(shapes)} differently shaped tensor(s)", path, source=TRACE,
+            evidence={"module": m.path, "missing": missing[:20], "unexpected": extra[:20],
+                      "shapes": dict(list(shapes.items())[:20])})
+
+
+@check("untrained-checkpoint")
+def _untrained_saves(ctx) -> Iterator[Finding]:
+    """torch.save of a module whose trainable parameters no optimizer step had changed."""
+    t = _trace(ctx)
+    if t is None or t.mode == "smoke":
+        return
+    tree = _Tree(t)
+    by_module: dict[int, list[SaveCall]] = {}
+    for s in t.saves:
+        if s.module is not None and s.params and t.module(s.module) is not None:
+            by_module.setdefault(s.module, []).append(s)
+    for mid, saves in by_module.items():
+        if any(s.params_changed for s in saves):
+            continue  # some save holds trained weights
+        ps = [p for p in tree.params_of[mid] if p.requires_grad]
+        if not ps:
+            continue
+        holders = {o for p in ps for o in p.optimizers}
+        steps = sum(o.steps for o in t.optimizers if o.id in holders)
+        changed = sum(1 for p in ps if p.changed_steps)
+        if steps and not changed:
+            why = (f"none of its {len(ps)} trainable tensors changed in the {steps} optimizer step(s) over them, "
+                   f"before or after the save")
+        elif _finished(t) and not changed and (holders or not t.steps):
+            why = ("the run ended without a single optimizer step over its parameters" if holders
+                   else "the run ended without a single optimizer step")
+        elif _finished(t) and changed:
+            why = "every save came before its parameters first changed; the run ended without saving the trained state"
+        else:
+            continue  # stopped before any step, or never handed to an optimizer (an EMA copy): cannot tell
+        m = t.modules[mid]
+        seen: set[tuple] = set()
+        for s in saves:
+            site = (s.where.path, s.where.line) if s.where is not None else (_entry(t), None)
+            if (site, s.path) in seen:
                 continue
-            missing, extra = sorted(set(sig) - set(saved)), sorted(set(saved) - set(sig))
-            shapes = {k: [list(sig[k]), list(saved[k])] for k in set(sig) & set(saved) if sig[k] != saved[k]}
-            if missing or extra or shapes:
-                m = t.modules[mid]
-                yield CHECKPOINT_MISMATCH.finding(
-                    f"observed at run time: {ckpt.path} does not fit the traced {_short(m)}: {len(missing)} missing, "
-                    f"{len(extra)} unexpected, {len(shapes)} differently shaped tensor(s)", ckpt.path, source=TRACE,
-                    evidence={"module": m.path, "missing": missing[:20], "unexpected": extra[:20],
-                              "shapes": dict(list(shapes.items())[:20])})
+            seen.add((site, s.path))
+            yield UNTRAINED_CHECKPOINT.finding(
+                f"observed at run time: torch.save wrote {s.path} with the state of {m.path} ({_short(m)}) after "
+                f"{s.after_steps} optimizer step(s) and 0 of its {s.params} trainable tensors changed: {why}",
+                *site, source=TRACE,
+                evidence={"saved_to": s.path, "what": s.what, "module": m.path, "class": m.cls,
+                          "optimizer_steps_before_save": s.after_steps, "trainable_tensors": s.params,
+                          "changed_before_save": s.params_changed, "changed_by_end": changed,
+                          "optimizer_steps_over_module": steps, "status": t.status})
 
 
 # --- smoke mode ----------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import resource
@@ -12,9 +13,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from trainaudit.evidence.files import SKIP_DIRS
 from trainaudit.tracer.trace import ExceptionInfo, Sandbox, Trace
 
 EXIT_TIMEOUT = 124
+MAX_SOURCES = 5000
 
 
 def _exception(exc: BaseException, paths) -> ExceptionInfo:
@@ -27,17 +30,26 @@ def _exception(exc: BaseException, paths) -> ExceptionInfo:
     return ExceptionInfo(type(exc).__name__, str(exc), lines, where)
 
 
-def _run_target(config: dict[str, Any], recorder) -> Any:
+def _run_target(config: dict[str, Any], recorder, entry: list[str]) -> Any:
+    """Run the target; `entry` receives its file (runpy takes __main__ back out of sys.modules afterwards)."""
+    import importlib.util
     import runpy
 
     mode, target, args = config["mode"], config["target"], config["args"]
     if mode == "script":
         sys.argv = [target, *args]
         sys.path[0] = os.path.dirname(os.path.abspath(target))
+        entry.append(os.path.abspath(target))
         runpy.run_path(target, run_name="__main__")
     elif mode == "module":
         sys.argv = [target, *args]
         sys.path[0] = os.getcwd()
+        try:
+            spec = importlib.util.find_spec(target)
+            if spec is not None and spec.origin:
+                entry.append(spec.origin)
+        except (ImportError, ValueError):
+            pass  # run_module reports it
         runpy.run_module(target, run_name="__main__", alter_sys=True)
     else:
         from trainaudit.tracer.smoke import run_smoke
@@ -77,6 +89,8 @@ def main(config_path: str) -> int:
     calls.install()
     recorder.install()
 
+    entry: list[str] = []  # the target's own file
+
     def finish() -> None:
         calls.uninstall()
         recorder.uninstall()
@@ -89,8 +103,10 @@ def main(config_path: str) -> int:
         trace.random_sources = list(recorder.random_sources.values())
         trace.logs, trace.logs_dropped, trace.saves = calls.logs, calls.dropped, calls.saves
         trace.sandbox = sandbox
+        trace.sources = _sources(paths, entry)
         trace.instrumentation[:0] = [
-            "torch.nn.modules.module global parameter/buffer/module registration and forward (pre-)hooks",
+            "torch.nn.modules.module global parameter/buffer/module registration and forward (pre-)hooks "
+            "(the forward hook with_kwargs=True, to see keyword arguments)",
             "torch.optim.optimizer global step pre/post hooks",
             "torch.overrides.TorchFunctionMode for provenance and Tensor.backward",
             "wrapped torch.utils.data DataLoader iterator __next__ to mark batches as data (no hook exists)",
@@ -114,7 +130,7 @@ def main(config_path: str) -> int:
     signal.signal(signal.SIGTERM, on_term)
     code = 0
     try:
-        trace.smoke = _run_target(config, recorder)
+        trace.smoke = _run_target(config, recorder, entry)
     except StopRun:
         trace.status = "stopped"
     except SystemExit as exc:
@@ -129,6 +145,23 @@ def main(config_path: str) -> int:
     finish()
     trace.write(out)
     return code
+
+
+def _sources(paths, entry: list[str]) -> dict[str, str]:
+    """sha256 of every project file the run imported, so `audit` can tell when the code changed since."""
+    files = [*entry, *(getattr(m, "__file__", None) for m in list(sys.modules.values()))]
+    out: dict[str, str] = {}
+    for f in files:
+        if not isinstance(f, str) or len(out) >= MAX_SOURCES:
+            continue
+        where = paths.where(f, None)
+        if not where.in_project or where.path in out or set(where.path.split("/")) & SKIP_DIRS:
+            continue  # an environment inside the project (.venv) is not the project's code
+        try:
+            out[where.path] = hashlib.sha256(Path(f).read_bytes()).hexdigest()
+        except OSError:
+            continue
+    return dict(sorted(out.items()))
 
 
 def _watch_dataloader(recorder, data_bit: int, random_bit: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import math
 import os
@@ -14,7 +15,7 @@ from torch.nn.modules import module as nn_module
 from torch.optim import optimizer as optim_module
 
 from trainaudit.tracer import sites
-from trainaudit.tracer.provenance import CONSTANT, DATALIKE, MODEL, RANDOM, ProvenanceMode, TensorTable, names
+from trainaudit.tracer.provenance import DATALIKE, RANDOM, ProvenanceMode, TensorTable, names, standin
 from trainaudit.tracer.trace import (
     BackwardRecord,
     DummyInput,
@@ -62,7 +63,7 @@ class Recorder:
         self.steps_wanted = steps
         self.table = TensorTable()
         self.table.on_consume = self._consumed
-        self.mode = ProvenanceMode(self.table, self._on_backward, self._on_random)
+        self.mode = ProvenanceMode(self.table, self._on_backward, self._on_random, self._on_mixed)
         self.random_sources: dict[tuple[str, int | None], Where] = {}
         self.modules: list[ModuleRecord] = []
         self._mod_ids: dict[int, tuple[weakref.ref, ModuleRecord]] = {}
@@ -84,12 +85,16 @@ class Recorder:
 
     # --- installation -----------------------------------------------------------------------------
     def install(self) -> None:
+        try:  # the global forward hook sees keyword arguments (the global pre-hook cannot)
+            forward = nn_module.register_module_forward_hook(self._on_forward, with_kwargs=True)
+        except TypeError:  # torch before 2.0: positional arguments only
+            forward = nn_module.register_module_forward_hook(lambda m, a, o: self._on_forward(m, a, {}, o))
         self._handles = [
             nn_module.register_module_parameter_registration_hook(self._on_param),
             nn_module.register_module_buffer_registration_hook(self._on_buffer),
             nn_module.register_module_module_registration_hook(self._on_submodule),
             nn_module.register_module_forward_pre_hook(self._on_forward_pre),
-            nn_module.register_module_forward_hook(self._on_forward),
+            forward,
             optim_module.register_optimizer_step_pre_hook(self._on_step_pre),
             optim_module.register_optimizer_step_post_hook(self._on_step_post),
         ]
@@ -162,14 +167,10 @@ class Recorder:
         rec.calls += 1
         if torch.is_grad_enabled():
             rec.calls_with_grad += 1
-        self.mode.busy += 1
-        try:
-            self._scan_inputs(rec, args)
-        finally:
-            self.mode.busy -= 1
         return None
 
-    def _scan_inputs(self, rec: ModuleRecord, args: tuple) -> None:
+    def _scan_inputs(self, rec: ModuleRecord, args: tuple, kwargs: dict) -> None:
+        """Input provenance and stand-in arguments; runs after forward, where keyword arguments are visible."""
         found: list[tuple[str, torch.Tensor, int]] = []
 
         def visit(x: Any, label: str, depth: int) -> None:
@@ -184,6 +185,8 @@ class Recorder:
 
         for i, a in enumerate(args):
             visit(a, f"args[{i}]", 0)
+        for k, v in kwargs.items():
+            visit(v, f"kwargs[{k!r}]", 0)
         union = 0
         for _, _, mask in found:
             union |= mask
@@ -191,14 +194,24 @@ class Recorder:
         if not union & DATALIKE or len(rec.dummy_inputs) >= MAX_DUMMIES:
             return
         for label, t, mask in found:  # a stand-in beside real inputs: random/constant features, nothing else
-            if (mask & (RANDOM | CONSTANT) and not mask & (DATALIKE | MODEL) and t.is_floating_point()
-                    and t.dim() >= 2 and all(d.arg != label for d in rec.dummy_inputs)):
+            note: DummyInput | None = self.table.note(t)
+            if note is not None:  # torch.cat(data, stand-in): the stand-in part is the dummy input
+                if all((d.arg, d.part) != (label, note.part) for d in rec.dummy_inputs):
+                    rec.dummy_inputs.append(dataclasses.replace(note, arg=label))
+            elif (standin(t, mask) and (rec.project or mask & RANDOM)
+                  and all(d.arg != label for d in rec.dummy_inputs)):
+                # Constant masks and zero initial states given to library layers (attn_mask=, h0) are by design.
                 rec.dummy_inputs.append(DummyInput(label, names(mask), list(t.shape), str(t.dtype)))
 
-    def _on_forward(self, module, args, output):
+    def _on_forward(self, module, args, kwargs, output):
         if self.mode.busy:
             return None
         rec = self.module(module, site=False)
+        self.mode.busy += 1
+        try:  # inputs first: a module returning its input (Identity) must not consume its own output
+            self._scan_inputs(rec, args, kwargs)
+        finally:
+            self.mode.busy -= 1
         call = _Call(rec)
         outs = output if isinstance(output, (list, tuple)) else (
             list(output.values()) if isinstance(output, dict) else (output,))
@@ -222,6 +235,13 @@ class Recorder:
             where = self.paths.where(frame.f_code.co_filename, frame.f_lineno)
             if where.in_project:
                 self.random_sources.setdefault((where.path, where.line), where)
+
+    def _on_mixed(self, out: torch.Tensor, part: int, mask: int, t: torch.Tensor) -> None:
+        """Remember on a concatenation's output which part was a stand-in, and the project line that joined it."""
+        frame = sites.creation_frame(None, 2)
+        where = self.paths.where(frame.f_code.co_filename, frame.f_lineno) if frame is not None else None
+        self.table.set_note(out, DummyInput("", names(mask), list(t.shape), str(t.dtype), part=part,
+                                            where=where if where is not None and where.in_project else None))
 
     def _consumed(self, call: _Call) -> None:
         call.rec.outputs_consumed += 1

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from trainaudit.tracer import sites
 from trainaudit.tracer.hooks import Recorder
 from trainaudit.tracer.trace import LogCall, SaveCall
 
@@ -116,10 +117,10 @@ class Calls:
             path = os.fspath(f) if isinstance(f, (str, bytes, os.PathLike)) else f"<{type(f).__name__}>"
             if isinstance(path, bytes):
                 path = os.fsdecode(path)
-            where = self.rec.paths.where(os.path.abspath(path), None).path if not path.startswith("<") else path
-            what, module, keys = "other", None, 0
+            target = self.rec.paths.where(os.path.abspath(path), None).path if not path.startswith("<") else path
+            what, found, keys = "other", None, 0
             if isinstance(obj, torch.nn.Module):
-                what, module, keys = "module", self.rec.module(obj, site=False).id, len(obj.state_dict())
+                what, found, keys = "module", obj, len(obj.state_dict())
             elif isinstance(obj, Mapping):
                 sd = obj
                 if not _is_state_dict(obj):
@@ -130,22 +131,43 @@ class Calls:
                 else:
                     what = "state_dict"
                 keys = len(sd)
-                module = self._match(sd) if sd else None
-            self.saves.append(SaveCall(where, what, module, keys, len(self.rec.steps)))
+                found = self._match(sd) if sd else None
+            frame = sites.creation_frame(None, 2)
+            site = self.rec.paths.where(frame.f_code.co_filename, frame.f_lineno) if frame is not None else None
+            call = SaveCall(target, what, None, keys, len(self.rec.steps),
+                            where=site if site is not None and site.in_project else None)
+            if found is not None:
+                call.module = self.rec.module(found, site=False).id
+                # The saved state as of now: which trainable tensors an optimizer step had already changed.
+                ps = [p for p in found.parameters() if p.requires_grad]
+                call.params = len(ps)
+                call.params_changed = sum(1 for p in ps if (hit := self.rec._param_ids.get(id(p))) is not None
+                                          and hit[0]() is p and hit[1].changed_steps > 0)
+            self.saves.append(call)
         finally:
             self.rec.mode.busy -= 1
 
-    def _match(self, sd: Mapping) -> int | None:
+    def _match(self, sd: Mapping) -> torch.nn.Module | None:
+        """The live module whose state_dict has exactly these keys (a saved state_dict is detached copies)."""
         want = set(sd)
+        first = None
         for ref, rec in list(self.rec._mod_ids.values()):
             m = ref()
             if m is not None and len(rec.own) <= len(want):
                 try:
-                    if set(m.state_dict()) == want:
-                        return rec.id
+                    own = m.state_dict()
+                    if set(own) != want:
+                        continue
+                    if all(_same_storage(own[k], sd[k]) for k in want):
+                        return m  # the very tensors (state_dict() detaches without copying)
+                    first = first or m
                 except Exception:  # noqa: BLE001
                     continue
-        return None
+        return first
+
+
+def _same_storage(a: Any, b: Any) -> bool:
+    return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.data_ptr() == b.data_ptr()
 
 
 def _is_state_dict(obj: Mapping) -> bool:

@@ -23,6 +23,9 @@ CONSTANT_FACTORIES = {torch.zeros, torch.ones, torch.full, torch.empty, torch.ze
                       torch.full_like, torch.empty_like, torch.arange, torch.linspace, torch.logspace, torch.eye}
 CONVERSIONS = {torch.tensor, torch.as_tensor, torch.asarray, torch.from_numpy}
 BACKWARD = {T.backward, torch.autograd.backward}
+CONCAT = {f for f in (getattr(torch, n, None) for n in ("cat", "concat", "concatenate", "stack", "hstack", "vstack",
+                                                       "column_stack")) if f is not None}
+STANDIN = RANDOM | CONSTANT
 
 
 def names(mask: int) -> list[str]:
@@ -57,8 +60,16 @@ class _Ref(weakref.ref):
     __slots__ = ("key",)
 
 
+def standin(t: torch.Tensor, mask: int) -> bool:
+    """A tensor that stands in for features: float, at least 2-D, built only from random factories/constants."""
+    return bool(mask & STANDIN) and not mask & (DATALIKE | MODEL) and t.is_floating_point() and t.dim() >= 2
+
+
 class TensorTable:
-    """id(tensor) -> [ref, mask, pending-call]; entries vanish with their tensor, so ids are never stale."""
+    """id(tensor) -> [ref, mask, pending-call, note]; entries vanish with their tensor, so ids are never stale.
+
+    `note` is set on the output of a concatenation that joined data with a stand-in part (see ProvenanceMode).
+    """
 
     def __init__(self) -> None:
         self.entries: dict[int, list] = {}
@@ -94,7 +105,16 @@ class TensorTable:
             return
         ref = _Ref(t, self._drop)
         ref.key = key
-        self.entries[key] = [ref, mask, None]
+        self.entries[key] = [ref, mask, None, None]
+
+    def note(self, t: torch.Tensor) -> Any:
+        entry = self.entries.get(id(t))
+        return entry[3] if entry is not None else None
+
+    def set_note(self, t: torch.Tensor, note: Any) -> None:
+        if id(t) not in self.entries:
+            self.set(t, self.peek(t))
+        self.entries[id(t)][3] = note
 
     def set_pending(self, t: torch.Tensor, call: Any) -> None:
         """A module returned `t`; the call counts as consumed once anything uses `t` (a parent may return it too)."""
@@ -124,11 +144,13 @@ class ProvenanceMode(TorchFunctionMode):
     """Sees every torch call: propagates masks, stamps factories, reports `backward()` to the recorder."""
 
     def __init__(self, table: TensorTable, on_backward: Callable[[torch.Tensor], None],
-                 on_random: Callable[[], None] = lambda: None) -> None:
+                 on_random: Callable[[], None] = lambda: None,
+                 on_mixed: Callable[[torch.Tensor, int, int, torch.Tensor], None] | None = None) -> None:
         super().__init__()
         self.table = table
         self.on_backward = on_backward
         self.on_random = on_random
+        self.on_mixed = on_mixed  # (output, part index, part mask, part): data joined with a stand-in
         self.busy = 0  # >0 while the recorder itself computes: pass straight through
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -157,6 +179,8 @@ class ProvenanceMode(TorchFunctionMode):
             mask = CONSTANT  # built from Python values only
         if isinstance(out, torch.Tensor):
             self.table.set(out, mask)
+            if func in CONCAT and mask & DATALIKE and mask & STANDIN and self.on_mixed is not None:
+                self._mixed(out, args[0] if args else kwargs.get("tensors", ()))
         elif type(out) in (tuple, list):
             for o in out:
                 if isinstance(o, torch.Tensor):
@@ -164,3 +188,19 @@ class ProvenanceMode(TorchFunctionMode):
         elif out is None and args and isinstance(args[0], torch.Tensor):  # __setitem__ and friends
             self.table.set(args[0], mask)
         return out
+
+    def _mixed(self, out: torch.Tensor, parts: Any) -> None:
+        """A concatenation of data-derived parts with a purely random/constant one: a stand-in smuggled in."""
+        if type(parts) not in (list, tuple):
+            return
+        masks = [self.table.peek(p) if isinstance(p, torch.Tensor) else 0 for p in parts]
+        if not any(m & DATALIKE for m in masks):
+            return
+        for i, (p, m) in enumerate(zip(parts, masks, strict=True)):
+            if isinstance(p, torch.Tensor) and standin(p, m):
+                self.busy += 1
+                try:
+                    self.on_mixed(out, i, m, p)
+                finally:
+                    self.busy -= 1
+                return

@@ -1,19 +1,20 @@
-"""The run trace schema (version 1): plain dataclasses, JSON in and out, no torch needed to read it."""
+"""The run trace schema (version 2): plain dataclasses, JSON in and out, no torch needed to read it."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
-import os
-import tempfile
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trainaudit.atomic import write_text_atomic
+
 SCHEMA = "trainaudit-trace"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 lacks the fields added in 2; their defaults stand in
 TRACE_DIR = ".trainaudit"
 TRACE_FILE = "trace.json"
 
@@ -59,6 +60,8 @@ class DummyInput:
     provenance: list[str]
     shape: list[int]
     dtype: str
+    part: int | None = None  # the argument is a torch.cat of data and this random/constant part (its index)
+    where: Where | None = None  # the project line of that torch.cat
 
 
 @dataclass
@@ -137,6 +140,9 @@ class SaveCall:
     module: int | None  # the traced module whose state it holds, when recognised
     keys: int
     after_steps: int
+    where: Where | None = None  # the project line that called torch.save
+    params: int = 0  # trainable parameter tensors of `module`
+    params_changed: int = 0  # of them, those an optimizer step had changed before this save
 
 
 @dataclass
@@ -200,22 +206,15 @@ class Trace:
     instrumentation: list[str] = field(default_factory=list)  # what was hooked, and what had to be wrapped
     smoke: SmokeRecord | None = None
     stderr_tail: str = ""
+    sources: dict[str, str] = field(default_factory=dict)  # project file the run imported -> sha256 (version 2)
 
     def to_json(self) -> str:
         return json.dumps(_finite(dataclasses.asdict(self)), indent=1, allow_nan=False, default=str) + "\n"
 
     def write(self, path: Path) -> None:
-        """Whole or not at all: a temp file beside the target, then os.replace."""
+        """Whole or not at all (see trainaudit.atomic)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = self.to_json()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomic(path, self.to_json())
 
     def module(self, mid: int | None) -> ModuleRecord | None:
         if mid is None or not 0 <= mid < len(self.modules):
@@ -242,6 +241,11 @@ def _build(tp: Any, data: Any, where: str) -> Any:
         if data is None:
             return None
         return _build(args[0], data, where)
+    if origin is dict:
+        if not isinstance(data, dict):
+            raise TraceError(f"{where}: expected an object")
+        _, value = typing.get_args(tp) or (str, Any)
+        return {str(k): _build(value, v, f"{where}[{k!r}]") for k, v in data.items()}
     if origin is list:
         if not isinstance(data, list):
             raise TraceError(f"{where}: expected a list")
@@ -272,9 +276,9 @@ def _build(tp: Any, data: Any, where: str) -> Any:
 def trace_from_dict(data: Any) -> Trace:
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise TraceError("not a trainaudit trace (no 'schema': 'trainaudit-trace')")
-    if data.get("version") != SCHEMA_VERSION:
-        raise TraceError(f"trace schema version {data.get('version')!r}; this trainaudit reads version "
-                         f"{SCHEMA_VERSION} (re-run `trainaudit run`)")
+    if data.get("version") not in READABLE_VERSIONS:
+        raise TraceError(f"trace schema version {data.get('version')!r}; this trainaudit reads versions "
+                         f"{', '.join(map(str, READABLE_VERSIONS))} (re-run `trainaudit run`)")
     trace = _build(Trace, data, "trace")
     if trace.status not in STATUSES:
         raise TraceError(f"trace.status: unknown status {trace.status!r}")
