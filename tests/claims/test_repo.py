@@ -62,7 +62,7 @@ def test_true_claims_against_a_matching_repository_give_no_finding(check):
     assert status == {"file": "verified", "tests": "verified", "metric": "verified", "training": "verified",
                       "mocks": "verified"}
     metric = next(c for c in result.claims if c.kind == "metric")
-    assert metric.evidence == ["logged at runs/exp1/metrics.csv:3"]
+    assert metric.evidence == ["val_accuracy in runs/exp1/metrics.csv: last value 91.23%"]
 
 
 def test_missing_files_and_wrong_line_counts(check):

@@ -6,11 +6,12 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from trainaudit.claims.artefacts import Artefacts, LoggedSeries, ParamCount
 from trainaudit.claims.consistency import check_all
 from trainaudit.claims.encoding import read_document
 from trainaudit.claims.extract import extract
 from trainaudit.claims.model import UNSUPPORTED, ClaimsResult, Document, Issue
-from trainaudit.claims.repo import ParamCount, RepoFacts
+from trainaudit.claims.repo import RepoFacts
 from trainaudit.claims.structure import parse
 from trainaudit.claims.verify import verify_all
 
@@ -32,9 +33,15 @@ def check_documents(
     run_tests: bool = False,
     *,
     param_counts: list[ParamCount] | None = None,
+    series: list[LoggedSeries] | None = None,
+    artefacts: Artefacts | None = None,
     test_timeout: float = 600.0,
 ) -> ClaimsResult:
-    """Check status documents; with `repo`, also against that repository (and its pytest run if asked)."""
+    """Check status documents; with `repo`, also against that repository (and its pytest run if asked).
+
+    `param_counts`, `series` and `artefacts` are what the audit's checkpoint, trace and log collectors found;
+    each one not given is collected from `repo` by the same collectors when a claim needs it.
+    """
     repo = Path(repo) if repo is not None else None
     result = ClaimsResult(repo=str(repo) if repo is not None else None)
     doc_dirs: dict[str, str] = {}
@@ -68,7 +75,7 @@ def check_documents(
         doc_dirs[shown] = os.path.dirname(shown) if repo is not None and not os.path.isabs(shown) else ""
         result.issues += _predictions_note(shown, ex.claims)
     if repo is not None:
-        facts = RepoFacts(repo, param_counts)
+        facts = RepoFacts(repo, param_counts, series, artefacts)
         if run_tests:
             result.tests_run = facts.run_pytest(timeout=test_timeout) if facts.test_counts else {
                 "error": "no test files found"}

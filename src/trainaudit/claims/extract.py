@@ -337,6 +337,13 @@ class _Extractor:
                      decimals=decimals(m.group("val")), approx=bool(m.group("approx")), quals=quals, ids=ids,
                      row=row)
 
+        for m in V.TRAJECTORY_RE.finditer(text):
+            a, pa = (m.group("a"), m.group("pa")) if m.group("a") is not None else (m.group("a2"), m.group("pa2"))
+            taken.append((m.start(), m.end()))
+            self.add("trajectory", b, V.METRICS[m.group("name").lower()], (number(a), number(m.group("b"))),
+                     name=m.group("name"), pct=bool(pa or m.group("pb")),
+                     decimals=(decimals(a), decimals(m.group("b"))), quals=quals, ids=ids,
+                     span=(int(number(m.group("n"))), m.group("unit").lower()) if m.group("n") else None)
         for m in V.METRIC_AFTER_RE.finditer(text):
             name = m.group("name").lower()
             emit(m, m.group("name"), V.METRICS[name])

@@ -17,7 +17,7 @@ UNSUPPORTED = "claim-unsupported"
 class Claim:
     """One statement of a document that can be held against the document or the repository."""
 
-    # state | docstatus | tests | file | params | metric | split | total | duration | mocks | training
+    # state | docstatus | tests | file | params | metric | trajectory | split | total | duration | mocks | training
     # | implemented | prediction
     kind: str
     path: str  # the document, as displayed

@@ -5,10 +5,10 @@ from __future__ import annotations
 import fnmatch
 import re
 
+from trainaudit.claims.artefacts import RunEvidence, from_evidence
 from trainaudit.claims.checks import check_documents
 from trainaudit.claims.model import ClaimsResult
 from trainaudit.claims.render import render_claims
-from trainaudit.claims.repo import ParamCount
 from trainaudit.context import AuditContext, provider
 
 DOC_EXTS = (".md", ".markdown", ".txt", ".rst")
@@ -26,17 +26,18 @@ def find_documents(ctx: AuditContext) -> list[str]:
     return sorted(f for f in files if f.lower().endswith(DOC_EXTS) and DOC_NAMES.search(f.rsplit("/", 1)[-1]))
 
 
-def _checkpoint_params(ctx: AuditContext) -> list[ParamCount]:
-    """Parameter counts of the project's readable checkpoints, to hold stated counts against."""
-    found = ctx.get("checkpoints")
-    return [ParamCount(c.path, c.parameter_count) for c in found.checkpoints if c.readable]
+def run_evidence(ctx: AuditContext) -> RunEvidence:
+    """Parameter counts (checkpoints, run trace), logged series and training artefacts from the audit's evidence."""
+    return from_evidence(ctx.get("logs"), ctx.get("checkpoints"), ctx.get("trace"))
 
 
 @provider("claims")
 def collect_claims(ctx: AuditContext) -> ClaimsResult:
     docs = find_documents(ctx)
     ctx.progress(f"claims: {len(docs)} status document(s)")
-    result = check_documents([ctx.root / d for d in docs], repo=ctx.root, param_counts=_checkpoint_params(ctx))
+    evidence = run_evidence(ctx) if docs else RunEvidence()  # no document, no reason to read logs
+    result = check_documents([ctx.root / d for d in docs], repo=ctx.root, param_counts=evidence.param_counts,
+                             series=evidence.series, artefacts=evidence.artefacts)
     if docs:  # every report format shows the claims table beside the findings
         ctx.report_sections["claims"] = {**result.to_dict(), "markdown": render_claims(result, "markdown")}
     return result

@@ -4,42 +4,25 @@ from __future__ import annotations
 
 import ast
 import fnmatch
-import json
 import os
 import re
-import struct
 import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from trainaudit.claims.artefacts import Artefacts, LoggedSeries, ParamCount, RunEvidence
+from trainaudit.claims.artefacts import collect as collect_run_evidence
 from trainaudit.evidence.files import discover, is_test_path
 
-CHECKPOINT_EXTS = (".pt", ".pth", ".ckpt", ".safetensors", ".h5", ".keras", ".onnx")
-MAX_SCAN_BYTES = 1_000_000  # per file, when searching logs for a metric value
+__all__ = ["Artefacts", "LoggedSeries", "ParamCount", "RepoFacts", "Stub"]
+
+UNREAD_MODEL_EXTS = (".h5", ".keras", ".onnx", ".tflite")
+MAX_SCAN_BYTES = 1_000_000  # per file, when searching result files for a metric value
 MAX_SCAN_FILES = 2_000
-
-
-@dataclass(frozen=True)
-class ParamCount:
-    """A parameter count read from a checkpoint or a run trace."""
-
-    source: str
-    params: int
-
-
-# Pluggable: other collectors (checkpoints, run trace) may add functions that yield parameter counts.
-ParamSource = Callable[["RepoFacts"], list[ParamCount]]
-PARAM_SOURCES: list[ParamSource] = []
-
-
-def param_source(fn: ParamSource) -> ParamSource:
-    PARAM_SOURCES.append(fn)
-    return fn
 
 
 @dataclass
@@ -51,9 +34,13 @@ class Stub:
 
 
 class RepoFacts:
-    def __init__(self, root: Path, extra_params: list[ParamCount] | None = None) -> None:
+    """What claims are held against. Parameter counts, logged series and training artefacts may be given by the
+    audit's collectors; whatever is not given is collected from the repository by the same collectors."""
+
+    def __init__(self, root: Path, param_counts: list[ParamCount] | None = None,
+                 series: list[LoggedSeries] | None = None, artefacts: Artefacts | None = None) -> None:
         self.root = root
-        self.extra_params = list(extra_params or [])
+        self._given = (param_counts, series, artefacts)
 
     @cached_property
     def project(self):
@@ -199,35 +186,41 @@ class RepoFacts:
 
     # -- training artefacts --------------------------------------------------------------------
     @cached_property
-    def checkpoints(self) -> list[str]:
-        return [f for f in self.all_files if f.lower().endswith(CHECKPOINT_EXTS)]
+    def _collected(self) -> RunEvidence:
+        return collect_run_evidence(self.root, self.project.other)
 
-    @cached_property
-    def logs(self) -> list[str]:
-        out = []
-        for f in self.all_files:
-            name = f.rsplit("/", 1)[-1]
-            if (name.startswith("events.out.tfevents") or name in ("metrics.csv", "trainer_state.json")
-                    or "/mlruns/" in f"/{f}" or name.endswith(".wandb") or name == "wandb-summary.json"):
-                out.append(f)
-        return out
-
-    @cached_property
+    @property
     def param_counts(self) -> list[ParamCount]:
-        out = list(self.extra_params)
-        for fn in PARAM_SOURCES:
-            try:
-                out += fn(self)
-            except Exception as exc:  # a broken source must not hide the others
-                out.append(ParamCount(f"{getattr(fn, '__name__', 'source')} failed: {exc}", -1))
-        return [p for p in out if p.params >= 0]
+        given = self._given[0]
+        counts = given if given is not None else self._collected.param_counts
+        return [p for p in counts if p.params >= 0]
+
+    @property
+    def series(self) -> list[LoggedSeries]:
+        given = self._given[1]
+        return given if given is not None else self._collected.series
+
+    @property
+    def artefacts(self) -> Artefacts:
+        given = self._given[2]
+        return given if given is not None else self._collected.artefacts
+
+    @cached_property
+    def unread_models(self) -> list[str]:
+        """Saved models in formats the checkpoint collector does not read (Keras, ONNX): present, so still
+        evidence of a training run, as they were before the collectors were consulted."""
+        seen = {k.path for k in self.artefacts.checkpoints}
+        return [f for f in self.all_files if f.lower().endswith(UNREAD_MODEL_EXTS) and f not in seen]
 
     # -- metric values -------------------------------------------------------------------------
     def find_metric(self, names: tuple[str, ...], value: float, decimals: int, pct: bool) -> str | None:
-        """A place in the repository's logs or result files where the metric has this value."""
+        """A place in the repository's text logs or result files where the metric has this value. Files the log
+        readers turned into series are left to the series, which know which column a number belongs to."""
         exts = (".json", ".csv", ".tsv", ".log", ".txt", ".yaml", ".yml", ".jsonl")
         pat = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
-        candidates = [f for f in self.all_files if f.lower().endswith(exts) and not _is_doc(f)][:MAX_SCAN_FILES]
+        read = {s.source for s in self.series}
+        candidates = [f for f in self.all_files if f.lower().endswith(exts) and not _is_doc(f)
+                      and f not in read][:MAX_SCAN_FILES]
         wanted = [n.lower() for n in names]
         for rel in candidates:
             try:
@@ -336,49 +329,4 @@ def _stubs(rel: str, tree: ast.Module) -> list[Stub]:
                 why = _is_stub_body(fn.body)
                 if why and (why.startswith("raises") or fn.name in _CORE_METHODS):
                     out.append(Stub(rel, fn.lineno, f"{node.name}.{fn.name}", why))
-    return out
-
-
-@param_source
-def safetensors_params(facts: RepoFacts) -> list[ParamCount]:
-    """Parameter totals from safetensors headers: names, dtypes and shapes without loading tensors."""
-    out = []
-    for rel in facts.checkpoints:
-        if not rel.endswith(".safetensors"):
-            continue
-        try:
-            with open(facts.root / rel, "rb") as fh:
-                (n,) = struct.unpack("<Q", fh.read(8))
-                if n > 100_000_000:
-                    continue
-                header = json.loads(fh.read(n))
-        except (OSError, struct.error, ValueError):
-            continue
-        total = 0
-        for name, meta in header.items():
-            if name == "__metadata__" or not isinstance(meta, dict):
-                continue
-            size = 1
-            for d in meta.get("shape", []):
-                size *= int(d)
-            total += size
-        out.append(ParamCount(rel, total))
-    return out
-
-
-@param_source
-def torch_checkpoint_params(facts: RepoFacts) -> list[ParamCount]:
-    """Torch and Lightning checkpoints through the checkpoint collector's safe reader, when it is installed."""
-    try:
-        from trainaudit.evidence.checkpoints.reader import read_checkpoint
-    except ImportError:  # the collector is optional for the claims checker
-        return []
-    out = []
-    for rel in facts.checkpoints:
-        if rel.endswith(".safetensors"):
-            continue
-        ckpt = read_checkpoint(facts.root / rel, rel)
-        n = ckpt.parameter_count
-        if n:
-            out.append(ParamCount(rel, n))
     return out

@@ -1,10 +1,12 @@
-"""Hold claims against the repository: files, line counts, tests, parameters, stubs, mocks, training artefacts."""
+"""Hold claims against the repository: files, line counts, tests, parameters, stubs, mocks, training artefacts,
+logged metric values."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
 
+from trainaudit.claims import logged
 from trainaudit.claims.model import CONTRADICTED, UNSUPPORTED, Claim, Issue
 from trainaudit.claims.repo import RepoFacts
 from trainaudit.claims.vocab import METRICS
@@ -115,23 +117,71 @@ def verify_params(c: Claim, facts: RepoFacts) -> Issue | None:
                        stated=c.value, found=[(p.source, p.params) for p in counts])
 
 
+def _stated(c: Claim) -> str:
+    """The value as the document wrote it: "97.0%" stays "97.0%"."""
+    return f"{c.data.get('name', c.subject)} {c.value:.{c.data.get('decimals', 0)}f}{'%' if c.data.get('pct') else ''}"
+
+
 def verify_metric(c: Claim, facts: RepoFacts) -> Issue | None:
+    series = logged.matching_series(c, facts.series)
+    for s in series:
+        held = logged.value_held(c, s)
+        if held:
+            c.mark("verified", f"{s.tag} in {s.source}: {held}")
+            return None
     names = tuple({c.data.get("name", c.subject).lower(), c.subject,
                    *(k for k, v in METRICS.items() if v == c.subject and len(k) > 2)})
     where = facts.find_metric(names, c.value, c.data.get("decimals", 0), c.data.get("pct", False))
     if where:
         c.mark("verified", f"logged at {where}")
         return None
-    return _unsupported(c, f"line {c.line} reports {c.data.get('name', c.subject)} {c.value:g}"
-                           f"{'%' if c.data.get('pct') else ''}, but no log or result file in the repository has it")
+    if series:
+        return _contradict(c, f"line {c.line} reports {_stated(c)}, but no logged {c.subject} series holds it: "
+                              + _few((logged.summary(c, s) for s in series), 3),
+                           stated=c.value, series=_series_evidence(c, series))
+    return _unsupported(c, f"line {c.line} reports {_stated(c)}, but no log or result file in the repository has it")
+
+
+def _series_evidence(c: Claim, series: list) -> list[dict]:
+    return [{"tag": s.tag, "source": s.source, "points": len(s.values), "first": logged.first(s.values),
+             "last": logged.last(s.values), "best": logged.best(c.subject, s)} for s in series]
+
+
+def verify_trajectory(c: Claim, facts: RepoFacts) -> Issue | None:
+    (a, b), (da, db) = c.value, c.data.get("decimals", (0, 0))
+    pct = "%" if c.data.get("pct") else ""
+    stated = f"{c.data.get('name', c.subject)} from {a:.{da}f}{pct} to {b:.{db}f}{pct}"
+    series = logged.matching_series(c, facts.series)
+    for s in series:
+        held = logged.trajectory_held(c, s)
+        if held:
+            c.mark("verified", f"{s.tag} in {s.source}: {held}")
+            return None
+    if series:
+        return _contradict(c, f"line {c.line} reports {stated}, but no logged {c.subject} series runs so: "
+                              + _few((logged.trajectory_summary(c, s) for s in series), 3),
+                           stated=[a, b], series=_series_evidence(c, series))
+    return _unsupported(c, f"line {c.line} reports {stated}, but no log in the repository has a {c.subject} series")
 
 
 def verify_training(c: Claim, facts: RepoFacts) -> Issue | None:
-    if not facts.checkpoints and not facts.logs:
+    found = facts.artefacts
+    readable = [k.path for k in found.checkpoints if k.readable]
+    with_points = [f"{g.path} ({g.points} logged values)" for g in found.logs if g.points]
+    unread = [f"{rel} (not read)" for rel in facts.unread_models]
+    if readable or with_points or unread:
+        c.mark("verified", "artefacts: " + _few(readable + with_points + unread, 2))
+        return None
+    if not found.checkpoints and not found.logs:
         return _contradict(c, f"line {c.line} claims training was completed, but the repository has no "
                               "checkpoint and no training log")
-    c.mark("verified", "artefacts: " + _few(facts.checkpoints + facts.logs, 2))
-    return None
+    # Files were found, but none shows a trained model or a logged value: a writer opened and closed unused,
+    # or a checkpoint that is not one, is no evidence that training ran.
+    empty = [f"{k.path} cannot be read ({k.problem or 'unrecognised'})" for k in found.checkpoints] + \
+            [f"{g.path} holds no logged scalar" for g in found.logs]
+    return _contradict(c, f"line {c.line} claims training was completed, but the repository has no readable "
+                          "checkpoint and no training log with a logged value: " + _few(empty, 3),
+                       checkpoints=[k.path for k in found.checkpoints], logs=[(g.path, g.points) for g in found.logs])
 
 
 def verify_mocks(c: Claim, facts: RepoFacts) -> Issue | None:
@@ -180,6 +230,8 @@ def verify_all(claims: list[Claim], facts: RepoFacts, doc_dirs: dict[str, str], 
             issue = verify_params(c, facts)
         elif c.kind == "metric":
             issue = verify_metric(c, facts)
+        elif c.kind == "trajectory":
+            issue = verify_trajectory(c, facts)
         elif c.kind == "training":
             issue = verify_training(c, facts)
         elif c.kind == "mocks":

@@ -104,6 +104,17 @@ METRIC_BEFORE_RE = re.compile(
     rf"(?<![\w.\-/])(?P<approx>~|≈)?(?P<val>\d+(?:\.\d+)?)(?P<pct>\s*%)?\s+(?:\w+\s+)?(?P<name>{_METRIC_ALT})\b",
     re.I,
 )
+# A trajectory: "loss decreasing from 77809 to 410 over 15 steps", "Loss: 2.31 → 0.42". Plain dashes are left
+# out: "accuracy 94-96%" is a range, not a course.
+_TNUM = r"-?\d[\d,]*(?:\.\d+)?(?!\d|\.\d|[eE][-+]?\d)"  # no exponents: their precision is not in decimals
+TRAJECTORY_RE = re.compile(
+    rf"(?<![\w/.-])(?P<name>{_METRIC_ALT})(?![\w-])[^.;\d]{{0,40}}?"
+    rf"(?:\bfrom\s+(?P<a>{_TNUM})(?P<pa>\s*%)?\s*(?:to|→|->|⟶)\s*"
+    rf"|(?<![\w.])(?P<a2>{_TNUM})(?P<pa2>\s*%)?\s*(?:→|->|⟶)\s*)"
+    rf"(?P<b>{_TNUM})(?P<pb>\s*%)?(?![\d.]*\s*[-–]\s*\d)"
+    r"(?:[^.;\d]{0,30}?\b(?:over|in|after|across)\s+(?P<n>\d[\d,]*)\s+(?P<unit>steps?|epochs?|iterations?|iters?))?",
+    re.I,
+)
 THROUGHPUT_RE = re.compile(
     r"(?P<approx>~|≈)?(?P<val>\d+(?:\.\d+)?)\s*(?P<name>it/s|its/s|iter/s|samples/s|steps/s|tokens/s|img/s)",
     re.I,
