@@ -244,3 +244,18 @@ def test_python_api_report_renders_every_format():
     for fmt in FORMATS:
         text = render(report, fmt)
         assert "placeholder-model" in text, fmt
+
+
+def test_logs_and_ckpt_inspection_commands():
+    runs = EXAMPLES / "honest-run" / "runs"
+    doc = json.loads(run("logs", str(runs), "--format", "json").stdout)
+    series = {s["tag"]: s for f in doc["files"] for s in f["series"]}
+    assert series["train/loss"]["trend"] == "decreasing" and series["train/loss"]["points"] == 8
+    assert {"first", "last", "min", "max", "non_finite"} <= series["val/accuracy"].keys()
+    ckpt = EXAMPLES / "honest-run" / "checkpoints" / "shape_cnn.pt"
+    proc = run("ckpt", str(ckpt))
+    assert proc.returncode == 0 and "no global outside the weights allowlist" in proc.stdout
+    assert "9,604 parameters" in proc.stdout
+    assert json.loads(run("ckpt", str(ckpt), "--format", "json").stdout)
+    assert run("ckpt", str(runs / "missing.pt")).returncode == 2
+    assert run("logs", str(runs / "missing")).returncode == 2
