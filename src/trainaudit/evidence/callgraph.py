@@ -59,9 +59,8 @@ def callers(index: ProjectIndex, fn: FunctionInfo) -> list[Scope]:
     """Scopes that call a function; for a method, the scopes that instantiate its class."""
     sites = list(index.call_sites.get(fn.qualname, []))
     if fn.cls is not None:
-        for c in index.classes.values():
-            if fn.cls in index.mro(c):
-                sites += index.call_sites.get(c.qualname, [])
+        for c in index.descendants(fn.cls):
+            sites += index.call_sites.get(c.qualname, [])
     return [(s.file, s.caller) for s in sites]
 
 

@@ -6,7 +6,14 @@ import ast
 import enum
 from dataclasses import dataclass, replace
 
-from trainaudit.evidence.index import ClassInfo, FunctionInfo, ProjectIndex, scope_body, walk_scope
+from trainaudit.evidence.index import (
+    ClassInfo,
+    FunctionInfo,
+    ProjectIndex,
+    scope_body,
+    scope_statements,
+    walk_scope,
+)
 from trainaudit.evidence.source import SourceFile
 from trainaudit.spec import Spec
 
@@ -102,6 +109,7 @@ class Flow:
         self._attrs: dict[tuple[str, str], Prov] = {}
         self._params: dict[str, Prov] = {}
         self._busy: set[object] = set()
+        self._assigns: dict[int, dict[str, list[ast.Assign | ast.AnnAssign]]] = {}
 
     # -- scopes ----------------------------------------------------------------------------
     def env(self, sf: SourceFile, fn: FunctionInfo | None) -> dict[str, Prov]:
@@ -195,25 +203,35 @@ class Flow:
         out: set[Origin] = set()
         for c in self.index.mro(cls):
             for m in c.methods.values():
-                env = None
-                for node in walk_scope(m.node.body):
-                    targets = node.targets if isinstance(node, ast.Assign) else (
-                        [node.target] if isinstance(node, ast.AnnAssign) and node.value else [])
-                    for t in targets:
-                        if (isinstance(t, ast.Attribute) and t.attr == attr and isinstance(t.value, ast.Name)
-                                and t.value.id == "self"):
-                            env = env if env is not None else self.env(m.file, m)
-                            out |= self.eval(node.value, m.file, m, env)  # type: ignore[union-attr]
+                nodes = self._self_assigns(m).get(attr)
+                if nodes:
+                    env = self.env(m.file, m)
+                    for node in nodes:
+                        out |= self.eval(node.value, m.file, m, env)  # type: ignore[union-attr]
         self._busy.discard(key)
         self._attrs[key] = frozenset(out)
         return self._attrs[key]
+
+    def _self_assigns(self, m: FunctionInfo) -> dict[str, list[ast.Assign | ast.AnnAssign]]:
+        """`self.<attr> = value` statements of a method by attribute, in walk order, one entry per matching
+        target (assignments are statements: found without visiting expressions, once per method)."""
+        found = self._assigns.get(id(m.node))
+        if found is None:
+            found = self._assigns[id(m.node)] = {}
+            for node in scope_statements(m.node.body):
+                targets = node.targets if isinstance(node, ast.Assign) else (
+                    [node.target] if isinstance(node, ast.AnnAssign) and node.value else [])
+                for t in targets:
+                    if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
+                        found.setdefault(t.attr, []).append(node)  # type: ignore[arg-type]
+        return found
 
     def submodules(self, cls: ClassInfo) -> dict[str, list[str]]:
         """Module-valued attributes set on `self` (attribute -> module classes), through project bases."""
         out: dict[str, list[str]] = {}
         for c in self.index.mro(cls):
             for m in c.methods.values():
-                for node in walk_scope(m.node.body):
+                for node in scope_statements(m.node.body):
                     if not isinstance(node, ast.Assign):
                         continue
                     for t in node.targets:

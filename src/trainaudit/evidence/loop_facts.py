@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from trainaudit.evidence.callgraph import Scope, referenced, scope_key, scope_nodes
 from trainaudit.evidence.flow import Kind
@@ -18,12 +19,21 @@ LOOPS = (ast.For, ast.AsyncFor, ast.While)
 _TOKEN = re.compile(r"[A-Z]+[0-9]*(?![a-z])|[A-Z]?[a-z]+[0-9]*|[0-9]+")
 
 
+_SEPARATORS = re.compile(r"[^0-9A-Za-z]+")
+
+
 def name_tokens(text: str) -> list[str]:
     """Lower-case words of an identifier or tag: `val/DiceScore_2` -> ['val', 'dice', 'score', '2']."""
+    return list(name_token_tuple(text))
+
+
+@lru_cache(maxsize=65536)
+def name_token_tuple(text: str) -> tuple[str, ...]:
+    """name_tokens, memoised: rules ask for the same few thousand names tens of thousands of times."""
     out: list[str] = []
-    for part in re.split(r"[^0-9A-Za-z]+", text):
+    for part in _SEPARATORS.split(text):
         out += [t.lower() for t in _TOKEN.findall(part)]
-    return out
+    return tuple(out)
 
 
 # -- loop counters ------------------------------------------------------------------------------------------
@@ -76,13 +86,26 @@ def counter_names(sf: SourceFile, fn: FunctionInfo | None) -> set[str]:
     return out
 
 
+class LazyCounters:
+    """`counter_names(sf, fn)`, computed on the first membership test: most scopes never ask."""
+
+    def __init__(self, sf: SourceFile, fn: FunctionInfo | None) -> None:
+        self._scope = (sf, fn)
+        self._names: set[str] | None = None
+
+    def __contains__(self, name: object) -> bool:
+        if self._names is None:
+            self._names = counter_names(*self._scope)
+        return name in self._names
+
+
 def _is_number(node: ast.AST) -> bool:
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         node = node.operand
     return isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
 
 
-def _formula_parts(sf: SourceFile, expr: ast.AST, counters: set[str]) -> tuple[bool, set[str]] | None:
+def _formula_parts(sf: SourceFile, expr: ast.AST, counters: Container[str]) -> tuple[bool, set[str]] | None:
     """(has a float literal, counters used) when `expr` is built only from numbers and counters, else None."""
     used: set[str] = set()
     floats = False
@@ -121,7 +144,7 @@ def _formula_parts(sf: SourceFile, expr: ast.AST, counters: set[str]) -> tuple[b
     return (floats, used) if ok(expr) else None
 
 
-def is_counter_formula(sf: SourceFile, expr: ast.AST, counters: set[str]) -> bool:
+def is_counter_formula(sf: SourceFile, expr: ast.AST, counters: Container[str]) -> bool:
     """`0.5 + 0.05 * epoch`, `1.0 / (step + 1)`: numbers and loop counters only, with at least one counter."""
     parts = _formula_parts(sf, expr, counters)
     return parts is not None and bool(parts[1])
@@ -133,7 +156,7 @@ def is_literal_number(sf: SourceFile, expr: ast.AST) -> bool:
     return parts is not None and any(_is_number(n) for n in subtree(expr))
 
 
-def literal_or_counter_formula(sf: SourceFile, expr: ast.AST, counters: set[str]) -> bool:
+def literal_or_counter_formula(sf: SourceFile, expr: ast.AST, counters: Container[str]) -> bool:
     return is_literal_number(sf, expr) or is_counter_formula(sf, expr, counters)
 
 
@@ -262,12 +285,12 @@ def _header_tokens(loop: ast.AST) -> set[str]:
         for n in subtree(p):
             if isinstance(n, ast.Name):
                 words.add(n.id.lower())
-                words |= set(name_tokens(n.id))
+                words |= set(name_token_tuple(n.id))
             elif isinstance(n, ast.Attribute):
                 words.add(n.attr.lower())
-                words |= set(name_tokens(n.attr))
+                words |= set(name_token_tuple(n.attr))
             elif isinstance(n, ast.Constant) and isinstance(n.value, str):
-                words |= set(name_tokens(n.value))
+                words |= set(name_token_tuple(n.value))
     return words
 
 
@@ -328,19 +351,21 @@ def training_loop_candidates(index: ProjectIndex, sf: SourceFile, builds_optimiz
     sampling, data-preparation functions and under torch.no_grad() are not candidates."""
     out = []
     for fn in iter_scopes(index, sf):
-        words = set(name_tokens(fn.name)) if fn is not None else set()
+        words = set(name_token_tuple(fn.name)) if fn is not None else set()
         if words & _NOT_TRAIN_SCOPE or is_no_grad_function(sf, fn):
             continue
         train_scope = bool(words & _TRAIN_SCOPE) and not (fn is not None and fn.name == "training_step")
         stmts = scope_body(sf, fn)
-        quiet = {id(n) for w in no_grad_blocks(sf, (n for s in stmts for n in subtree(s))) for n in subtree(w)}
+        quiet: set[int] | None = None  # walked only for a scope that has a candidate
         for loop in _outer_loops(stmts):
-            if id(loop) in quiet:
-                continue
             header = _header_tokens(loop)
             epochish = bool(header & _HEADER_WORDS)
             if (epochish and (train_scope or builds_optimizer)) or (train_scope and header & _BATCH_WORDS):
-                out.append(LoopCandidate(sf, fn, loop))  # type: ignore[arg-type]
+                if quiet is None:
+                    quiet = {id(n) for w in no_grad_blocks(sf, (n for s in stmts for n in subtree(s)))
+                             for n in subtree(w)}
+                if id(loop) not in quiet:
+                    out.append(LoopCandidate(sf, fn, loop))  # type: ignore[arg-type]
     return out
 
 
@@ -351,8 +376,12 @@ _NOT_A_LOSS = frozenset({"weight", "weights", "scale", "scaler", "coef", "coeff"
                          "threshold", "target", "patience"})
 
 
+# A loss name has the token "loss"/"losses", spelled in one of these cases; a backpropagated name needs backward.
+_LOSS_SPELLINGS = ("loss", "Loss", "LOSS", "backward")
+
+
 def _is_loss_name(name: str) -> bool:
-    words = set(name_tokens(name))
+    words = set(name_token_tuple(name))
     return ("loss" in words or "losses" in words) and not words & _NOT_A_LOSS
 
 
@@ -371,6 +400,8 @@ class FakeLoss:
 def fake_losses(program, sf: SourceFile, fn: FunctionInfo | None) -> list[FakeLoss]:
     """Loss variables made of loop counters and numbers (`loss = 1.0 / (epoch + 1)`), or a constant tensor that
     is backpropagated; Flow confirms no model output or data reaches them."""
+    if not sf.mentions(*_LOSS_SPELLINGS):
+        return []
     stmts = scope_body(sf, fn)
     nodes = [n for s in stmts for n in subtree(s)] if fn is None else list(subtree(fn.node))
     backwarded = {n.func.value.id for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,6 +12,47 @@ from trainaudit.evidence.files import is_test_path
 from trainaudit.evidence.notebooks import NotebookError, read_notebook
 
 MAX_SOURCE_BYTES = 5_000_000  # larger .py files are generated code, not training scripts
+
+
+def _node_fields() -> dict[type, tuple[str, ...]]:
+    """For each AST class, the fields that can hold nodes (from the ASDL signature in its docstring: identifiers,
+    strings, ints and constants are skipped). Classes whose signature cannot be read keep all their fields."""
+    out: dict[type, tuple[str, ...]] = {}
+    leaves = {"identifier", "string", "int", "constant"}
+    for name in dir(ast):
+        cls = getattr(ast, name)
+        if not (isinstance(cls, type) and issubclass(cls, ast.AST)):
+            continue
+        m = re.fullmatch(r"\w+\((.*)\)", (cls.__doc__ or "").strip())
+        typed = [part.split() for part in m.group(1).split(",") if part.strip()] if m else []
+        if m and all(len(t) == 2 for t in typed) and [t[1] for t in typed] == list(cls._fields):
+            out[cls] = tuple(f for typ, f in typed if typ.rstrip("*?") not in leaves)
+    return out
+
+
+_NODE_FIELDS = _node_fields()
+# ASCII characters that cannot be part of an identifier become spaces; other characters stay (identifiers may
+# hold non-ASCII letters).
+_WORD_BREAKS = str.maketrans({c: " " for c in map(chr, range(128)) if not (c.isalnum() or c == "_")})
+_AST = ast.AST
+
+
+def walk(node: ast.AST) -> list[ast.AST]:
+    """`list(ast.walk(node))`, same nodes in the same (breadth-first) order, about twice as fast: it reads only
+    the fields that can hold nodes and appends to the list it is iterating."""
+    out = [node]
+    append = out.append
+    fields = _NODE_FIELDS
+    for n in out:
+        for name in fields.get(n.__class__, n._fields):
+            v = getattr(n, name, None)
+            if v.__class__ is list:
+                for x in v:
+                    if isinstance(x, _AST):
+                        append(x)
+            elif isinstance(v, _AST):
+                append(v)
+    return out
 
 
 @dataclass
@@ -27,18 +70,44 @@ class SourceFile:
     is_test: bool = False
     _lines: list[str] | None = None
     _by_type: dict[type, list[ast.AST]] | None = None
+    _words: frozenset[str] | None = None
+    _normalised: str | None = None
 
     def mentions(self, *words: str) -> bool:
-        """Cheap prefilter: does the text contain any of these words? (A substring search, no parsing.)"""
-        return any(w in self.text for w in words)
+        """Cheap prefilter: does the text contain any of these words? (A substring search, no parsing.)
+
+        Python reads identifiers in NFKC form, so a non-ASCII file is searched in that form too."""
+        if any(w in self.text for w in words):
+            return True
+        if self.text.isascii():
+            return False
+        if self._normalised is None:
+            self._normalised = unicodedata.normalize("NFKC", self.text)
+        return any(w in self._normalised for w in words)
+
+    @property
+    def words(self) -> frozenset[str]:
+        """Every identifier-like word of the text (code, strings and comments alike), found without parsing:
+        a name the code uses is among them. About a tenth of the cost of walking the tree."""
+        if self._words is None:
+            words = self.text.translate(_WORD_BREAKS).split()
+            if not self.text.isascii():
+                words = [w if w.isascii() else unicodedata.normalize("NFKC", w) for w in words]
+            self._words = frozenset(words)
+        return self._words
 
     def nodes_of(self, *types: type) -> list[ast.AST]:
         """Every node of the given types, in source order, from one cached walk of the tree."""
         if self._by_type is None:
             self._by_type = {}
             if self.tree is not None:
-                for node in ast.walk(self.tree):
-                    self._by_type.setdefault(type(node), []).append(node)
+                by_type = self._by_type
+                for node in walk(self.tree):
+                    cls = node.__class__
+                    if cls in by_type:
+                        by_type[cls].append(node)
+                    else:
+                        by_type[cls] = [node]
         if len(types) == 1:
             return self._by_type.get(types[0], [])
         out = [n for t in types for n in self._by_type.get(t, [])]
@@ -91,7 +160,7 @@ def collect_aliases(tree: ast.Module, module: str, rel: str) -> dict[str, str]:
     """Map every imported local name to what it names, once, so rules see `torch.randn` however spelled."""
     aliases: dict[str, str] = {}
     package = _package_of(module, rel)
-    for node in iter_statements(tree.body):
+    for node in _statements(tree.body):
         if isinstance(node, ast.Import):
             for a in node.names:
                 if a.asname:
@@ -123,6 +192,29 @@ def iter_statements(body: list[ast.stmt]):
             children = getattr(node, name, None)
             if children:
                 todo.extend(reversed(children))
+
+
+_BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
+_BLOCKS_OF: dict[type, tuple[str, ...]] = {}
+
+
+def _statements(body: list[ast.stmt]) -> list[ast.AST]:
+    """`list(iter_statements(body))`, faster: simple statements, most of a file, are not probed for blocks."""
+    out: list[ast.AST] = []
+    todo = list(reversed(body))
+    blocks_of = _BLOCKS_OF
+    while todo:
+        node = todo.pop()
+        out.append(node)
+        cls = node.__class__
+        blocks = blocks_of.get(cls)
+        if blocks is None:
+            blocks = blocks_of[cls] = tuple(b for b in _BLOCKS if b in cls._fields)
+        for name in blocks:
+            children = getattr(node, name, None)
+            if children:
+                todo.extend(reversed(children))
+    return out
 
 
 def _decode(raw: bytes) -> tuple[str | None, str | None]:

@@ -8,7 +8,6 @@ import posixpath
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from trainaudit.evidence.index import subtree
 from trainaudit.evidence.logs import names, stats
 from trainaudit.finding import Finding, Severity
 from trainaudit.rules.engine_rules import PARSE_ERROR
@@ -102,12 +101,18 @@ _WRITER_METHODS = frozenset({"add_scalar", "add_scalars", "log_metric", "log_met
 _SELF_METHODS = frozenset({"self.log", "self.log_dict"})
 
 
+# The last part of every name above contains one of these, and a resolved name's last part is always spelled
+# in the file (in the call or its import): files without any cannot log (1,000-file tree: 0.39 s -> 0.005 s).
+_WRITER_WORDS = ("log", "Log", "writer", "Writer", "add_scalar")
+
+
 def _log_writing_calls(ctx: AuditContext) -> list[tuple[str, int, str]]:
     found: list[tuple[str, int, str]] = []
     for sf in ctx.source.production:
-        for node in subtree(sf.tree):
-            if not isinstance(node, ast.Call):
-                continue
+        if not sf.mentions(*_WRITER_WORDS):
+            continue
+        for node in sf.nodes_of(ast.Call):
+            assert isinstance(node, ast.Call)
             name = sf.resolve(node.func) or ""
             method = node.func.attr if isinstance(node.func, ast.Attribute) else ""
             if name.endswith(_WRITER_SUFFIXES) or name in _SELF_METHODS or method in _WRITER_METHODS:
