@@ -7,14 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from trainaudit.evidence.checkpoints import Checkpoint, read_checkpoint
-from trainaudit.evidence.module_shapes import BN_BUFFERS
 
 MAX_ROWS = 2000  # text output lists at most this many tensors
 
 
 def _summary(ckpt: Checkpoint) -> dict[str, Any]:
     model = ckpt.model_tensors()
-    params = sum(t.numel for k, t in model.items() if not k.endswith(BN_BUFFERS))
+    params = ckpt.parameter_count
     return {
         "path": ckpt.path,
         "format": ckpt.format,

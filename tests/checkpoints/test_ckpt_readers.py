@@ -52,7 +52,7 @@ def test_zip_state_dict_nesting_metadata_and_values(tmp_path: Path) -> None:
     assert "optimizer.state.0.exp_avg" in ckpt.tensors
     model_tensors = ckpt.model_tensors()
     assert set(model_tensors) == set(model.state_dict())
-    assert ckpt.parameter_count == sum(t.numel() for t in model.state_dict().values())
+    assert ckpt.parameter_count == sum(p.numel() for p in model.parameters())  # buffers are not parameters
     _same_values(ckpt, {f"model.{k}": v for k, v in model.state_dict().items()})
     _same_values(ckpt, {"ema.w": torch.ones(3, dtype=torch.bfloat16), "scale": torch.tensor([2.5]).half()})
 
@@ -174,3 +174,36 @@ def test_stats_stream_in_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert st.mean == pytest.approx(finite.mean().item(), rel=1e-9)
     assert st.var == pytest.approx(finite.var(unbiased=False).item(), rel=1e-9)
     assert (st.min, st.max) == (finite.min().item(), finite.max().item())
+
+
+def test_real_lightning_trainer_checkpoint(tmp_path: Path) -> None:
+    lightning = pytest.importorskip("lightning")
+    from torch.utils.data import DataLoader, TensorDataset
+
+    class Regressor(lightning.LightningModule):
+        def __init__(self, lr: float = 0.01, hidden: int = 8) -> None:
+            super().__init__()
+            self.save_hyperparameters()
+            self.net = torch.nn.Sequential(torch.nn.Linear(4, hidden), torch.nn.BatchNorm1d(hidden),
+                                           torch.nn.Linear(hidden, 1))
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return torch.nn.functional.mse_loss(self.net(x), y)
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+
+    torch.manual_seed(0)
+    data = DataLoader(TensorDataset(torch.randn(64, 4), torch.randn(64, 1)), batch_size=16)
+    trainer = lightning.Trainer(max_steps=3, accelerator="cpu", logger=False, enable_checkpointing=False,
+                                enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(Regressor(), data)
+    path = tmp_path / "last.ckpt"
+    trainer.save_checkpoint(path)
+    ckpt = read_checkpoint(path)
+    assert ckpt.format == "lightning" and not ckpt.unsafe and not ckpt.problems
+    assert ckpt.metadata["global_step"] == 3
+    assert ckpt.metadata["hyper_parameters"] == {"lr": 0.01, "hidden": 8}
+    assert ckpt.parameter_count == 4 * 8 + 8 + 8 + 8 + 8 + 1
+    assert "net.1.running_mean" in {t.rsplit("state_dict.", 1)[-1] for t in ckpt.tensors}

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from trainaudit.evidence.checkpoints.model import NORM_BUFFERS
 from trainaudit.evidence.index import ClassInfo, FunctionInfo, ProjectIndex
 from trainaudit.evidence.source import SourceFile
 
 UNKNOWN: Any = type("Unknown", (), {"__repr__": lambda self: "?"})()
-BN_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 MAX_DEPTH = 12
 MAX_REPEAT = 1000
 
@@ -145,7 +145,7 @@ def _batch_norm(instance: bool) -> Callable[[_Args], Structure | None]:
             tensors.update(weight=(n,), bias=(n,))
         if track:
             tensors.update(running_mean=(n,), running_var=(n,), num_batches_tracked=())
-        return _s(tensors, BN_BUFFERS if track else ())
+        return _s(tensors, NORM_BUFFERS if track else ())
 
     return build
 

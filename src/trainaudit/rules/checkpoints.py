@@ -6,9 +6,9 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from trainaudit.evidence.checkpoints.model import Checkpoint
+from trainaudit.evidence.checkpoints.model import Checkpoint, count_parameters
 from trainaudit.evidence.checkpoints.signatures import weight_signatures, weights_digest
-from trainaudit.evidence.module_shapes import BN_BUFFERS, Match, ShapeDeriver, Structure, match
+from trainaudit.evidence.module_shapes import Match, ShapeDeriver, Structure, match
 from trainaudit.finding import Finding, Severity
 from trainaudit.rules.engine_rules import PARSE_ERROR
 from trainaudit.rules.logs import NAN_VALUES
@@ -73,17 +73,6 @@ def _unreadable_checkpoints(ctx: AuditContext) -> Iterator[Finding]:
 
 
 # -- checkpoint-mismatch ---------------------------------------------------------------------------
-def _param_count(shapes: dict[str, tuple[int, ...]]) -> int:
-    total = 0
-    for name, shape in shapes.items():
-        if not name.endswith(BN_BUFFERS):
-            n = 1
-            for d in shape:
-                n *= d
-            total += n
-    return total
-
-
 def _describe(m: Match) -> str:
     parts = []
     if m.missing:
@@ -113,7 +102,7 @@ def _mismatch(ctx: AuditContext) -> Iterator[Finding]:
         matches = sorted((match(q, shapes, s) for q, s in structures.items()),
                          key=lambda m: (m.fits, m.exact, m.score, m.matched), reverse=True)
         best = matches[0] if matches and matches[0].fits else None
-        count = _param_count(shapes)
+        count = count_parameters(shapes)
         if required:
             yield from _against_required(ckpt, count, best, matches, required, structures)
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,8 @@ class Checkpoint:
 
     @property
     def parameter_count(self) -> int:
-        return sum(t.numel for t in self.model_tensors().values())
+        """Learnable parameters, as `sum(p.numel() for p in model.parameters())` counts them."""
+        return count_parameters({name: t.shape for name, t in self.model_tensors().items()})
 
     def model_tensors(self) -> dict[str, TensorInfo]:
         """The model's weights without nesting or wrapper prefixes: `{"state_dict": {"module.fc.w": t}}` -> `fc.w`."""
@@ -117,6 +119,15 @@ class Checkpoint:
             return strip_wrappers(loose)
         rest = {k: v for k, v in heads.items() if k not in OPTIMIZER_KEYS and k not in ("callbacks", "loops")}
         return strip_wrappers(max(rest.values(), key=len)) if rest else {}
+
+
+# Buffers that normalisation layers keep in their state_dict: state, not parameters.
+NORM_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def count_parameters(shapes: Mapping[str, tuple[int, ...]]) -> int:
+    """Elements of every tensor but normalisation buffers, from names and shapes alone."""
+    return sum(math.prod(shape) for name, shape in shapes.items() if not name.endswith(NORM_BUFFERS))
 
 
 def strip_wrappers(tensors: dict[str, TensorInfo]) -> dict[str, TensorInfo]:
