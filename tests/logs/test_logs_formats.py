@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
 from logfixtures import (
     WandbLog,
     wandb_history_record,
@@ -108,6 +109,23 @@ def test_hf_trainer_state_with_bare_nan(tmp_path):
     assert got["eval_accuracy"] == ([20], [0.61])
     assert math.isnan(got["grad_norm"][1][0])
     assert "epoch" not in got and "step" not in got
+
+
+def test_hf_trainer_state_written_by_transformers(tmp_path):
+    trainer_callback = pytest.importorskip("transformers.trainer_callback")
+    state = trainer_callback.TrainerState(global_step=30, log_history=[
+        {"loss": 2.1, "learning_rate": 5e-5, "epoch": 0.33, "step": 10, "grad_norm": float("nan")},
+        {"loss": 1.7, "learning_rate": 4e-5, "epoch": 0.67, "step": 20},
+        {"loss": 1.2, "learning_rate": 3e-5, "epoch": 1.0, "step": 30},
+        {"eval_loss": 1.3, "eval_accuracy": 0.64, "epoch": 1.0, "step": 30},
+    ])
+    path = tmp_path / "out" / "trainer_state.json"
+    path.parent.mkdir()
+    state.save_to_json(str(path))  # the Trainer's own writer: bare NaN included
+    got = _series(read_trainer_state(path, "out/trainer_state.json"))
+    assert got["loss"] == ([10, 20, 30], [2.1, 1.7, 1.2])
+    assert got["eval_accuracy"] == ([30], [0.64])
+    assert math.isnan(got["grad_norm"][1][0])
 
 
 def test_trainer_state_copies_in_checkpoints_are_read_once(tmp_path):
