@@ -8,9 +8,9 @@ from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from trainaudit.evidence.callgraph import Scope, referenced, scope_key, scope_nodes
 from trainaudit.evidence.flow import Kind
 from trainaudit.evidence.index import FunctionInfo, ProjectIndex, iter_scopes, scope_body, subtree
+from trainaudit.evidence.run_path import Scope, referenced, scope_id, scope_nodes
 from trainaudit.evidence.source import SourceFile
 
 LOOPS = (ast.For, ast.AsyncFor, ast.While)
@@ -245,7 +245,7 @@ def loop_effects(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, l
     todo = [(f, 1) for f in referenced(index, sf, fn, nodes)]
     while todo:
         callee, depth = todo.pop()
-        key = scope_key((callee.file, callee))
+        key = scope_id((callee.file, callee))
         if key in eff.reached:
             continue
         eff.reached.add(key)

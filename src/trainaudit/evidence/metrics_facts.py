@@ -8,7 +8,6 @@ from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from trainaudit.evidence.callgraph import Scope, scope_nodes
 from trainaudit.evidence.index import FunctionInfo, ProjectIndex, iter_scopes, scope_statements, subtree, walk_scope
 from trainaudit.evidence.loop_facts import (
     LazyCounters,
@@ -19,6 +18,7 @@ from trainaudit.evidence.loop_facts import (
     name_token_tuple,
     no_grad_blocks,
 )
+from trainaudit.evidence.run_path import Scope, scope_nodes
 from trainaudit.evidence.source import SourceFile
 
 # -- vocabulary --------------------------------------------------------------------------------------------

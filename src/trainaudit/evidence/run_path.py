@@ -1,9 +1,20 @@
-"""The run path: which project definitions a training run executes (with the call chain), and what drives training."""
+"""Reachability over the project's own code, on one edge resolver.
+
+`reference` and `RunPath.call_edges` resolve what a name or a call in a scope reaches (an `Edge`). Two views are
+built on those edges:
+
+- the run path (`RunPath`, `Program.run_path`): which definitions a training run executes, with the call chain,
+  and what drives training. It follows dispatch: a class reaches its constructor and framework hooks.
+- the broad view (`referenced`, `reach_down`, `reach_up`, `program_of`): which scopes run together with some
+  training code, down through calls and references and up through callers. It over-approximates: a named class
+  brings all its methods, because frameworks call hooks such as `validation_step` by name.
+"""
 
 from __future__ import annotations
 
 import ast
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -37,15 +48,48 @@ class Edge:
     name: str = ""  # the method name of a virtual call
 
 
+Scope = tuple[SourceFile, FunctionInfo | None]  # a file's module level (None) or one of its functions
+
+
 def scope_key(sf: SourceFile, fn: FunctionInfo | None) -> str:
-    """Functions are keyed by qualname, a file's module level by its path."""
+    """Run-path keys: functions by qualname, a file's module level by its path."""
     return fn.qualname if fn is not None else sf.path
+
+
+def scope_id(scope: Scope) -> tuple[str, str]:
+    """Broad-view keys: (path, qualname), with "" for a file's module level."""
+    sf, fn = scope
+    return sf.path, fn.qualname if fn is not None else ""
+
+
+def scope_nodes(sf: SourceFile, fn: FunctionInfo | None) -> Iterable[ast.AST]:
+    """Every node of a scope, closures included (they run as part of it); the module level skips defs."""
+    stmts = [fn.node] if fn is not None else scope_body(sf, fn)
+    for stmt in stmts:
+        yield from subtree(stmt)
+
+
+# -- edges -------------------------------------------------------------------------------------------
+def reference(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, node: ast.Name | ast.Attribute,
+              line: int | None = None) -> Edge | None:
+    """The project definition a name or attribute in a scope refers to, as an edge at `line` (default: the
+    node's): `self.<name>` in a method is a dispatch on its class ("virtual"), a class is "new", a function
+    "call". With fn None, `self.<name>` is not dispatched (it resolves like any other name)."""
+    if (fn is not None and fn.cls is not None and isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name) and node.value.id == "self"):
+        return Edge("virtual", fn.cls, node.lineno if line is None else line, node.attr)
+    target = index.resolve(sf, node)
+    if isinstance(target, ClassInfo):
+        return Edge("new", target, node.lineno if line is None else line)
+    if isinstance(target, FunctionInfo):
+        return Edge("call", target, node.lineno if line is None else line)
+    return None
 
 
 class RunPath:
     """Forward reach from the training entry points and backward reach to the training loops, computed once.
 
-    Unlike evidence.reach (which over-approximates: a named class brings all its methods), this follows
+    Unlike the broad view below (which over-approximates: a named class brings all its methods), this follows
     dispatch: a class reaches its constructor and framework hooks, and `self.m()` runs the override of each
     instantiated subclass, so a base-class stub every used subclass overrides is not on the path.
     """
@@ -78,19 +122,13 @@ class RunPath:
         """What one call may run: the callee, an instantiated class, a dispatched method, or callables passed on."""
         func, line = call.func, call.lineno
         if isinstance(func, ast.Attribute) and fn is not None and fn.cls is not None:
-            if isinstance(func.value, ast.Name) and func.value.id == "self":
-                return [Edge("virtual", fn.cls, line, func.attr), *self._passed(sf, call)]
             inner = func.value.func if isinstance(func.value, ast.Call) else None
             if isinstance(inner, ast.Name) and inner.id == "super":
                 base = next((b for b in self.mro(fn.cls)[1:] if func.attr in b.methods), None)
                 return ([Edge("call", base.methods[func.attr], line)] if base else []) + self._passed(sf, call)
-        out: list[Edge] = []
-        target = self.index.resolve(sf, func) if isinstance(func, (ast.Name, ast.Attribute)) else None
-        if isinstance(target, ClassInfo):
-            out.append(Edge("new", target, line))
-        elif isinstance(target, FunctionInfo):
-            out.append(Edge("call", target, line))
-        elif isinstance(func, ast.Attribute) and self._is_local_value(sf, fn, func.value):
+        edge = reference(self.index, sf, fn, func, line) if isinstance(func, (ast.Name, ast.Attribute)) else None
+        out: list[Edge] = [edge] if edge is not None else []
+        if edge is None and isinstance(func, ast.Attribute) and self._is_local_value(sf, fn, func.value):
             # A method of an object the flow knows: `model.encode(x)`, `trainer.train()`.
             env = self.flow.env(sf, fn)
             for o in self.flow.concrete(self.flow.eval(func.value, sf, fn, env)):
@@ -110,15 +148,10 @@ class RunPath:
 
     def _passed(self, sf: SourceFile, call: ast.Call) -> list[Edge]:
         """Project functions and classes handed to a call (`collate_fn=collate`, `LightningCLI(Model)`) run later."""
-        out: list[Edge] = []
-        for arg in (*call.args, *(k.value for k in call.keywords)):
-            if isinstance(arg, (ast.Name, ast.Attribute)):
-                target = self.index.resolve(sf, arg)
-                if isinstance(target, FunctionInfo):
-                    out.append(Edge("call", target, arg.lineno))
-                elif isinstance(target, ClassInfo):
-                    out.append(Edge("new", target, arg.lineno))
-        return out
+        args = (*call.args, *(k.value for k in call.keywords))
+        # No scope: a `self.<method>` handed on is not followed (the run path only dispatches calls).
+        found = (reference(self.index, sf, None, a) for a in args if isinstance(a, (ast.Name, ast.Attribute)))
+        return [e for e in found if e is not None]
 
     def _runs(self, e: Edge) -> list[FunctionInfo]:
         """Functions an edge may run, over-approximated (every override) for the backward direction."""
@@ -295,3 +328,91 @@ class RunPath:
             out.append(hop)
             cur = hop.via
         return list(reversed(out))
+
+
+# -- the broad view: scopes that run together with some training code ------------------------------------
+MAX_DEPTH = 8  # call chains deeper than this are not followed (keeps large projects fast)
+
+
+def _brings(index: ProjectIndex, e: Edge) -> list[FunctionInfo]:
+    """The functions an edge counts as running in the broad view: the function, the method `self.<name>`
+    resolves to on the scope's own class (no dispatch), or every method of a named class and its bases."""
+    if isinstance(e.target, FunctionInfo):
+        return [e.target]
+    if e.kind == "virtual":
+        m = index.method(e.target, e.name)
+        return [m] if m is not None else []
+    return [m for c in index.mro(e.target) for m in c.methods.values()]
+
+
+def referenced(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None,
+               nodes: Iterable[ast.AST]) -> list[FunctionInfo]:
+    """Project functions that `nodes` call or pass along, and every method of project classes they name.
+
+    A referenced function counts as run (`compute_metrics=compute_metrics`, `fire.Fire(train)`), and a named
+    class brings all its methods, because frameworks call hooks such as `validation_step` by name.
+    """
+    out: dict[str, FunctionInfo] = {}
+    for node in nodes:
+        if isinstance(node, (ast.Name, ast.Attribute)) and isinstance(node.ctx, ast.Load):
+            e = reference(index, sf, fn, node)
+            if e is not None:
+                for m in _brings(index, e):
+                    out.setdefault(m.qualname, m)
+    return list(out.values())
+
+
+def callers(index: ProjectIndex, fn: FunctionInfo) -> list[Scope]:
+    """Scopes that call a function; for a method, the scopes that instantiate its class."""
+    sites = list(index.call_sites.get(fn.qualname, []))
+    if fn.cls is not None:
+        for c in index.descendants(fn.cls):
+            sites += index.call_sites.get(c.qualname, [])
+    return [(s.file, s.caller) for s in sites]
+
+
+def reach_down(index: ProjectIndex, roots: Iterable[Scope]) -> dict[tuple[str, str], Scope]:
+    """The roots and every project function they reach through calls and references."""
+    seen: dict[tuple[str, str], Scope] = {}
+    todo = [(r, 0) for r in roots]
+    while todo:
+        scope, depth = todo.pop()
+        key = scope_id(scope)
+        if key in seen:
+            continue
+        seen[key] = scope
+        if depth >= MAX_DEPTH:
+            continue
+        sf, fn = scope
+        for callee in referenced(index, sf, fn, scope_nodes(sf, fn)):
+            todo.append(((callee.file, callee), depth + 1))
+    return seen
+
+
+def reach_up(index: ProjectIndex, roots: Iterable[Scope]) -> dict[tuple[str, str], Scope]:
+    """The roots and every scope that (transitively) calls them."""
+    seen: dict[tuple[str, str], Scope] = {}
+    todo = [(r, 0) for r in roots]
+    while todo:
+        scope, depth = todo.pop()
+        key = scope_id(scope)
+        if key in seen:
+            continue
+        seen[key] = scope
+        if scope[1] is not None and depth < MAX_DEPTH:
+            todo.extend((c, depth + 1) for c in callers(index, scope[1]))
+    return seen
+
+
+def program_of(index: ProjectIndex, sf: SourceFile, anchors: Iterable[FunctionInfo | None]) -> list[Scope]:
+    """The code that runs together with some scopes of a file: its module level, the anchors, their callers,
+    and everything those reach. A method anchor brings its whole class (framework hooks run by name)."""
+    roots: list[Scope] = [(sf, None)]
+    for fn in anchors:
+        if fn is None:
+            continue
+        roots.append((fn.file, fn))
+        if fn.cls is not None:
+            roots += [(m.file, m) for c in index.mro(fn.cls) for m in c.methods.values()]
+    up = reach_up(index, roots)
+    return list(reach_down(index, up.values()).values())

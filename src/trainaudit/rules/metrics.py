@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from trainaudit.evidence.callgraph import program_of, scope_key
 from trainaudit.evidence.loop_facts import outermost_loop
 from trainaudit.evidence.metrics_facts import evaluation_passes, literal_metrics, metric_mentions, names_metric
+from trainaudit.evidence.run_path import program_of, scope_id
 from trainaudit.evidence.training import TrainLoop
 from trainaudit.finding import Severity
 from trainaudit.rules.registry import Rule, check, register
@@ -41,8 +41,8 @@ def _entry_facts(program, sf) -> tuple[tuple[str, int | None], list, list, list]
     loops = [lp for lp in training.loops if lp.file is sf]
     scopes = [s for s in program_of(program.index, sf, [lp.scope for lp in loops]) if not s[0].is_test]
     if not loops:  # a spec entry point that drives training elsewhere
-        keys = {scope_key(s) for s in scopes}
-        loops = [lp for lp in training.loops if scope_key((lp.file, lp.scope)) in keys]
+        keys = {scope_id(s) for s in scopes}
+        loops = [lp for lp in training.loops if scope_id((lp.file, lp.scope)) in keys]
     return _report_at(loops, sf), scopes, evaluation_passes(scopes), metric_mentions(scopes)
 
 
