@@ -259,3 +259,10 @@ def test_logs_and_ckpt_inspection_commands():
     assert json.loads(run("ckpt", str(ckpt), "--format", "json").stdout)
     assert run("ckpt", str(runs / "missing.pt")).returncode == 2
     assert run("logs", str(runs / "missing")).returncode == 2
+
+
+def test_readme_sample_output_is_what_the_tool_prints():
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    sample = readme.split("The output:\n\n```text\n", 1)[1].split("\n```", 1)[0]
+    proc = run("audit", "examples/placeholder-run", cwd=EXAMPLES.parent)
+    assert proc.stdout.rstrip("\n") == sample
