@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ast
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -371,8 +371,8 @@ def callers(index: ProjectIndex, fn: FunctionInfo) -> list[Scope]:
     return [(s.file, s.caller) for s in sites]
 
 
-def reach_down(index: ProjectIndex, roots: Iterable[Scope]) -> dict[tuple[str, str], Scope]:
-    """The roots and every project function they reach through calls and references."""
+def _closure(roots: Iterable[Scope], step: Callable[[Scope], Iterable[Scope]]) -> dict[tuple[str, str], Scope]:
+    """The roots and every scope `step` leads to, at most MAX_DEPTH steps away."""
     seen: dict[tuple[str, str], Scope] = {}
     todo = [(r, 0) for r in roots]
     while todo:
@@ -381,27 +381,19 @@ def reach_down(index: ProjectIndex, roots: Iterable[Scope]) -> dict[tuple[str, s
         if key in seen:
             continue
         seen[key] = scope
-        if depth >= MAX_DEPTH:
-            continue
-        sf, fn = scope
-        for callee in referenced(index, sf, fn, scope_nodes(sf, fn)):
-            todo.append(((callee.file, callee), depth + 1))
+        if depth < MAX_DEPTH:
+            todo.extend((s, depth + 1) for s in step(scope))
     return seen
+
+
+def reach_down(index: ProjectIndex, roots: Iterable[Scope]) -> dict[tuple[str, str], Scope]:
+    """The roots and every project function they reach through calls and references."""
+    return _closure(roots, lambda s: [(c.file, c) for c in referenced(index, s[0], s[1], scope_nodes(*s))])
 
 
 def reach_up(index: ProjectIndex, roots: Iterable[Scope]) -> dict[tuple[str, str], Scope]:
     """The roots and every scope that (transitively) calls them."""
-    seen: dict[tuple[str, str], Scope] = {}
-    todo = [(r, 0) for r in roots]
-    while todo:
-        scope, depth = todo.pop()
-        key = scope_id(scope)
-        if key in seen:
-            continue
-        seen[key] = scope
-        if scope[1] is not None and depth < MAX_DEPTH:
-            todo.extend((c, depth + 1) for c in callers(index, scope[1]))
-    return seen
+    return _closure(roots, lambda s: callers(index, s[1]) if s[1] is not None else [])
 
 
 def program_of(index: ProjectIndex, sf: SourceFile, anchors: Iterable[FunctionInfo | None]) -> list[Scope]:
