@@ -62,12 +62,6 @@ class TrainLoop:
         return [self.node]
 
 
-@dataclass(frozen=True)
-class ModuleCall:
-    node: ast.Call
-    cls: str  # module class qualname (project) or dotted (torch.nn.*)
-
-
 class TrainingPath:
     """Finds, once, where the project trains and with what."""
 
@@ -156,16 +150,6 @@ class TrainingPath:
         for loop in self.loops:
             seen.setdefault(loop.file.path, loop.file)
         return list(seen.values())
-
-    def module_calls(self, loop: TrainLoop) -> list[ModuleCall]:
-        env = self.flow.env(loop.file, loop.scope)
-        out = []
-        for node in loop.body():
-            if isinstance(node, ast.Call):
-                cls = callee_module(self.flow, node, loop.file, loop.scope, env)
-                if cls is not None:
-                    out.append(ModuleCall(node, cls))
-        return out
 
     def feeds(self, loop: TrainLoop) -> list[tuple[ast.Call, Prov]]:
         """What reaches the model in a loop: arguments of module calls, and of project helpers given the model.
