@@ -254,7 +254,7 @@ class Flow:
         out: set[Origin] = set()
         target = fn.qualname if fn.name != "__init__" or fn.cls is None else fn.cls.qualname
         for site in self.index.call_sites.get(target, []):
-            arg = _arg_for(site.node, name, pos)
+            arg = arg_for(site.node, name, pos)
             if arg is not None:
                 env = self.env(site.file, site.caller)
                 out |= self.concrete(self.eval(arg, site.file, site.caller, env))
@@ -426,7 +426,7 @@ class Flow:
             if o.kind is Kind.PARAM and o.what.startswith(target.qualname + ":"):
                 name = o.what.rpartition(":")[2]
                 pos = params.index(name) if name in params else -1
-                arg = _arg_for(call, name, pos)
+                arg = arg_for(call, name, pos)
                 if arg is not None:
                     out |= self.eval(arg, sf, fn, env)
             else:
@@ -468,7 +468,8 @@ def _is_dotted(node: ast.AST) -> bool:
     return isinstance(node, ast.Name)
 
 
-def _arg_for(call: ast.Call, name: str, pos: int) -> ast.expr | None:
+def arg_for(call: ast.Call, name: str, pos: int) -> ast.expr | None:
+    """The argument a call passes for parameter `name` at position `pos`, by keyword or position."""
     for k in call.keywords:
         if k.arg == name:
             return k.value

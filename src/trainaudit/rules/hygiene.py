@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 
+from trainaudit.evidence.flow import arg_for
 from trainaudit.evidence.index import ClassInfo, iter_scopes, scope_body, subtree, walk_scope
 from trainaudit.evidence.source import SourceFile
 from trainaudit.finding import Severity
@@ -254,20 +255,15 @@ _DUMP_TO = {"json.dump": ("fp", 1), "yaml.dump": ("stream", 1), "yaml.safe_dump"
 _MOVES = frozenset({"os.replace", "os.rename", "shutil.move"})
 
 
-def _arg(call: ast.Call, name: str, pos: int) -> ast.expr | None:
-    kw = next((k.value for k in call.keywords if k.arg == name), None)
-    return kw if kw is not None else (call.args[pos] if len(call.args) > pos else None)
-
-
 def _opened_path(sf: SourceFile, call: ast.AST) -> ast.expr | None:
     """The path of `open(p, "w")` / `Path(p).open("w")` (write or create mode), else None."""
     if not isinstance(call, ast.Call):
         return None
     dotted = _dotted(sf, call.func)
     if dotted in ("open", "io.open", "builtins.open", "codecs.open"):
-        path, mode = _arg(call, "file", 0), _arg(call, "mode", 1)
+        path, mode = arg_for(call, "file", 0), arg_for(call, "mode", 1)
     elif isinstance(call.func, ast.Attribute) and call.func.attr == "open" and not dotted.startswith(("gzip", "tar")):
-        path, mode = call.func.value, _arg(call, "mode", 0)
+        path, mode = call.func.value, arg_for(call, "mode", 0)
     else:
         return None
     ok = isinstance(mode, ast.Constant) and isinstance(mode.value, str) and set(mode.value) & set("wx")
@@ -306,7 +302,7 @@ class _Writes:
         sf, f = self.sf, call.func
         dotted = _dotted(sf, f)
         if dotted in _DUMP_TO:
-            return dotted, self._path_of(_arg(call, *_DUMP_TO[dotted]))
+            return dotted, self._path_of(arg_for(call, *_DUMP_TO[dotted]))
         if not isinstance(f, ast.Attribute):
             return None
         first = call.args[0] if call.args else None
@@ -315,7 +311,7 @@ class _Writes:
             return f"{_dotted(sf, first.func)} + write", self._path_of(f.value)
         if f.attr == "write_text" and (dumps or _has_structured_ext(f.value)):
             return "write_text", f.value
-        if f.attr in ("to_csv", "to_json") and (p := _arg(call, "path_or_buf", 0)) is not None:
+        if f.attr in ("to_csv", "to_json") and (p := arg_for(call, "path_or_buf", 0)) is not None:
             return f".{f.attr}", self._path_of(p) or p
         return None
 
@@ -349,7 +345,7 @@ def _caller_paths(ctx, fn, path: ast.expr) -> list[tuple[str, int, str, str, boo
     params = [p for p in fn.params if p not in ("self", "cls")] if fn.cls else fn.params
     out = []
     for site in ctx.source.index.call_sites.get(fn.qualname, []):
-        arg = _arg(site.node, path.id, params.index(path.id))
+        arg = arg_for(site.node, path.id, params.index(path.id))
         if arg is not None:
             w = _Writes(site.file, site.caller, scope_body(site.file, site.caller))
             out.append((site.file.path, site.node.lineno, ast.unparse(arg), w.text(arg), w.is_moved(arg)))
