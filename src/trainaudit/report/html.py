@@ -12,7 +12,7 @@ from typing import Any
 from trainaudit.evidence.logs.sampling import downsample
 from trainaudit.finding import Finding, Severity
 from trainaudit.report.json_report import _clean
-from trainaudit.report.markdown import SECTIONS, _remedy
+from trainaudit.report.markdown import SECTIONS
 from trainaudit.report.model import Report
 from trainaudit.verdict import Verdict
 
@@ -358,13 +358,7 @@ def _claims_section(section: dict[str, Any]) -> str:
 
 
 def _next_steps(report: Report) -> str:
-    fired: list[str] = []
-    for f in sorted(report.findings, key=Finding.sort_key):
-        if f.severity is not Severity.INFO and f.rule not in fired:
-            fired.append(f.rule)
-    steps = [_code_spans(_remedy(r.remedy, report)) for slug in fired if (r := report.rule(slug)) and r.remedy]
-    if report.verdict is Verdict.INCONCLUSIVE:
-        steps += [f"Provide the missing evidence: {e(reason)}." for reason in report.reasons]
+    steps = [_code_spans(step) for step in report.next_steps()]
     if not steps:
         return '<p class="empty">None.</p>'
     return '<ol class="steps">' + "".join(f"<li>{s}</li>" for s in steps) + "</ol>"

@@ -33,16 +33,6 @@ def _where(f: Finding) -> str:
     return f"`{f.location}`"
 
 
-def _remedy(text: str, report: Report) -> str:
-    spec = report.spec
-    fill = {
-        "model": f" (`{spec['model']}`)" if spec.get("model") else "",
-        "data": f" (`{spec['data']}`)" if spec.get("data") else "",
-        "metrics": f" ({', '.join(spec['metrics'])})" if spec.get("metrics") else "",
-    }
-    return text.format(**fill)
-
-
 def render_markdown(report: Report) -> str:
     name = Path(report.root).name or report.root
     errors = [f for f in report.findings if f.severity is Severity.ERROR]
@@ -81,13 +71,7 @@ def render_markdown(report: Report) -> str:
             n += 1
             out += [f"### 2.{n}. {title.capitalize()}", "", table, ""]
     out += ["## 3. Required Next Steps", ""]
-    fired = []
-    for f in sorted(report.findings, key=Finding.sort_key):
-        if f.severity is not Severity.INFO and f.rule not in fired:
-            fired.append(f.rule)
-    steps = [_remedy(r.remedy, report) for slug in fired if (r := report.rule(slug)) and r.remedy]
-    if report.verdict is Verdict.INCONCLUSIVE:
-        steps += [f"Provide the missing evidence: {reason}." for reason in report.reasons]
+    steps = report.next_steps()
     if steps:
         out += [f"{i}. {s}" for i, s in enumerate(steps, 1)]
     else:

@@ -60,6 +60,23 @@ class Report:
     def rule(self, slug: str) -> RuleInfo | None:
         return next((r for r in self.rules if r.slug == slug), None)
 
+    def next_steps(self) -> list[str]:
+        """One step per rule that fired (most severe first, spec names in `backticks`), then missing evidence."""
+        fired = dict.fromkeys(f.rule for f in sorted(self.findings, key=Finding.sort_key)
+                              if f.severity is not Severity.INFO)
+        steps = [self._remedy(r.remedy) for slug in fired if (r := self.rule(slug)) and r.remedy]
+        if self.verdict is Verdict.INCONCLUSIVE:
+            steps += [f"Provide the missing evidence: {reason}." for reason in self.reasons]
+        return steps
+
+    def _remedy(self, text: str) -> str:
+        spec = self.spec
+        return text.format(
+            model=f" (`{spec['model']}`)" if spec.get("model") else "",
+            data=f" (`{spec['data']}`)" if spec.get("data") else "",
+            metrics=f" ({', '.join(spec['metrics'])})" if spec.get("metrics") else "",
+        )
+
     @classmethod
     def build(cls, ctx: AuditContext, rules: list[Rule], findings: list[Finding], verdict: Verdict,
               reasons: list[str]) -> Report:
