@@ -8,6 +8,7 @@ from pathlib import Path
 
 from trainaudit import audit
 from trainaudit.report.model import Report
+from trainaudit.rules.registry import get_rule
 
 _MARK = re.compile(r"#\s*expect:\s*([a-z0-9-]+(?:\s*,\s*[a-z0-9-]+)*)")
 
@@ -29,6 +30,8 @@ def markers(root: Path, slugs: set[str] | None = None) -> set[tuple[str, str, in
             m = _MARK.search(line)
             if m:
                 for slug in (s.strip() for s in m.group(1).split(",")):
+                    # a misspelt marker would make a bad-case test expect, and pass on, nothing
+                    assert get_rule(slug) is not None, f"{path}:{n}: '# expect: {slug}' names no rule"
                     if slugs is None or slug in slugs:
                         out.add((slug, path.relative_to(root).as_posix(), n))
     return out
