@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import struct
 
+import pytest
 from claims_tools import issues_of, write
 
-from trainaudit.claims import check_documents
+from trainaudit.claims import check_documents, repo
 
 MODEL = """
 import torch.nn as nn
@@ -188,3 +189,18 @@ def test_parameter_counts_from_a_pluggable_source(tmp_path):
     assert issues_of(without) == [("claim-unsupported", 1, [1])]
     given = check_documents([doc], tmp_path, param_counts=[ParamCount("trace", 1000)])
     assert given.issues == []
+
+
+@pytest.mark.parametrize("cache_budget", [0, 50_000_000])  # result files read again, or kept between claims
+def test_several_metric_claims_are_found_in_one_result_file(check, monkeypatch, cache_budget):
+    monkeypatch.setattr(repo, "MAX_CACHED_CHARS", cache_budget)
+    files = {"results/eval.txt": "test f1 = 0.88\ntest dice = 0.81\n", "train.py": "print('hi')\n"}
+    result = check("- Test F1: 0.88\n- Dice: 0.81\n- Test precision: 0.5\n- F1: 0.88 again\n", files)
+    assert issues_of(result) == [("claim-unsupported", 3, [3])]
+    got = [(c.line, c.status, c.evidence) for c in result.claims if c.kind == "metric"]
+    assert got == [
+        (1, "verified", ["logged at results/eval.txt:1"]),
+        (2, "verified", ["logged at results/eval.txt:2"]),
+        (3, "unsupported", ["line 3 reports precision 0.5, but no log or result file in the repository has it"]),
+        (4, "verified", ["logged at results/eval.txt:1"]),
+    ]

@@ -14,6 +14,7 @@ from trainaudit.claims.model import UNSUPPORTED, ClaimsResult, Document, Issue
 from trainaudit.claims.repo import RepoFacts
 from trainaudit.claims.structure import parse
 from trainaudit.claims.verify import verify_all
+from trainaudit.evidence.files import ProjectFiles
 
 MAX_DOCUMENTS = 200
 
@@ -35,12 +36,14 @@ def check_documents(
     param_counts: list[ParamCount] | None = None,
     series: list[LoggedSeries] | None = None,
     artefacts: Artefacts | None = None,
+    files: ProjectFiles | None = None,
     test_timeout: float = 600.0,
 ) -> ClaimsResult:
     """Check status documents; with `repo`, also against that repository (and its pytest run if asked).
 
     `param_counts`, `series` and `artefacts` are what the audit's checkpoint, trace and log collectors found;
-    each one not given is collected from `repo` by the same collectors when a claim needs it.
+    each one not given is collected from `repo` by the same collectors when a claim needs it. `files` is the
+    audit's listing of `repo`; without it the repository is walked when a claim needs it.
     """
     repo = Path(repo) if repo is not None else None
     result = ClaimsResult(repo=str(repo) if repo is not None else None)
@@ -75,7 +78,7 @@ def check_documents(
         doc_dirs[shown] = os.path.dirname(shown) if repo is not None and not os.path.isabs(shown) else ""
         result.issues += _predictions_note(shown, ex.claims)
     if repo is not None:
-        facts = RepoFacts(repo, param_counts, series, artefacts)
+        facts = RepoFacts(repo, param_counts, series, artefacts, files)
         if run_tests:
             result.tests_run = facts.run_pytest(timeout=test_timeout) if facts.test_counts else {
                 "error": "no test files found"}

@@ -139,10 +139,12 @@ def check_tests(path: str, claims: list[Claim]) -> list[Issue]:
     return issues
 
 
+# Up to two trailing extensions ("subset_1k.pkl.gz" and "subset_1k/" name one artefact).
+_EXTS_TAIL = re.compile(r"(?:\.(?:py|ipynb|pkl|gz|csv|json|pt|pth|ckpt|yaml|yml|md|txt)){1,2}$")
+
+
 def _norm(s: str) -> str:
-    base = s.rstrip("/").rsplit("/", 1)[-1]
-    base = re.sub(r"\.(py|ipynb|pkl|gz|csv|json|pt|pth|ckpt|yaml|yml|md|txt)$", "", base)
-    base = re.sub(r"\.(py|ipynb|pkl|gz|csv|json|pt|pth|ckpt|yaml|yml|md|txt)$", "", base)
+    base = _EXTS_TAIL.sub("", s.rstrip("/").rsplit("/", 1)[-1])
     return re.sub(r"[^a-z0-9]", "", base.lower())
 
 

@@ -120,19 +120,13 @@ class _Extractor:
             first = ids[0]
             # A leading mark belongs to an id only if the id is what the line is about (its first words).
             if m and first[0] <= lead.end() + 2:
-                cls = m.lastgroup if m.lastgroup != "pct" else "partial"
-                cls = "active" if cls == "partial" else cls
-                found[first[2]] = (cls, m.group(0), m.group(0) in V.SYMBOLS, 0)
+                found[first[2]] = (_state_class(m), m.group(0), m.group(0) in V.SYMBOLS, 0)
         elif imperative:
             return
         for m in V.STATE_RE.finditer(text):
             if lead and m.start() < lead.end():
                 continue
-            cls = m.lastgroup
-            if cls == "pct":
-                cls = "partial"
-            if cls == "partial":
-                cls = "active"
+            cls = _state_class(m)
             symbol = m.group(0) in V.SYMBOLS
             before = [i for i in ids if i[1] <= m.start()]
             target = before[-1] if before else min(ids, key=lambda i: i[0] - m.end())
@@ -146,19 +140,20 @@ class _Extractor:
         active_heading = any(re.search(r"\bactive\s+work\b|\bcurrent(?:ly)?\s+work", h, re.I) for _, h in b.headings)
         field_kind = re.match(r"^\s*(sprint|epic|phase|milestone|stage|task|ticket|story)\s*:\s*", text, re.I)
         current_kind = None
+
+        def active_after(pos: int, word: str) -> None:
+            """The first id after `pos` is the work in progress, unless the line already gives it a state."""
+            head = next((i for i in ids if i[0] >= pos), None)
+            if head and head[2] not in found:
+                found[head[2]] = ("active", word, False, 0)
+
         if cur:
             current_kind = cur.group(1).lower()
-            head = [i for i in ids if i[0] >= cur.end()]
-            if head and head[0][2] not in found:
-                found[head[0][2]] = ("active", f"current {current_kind}", False, 0)
+            active_after(cur.end(), f"current {current_kind}")
         elif active_heading and field_kind:
-            head = [i for i in ids if i[0] >= field_kind.end()]
-            if head and head[0][2] not in found:
-                found[head[0][2]] = ("active", "active work", False, 0)
+            active_after(field_kind.end(), "active work")
         for m in re.finditer(r"\bcurrently\s+(?:in|on|working\s+on)\s+", text, re.I):
-            head = [i for i in ids if i[0] >= m.end()]
-            if head and head[0][2] not in found:
-                found[head[0][2]] = ("active", "currently in", False, 0)
+            active_after(m.end(), "currently in")
         kinds = {i[2]: i[3] for i in ids}
         for ident, (cls, word, symbol, _) in found.items():
             self.add("state", b, ident, cls, word=word, symbol=symbol, id_kind=kinds.get(ident, ""),
@@ -224,21 +219,22 @@ class _Extractor:
 
     def tests(self, b: Block, text: str) -> None:
         seen: set[int] = set()
-        for m in self._FRACTION.finditer(text):
+
+        def fraction(m: re.Match[str], word: str | None, passing: bool) -> None:
+            """"k/n tests passing": a result that may be presented as all passing."""
             seen.update(range(m.start(), m.end()))
             k, n = int(m.group("k")), int(m.group("n"))
-            passing = bool(self._PASS.search(m.group("rest") or "")) or bool(self._PASS.search(text))
-            self.add("tests", b, self._test_subject(b, m.group("subj")), n, k=k, n=n, passing=passing,
+            self.add("tests", b, self._test_subject(b, word), n, k=k, n=n, passing=passing,
                      historical=bool(m.group("was")), at_least=False,
                      presented_all=bool(re.search(r"\ball\b|✅|\b100\s*%", text, re.I)))
+
+        for m in self._FRACTION.finditer(text):
+            passing = bool(self._PASS.search(m.group("rest") or "")) or bool(self._PASS.search(text))
+            fraction(m, m.group("subj"), passing)
         for m in self._BARE_FRACTION.finditer(text):
             if m.start("k") in seen or not re.search(r"\btests?\b", text, re.I):
                 continue
-            seen.update(range(m.start(), m.end()))
-            k, n = int(m.group("k")), int(m.group("n"))
-            self.add("tests", b, self._test_subject(b, None), n, k=k, n=n, passing=True,
-                     historical=bool(m.group("was")), at_least=False,
-                     presented_all=bool(re.search(r"\ball\b|✅|\b100\s*%", text, re.I)))
+            fraction(m, None, True)
         for m in self._COUNT.finditer(text):
             if m.start("n") in seen:
                 continue
@@ -344,12 +340,9 @@ class _Extractor:
                      name=m.group("name"), pct=bool(pa or m.group("pb")),
                      decimals=(decimals(a), decimals(m.group("b"))), quals=quals, ids=ids,
                      span=(int(number(m.group("n"))), m.group("unit").lower()) if m.group("n") else None)
-        for m in V.METRIC_AFTER_RE.finditer(text):
-            name = m.group("name").lower()
-            emit(m, m.group("name"), V.METRICS[name])
-        for m in V.METRIC_BEFORE_RE.finditer(text):
-            name = m.group("name").lower()
-            emit(m, m.group("name"), V.METRICS[name])
+        for rx in (V.METRIC_AFTER_RE, V.METRIC_BEFORE_RE):
+            for m in rx.finditer(text):
+                emit(m, m.group("name"), V.METRICS[m.group("name").lower()])
         for m in V.THROUGHPUT_RE.finditer(text):
             name = m.group("name").lower().replace("its/s", "it/s").replace("iter/s", "it/s")
             emit(m, name, name)
@@ -395,7 +388,7 @@ class _Extractor:
         names = [n for n in re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)(?:\(\))?`", b.raw)
                  if re.match(r"[A-Z]\w*[a-z]", n) or "_" in n]
         if names and self._IMPL.search(text) and not re.search(r"\bnot\b|\bmissing\b", text, re.I):
-            self.add("implemented", b, ", ".join(names), True, raw=b.raw)
+            self.add("implemented", b, ", ".join(names), True, names=tuple(names))
 
     # -- durations beside a time range ---------------------------------------------------------
     _RANGE = re.compile(
@@ -522,6 +515,11 @@ class _Extractor:
             n = int(raw) if raw.isdigit() else V.NUMBER_WORDS[raw]
             self.add("total", b, f"{m.group(0)} listed", (n, n), parts=[], lo=firsts[b.next_list],
                      hi=firsts[b.next_list], unit=m.group("noun").lower(), stated=m.group(0), form="count")
+
+
+def _state_class(m: re.Match[str]) -> str:
+    """The state class of a STATE_RE match; "80% complete" is work still in progress."""
+    return "active" if m.lastgroup in ("pct", "partial") else m.lastgroup
 
 
 def _looks_like_path(tok: str) -> bool:

@@ -101,8 +101,8 @@ def value_held(c: Claim, s: LoggedSeries) -> str | None:
     """Where the series holds the claimed value: its last value, its best value, or a value at some step."""
     tol = tolerance(c.data.get("decimals", 0), c.data.get("approx", False))
     pct = c.data.get("pct", False)
+    lv, bv = last(s.values), best(c.subject, s)
     for scale in scales(c, s):
-        lv, bv = last(s.values), best(c.subject, s)
         if holds(lv, c.value, tol, scale):
             return f"last value {fmt(lv, scale, pct)}"
         if holds(bv, c.value, tol, scale):
@@ -127,9 +127,9 @@ def trajectory_held(c: Claim, s: LoggedSeries) -> str | None:
     (a, b), (da, db) = c.value, c.data.get("decimals", (0, 0))
     ta, tb = tolerance(da, False), tolerance(db, False)
     pct = c.data.get("pct", False)
+    pts = [(i, v) for i, v in enumerate(s.values) if math.isfinite(v)]
+    (i0, first), (i1, final) = pts[0], pts[-1]
     for scale in scales(c, s):
-        pts = [(i, v) for i, v in enumerate(s.values) if math.isfinite(v)]
-        (i0, first), (i1, final) = pts[0], pts[-1]
         if holds(first, a, ta, scale) and holds(final, b, tb, scale):
             return (f"first value {fmt(first, scale, pct)} (step {s.step(i0)}), last value {fmt(final, scale, pct)} "
                     f"(step {s.step(i1)}), {len(s.values)} points")

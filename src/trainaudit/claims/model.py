@@ -31,7 +31,7 @@ class Claim:
 
     def mark(self, status: str, note: str | None = None) -> None:
         """Worse news wins: contradicted > inconsistent > unsupported > verified > unchecked."""
-        if _RANK[status] < _RANK[self.status]:
+        if RANK[status] < RANK[self.status]:
             self.status = status
         if note and note not in self.evidence:
             self.evidence.append(note)
@@ -44,7 +44,8 @@ class Claim:
         }
 
 
-_RANK = {"contradicted": 0, "inconsistent": 1, "unsupported": 2, "prediction": 3, "verified": 4, "unchecked": 5}
+# Worst first: which status a claim keeps when several checks mark it, and the order of the claims table.
+RANK = {"contradicted": 0, "inconsistent": 1, "unsupported": 2, "prediction": 3, "verified": 4, "unchecked": 5}
 
 
 @dataclass

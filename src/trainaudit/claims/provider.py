@@ -37,7 +37,7 @@ def collect_claims(ctx: AuditContext) -> ClaimsResult:
     ctx.progress(f"claims: {len(docs)} status document(s)")
     evidence = run_evidence(ctx) if docs else RunEvidence()  # no document, no reason to read logs
     result = check_documents([ctx.root / d for d in docs], repo=ctx.root, param_counts=evidence.param_counts,
-                             series=evidence.series, artefacts=evidence.artefacts)
+                             series=evidence.series, artefacts=evidence.artefacts, files=ctx.files)
     if docs:  # every report format shows the claims table beside the findings
         ctx.report_sections["claims"] = {**result.to_dict(), "markdown": render_claims(result, "markdown")}
     return result

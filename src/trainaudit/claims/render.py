@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 
-from trainaudit.claims.model import ClaimsResult
-
-_ORDER = {"contradicted": 0, "inconsistent": 1, "unsupported": 2, "prediction": 3, "verified": 4, "unchecked": 5}
+from trainaudit.claims.model import RANK, ClaimsResult
 
 
 def _rows(result: ClaimsResult) -> list[tuple[str, str, str, str]]:
     rows = []
-    for c in sorted(result.claims, key=lambda c: (_ORDER[c.status], c.path, c.line)):
+    for c in sorted(result.claims, key=lambda c: (RANK[c.status], c.path, c.line)):
         what = c.text if len(c.text) <= 90 else c.text[:87] + "..."
         rows.append((what, f"{c.path}:{c.line}", c.status, "; ".join(c.evidence)))
     return rows

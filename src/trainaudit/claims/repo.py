@@ -16,13 +16,16 @@ from pathlib import Path
 
 from trainaudit.claims.artefacts import Artefacts, LoggedSeries, ParamCount, RunEvidence
 from trainaudit.claims.artefacts import collect as collect_run_evidence
-from trainaudit.evidence.files import discover, is_test_path
+from trainaudit.evidence.files import ProjectFiles, discover, is_test_path
 
 __all__ = ["Artefacts", "LoggedSeries", "ParamCount", "RepoFacts", "Stub"]
 
 UNREAD_MODEL_EXTS = (".h5", ".keras", ".onnx", ".tflite")
 MAX_SCAN_BYTES = 1_000_000  # per file, when searching result files for a metric value
 MAX_SCAN_FILES = 2_000
+MAX_CACHED_CHARS = 50_000_000  # result files kept in memory between metric claims, so each is read once
+_RESULT_EXTS = (".json", ".csv", ".tsv", ".log", ".txt", ".yaml", ".yml", ".jsonl")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 
 @dataclass
@@ -38,13 +41,17 @@ class RepoFacts:
     audit's collectors; whatever is not given is collected from the repository by the same collectors."""
 
     def __init__(self, root: Path, param_counts: list[ParamCount] | None = None,
-                 series: list[LoggedSeries] | None = None, artefacts: Artefacts | None = None) -> None:
+                 series: list[LoggedSeries] | None = None, artefacts: Artefacts | None = None,
+                 files: ProjectFiles | None = None) -> None:
         self.root = root
         self._given = (param_counts, series, artefacts)
+        self._files = files  # the audit's walk of the same root, so it is not walked again
+        self._result_lines: dict[str, list[str]] = {}
+        self._cached_chars = 0
 
     @cached_property
-    def project(self):
-        return discover(self.root)
+    def project(self) -> ProjectFiles:
+        return self._files if self._files is not None else discover(self.root)
 
     @cached_property
     def all_files(self) -> list[str]:
@@ -213,28 +220,42 @@ class RepoFacts:
         return [f for f in self.all_files if f.lower().endswith(UNREAD_MODEL_EXTS) and f not in seen]
 
     # -- metric values -------------------------------------------------------------------------
-    def find_metric(self, names: tuple[str, ...], value: float, decimals: int, pct: bool) -> str | None:
-        """A place in the repository's text logs or result files where the metric has this value. Files the log
-        readers turned into series are left to the series, which know which column a number belongs to."""
-        exts = (".json", ".csv", ".tsv", ".log", ".txt", ".yaml", ".yml", ".jsonl")
-        pat = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+    @cached_property
+    def _result_files(self) -> list[str]:
+        """Text logs and result files a metric value is searched in. Files the log readers turned into series are
+        left to the series, which know which column a number belongs to."""
         read = {s.source for s in self.series}
-        candidates = [f for f in self.all_files if f.lower().endswith(exts) and not _is_doc(f)
-                      and f not in read][:MAX_SCAN_FILES]
+        return [f for f in self.all_files if f.lower().endswith(_RESULT_EXTS) and not _is_doc(f)
+                and f not in read][:MAX_SCAN_FILES]
+
+    def _lines_of(self, rel: str) -> list[str] | None:
+        """The first MAX_SCAN_BYTES of a result file, split into lines; kept (up to a budget) for the next claim."""
+        if rel in self._result_lines:
+            return self._result_lines[rel]
+        try:
+            with open(self.root / rel, encoding="utf-8", errors="replace") as fh:
+                text = fh.read(MAX_SCAN_BYTES)
+        except OSError:
+            return None
+        lines = text.splitlines()
+        if self._cached_chars + len(text) <= MAX_CACHED_CHARS:
+            self._cached_chars += len(text)
+            self._result_lines[rel] = lines
+        return lines
+
+    def find_metric(self, names: tuple[str, ...], value: float, decimals: int, pct: bool) -> str | None:
+        """A place in the repository's text logs or result files where the metric has this value."""
         wanted = [n.lower() for n in names]
-        for rel in candidates:
-            try:
-                with open(self.root / rel, encoding="utf-8", errors="replace") as fh:
-                    text = fh.read(MAX_SCAN_BYTES)
-            except OSError:
+        for rel in self._result_files:
+            lines = self._lines_of(rel)
+            if lines is None:
                 continue
-            lines = text.splitlines()
             header = lines[0].lower() if lines else ""
             for i, line in enumerate(lines, 1):
                 low = line.lower()
                 if not any(n in low for n in wanted) and not any(n in header for n in wanted):
                     continue
-                for m in pat.finditer(line):
+                for m in _NUMBER.finditer(line):
                     x = float(m.group(0))
                     for cand in (x, x * 100) if pct else (x,):
                         if round(cand, decimals) == round(value, decimals):
@@ -268,8 +289,8 @@ class RepoFacts:
                         status = "failed"
                     elif child.tag == "skipped":
                         status = "skipped"
-                per_file.setdefault(_test_file(f, self.test_counts), {"passed": 0, "failed": 0, "skipped": 0})
-                per_file[_test_file(f, self.test_counts)][status] += 1
+                counts = per_file.setdefault(_test_file(f, self.test_counts), {"passed": 0, "failed": 0, "skipped": 0})
+                counts[status] += 1
             result["files"] = per_file
             for key in ("passed", "failed", "skipped"):
                 result[key] = sum(v[key] for v in per_file.values())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from markdown_it import MarkdownIt
 
@@ -28,8 +29,9 @@ class Block:
     index: int = 0  # position among all blocks
     next_list: int | None = None  # for a paragraph/item line ending with ':', the list that follows it
 
-    @property
+    @cached_property
     def text(self) -> str:
+        """The line without Markdown emphasis; every extractor reads it, so it is computed once."""
         return plain(self.raw)
 
 

@@ -4,9 +4,10 @@ logged metric values."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from trainaudit.claims import logged
+from trainaudit.claims.artefacts import LoggedSeries
 from trainaudit.claims.model import CONTRADICTED, UNSUPPORTED, Claim, Issue
 from trainaudit.claims.repo import RepoFacts
 from trainaudit.claims.vocab import METRICS
@@ -28,13 +29,12 @@ def _few(items: Iterable[str], n: int = 3) -> str:
 
 
 def verify_file(c: Claim, facts: RepoFacts, doc_dir: str) -> Issue | None:
+    hits = facts.find(c.subject, doc_dir)
     if c.data.get("absent"):
-        hits = facts.find(c.subject, doc_dir)
         if hits:
             return _contradict(c, f"line {c.line} says {c.subject} is not yet created, but {hits[0]} exists")
         c.mark("verified", "absent, as stated")
         return None
-    hits = facts.find(c.subject, doc_dir)
     if not hits:
         return _contradict(c, f"line {c.line} refers to {c.subject}, which does not exist in the repository",
                            reference=c.subject)
@@ -122,13 +122,21 @@ def _stated(c: Claim) -> str:
     return f"{c.data.get('name', c.subject)} {c.value:.{c.data.get('decimals', 0)}f}{'%' if c.data.get('pct') else ''}"
 
 
+def _held_by_series(c: Claim, series: list[LoggedSeries],
+                    held: Callable[[Claim, LoggedSeries], str | None]) -> bool:
+    """Mark the claim verified by the first series that holds it (`held` says where); whether one did."""
+    for s in series:
+        where = held(c, s)
+        if where:
+            c.mark("verified", f"{s.tag} in {s.source}: {where}")
+            return True
+    return False
+
+
 def verify_metric(c: Claim, facts: RepoFacts) -> Issue | None:
     series = logged.matching_series(c, facts.series)
-    for s in series:
-        held = logged.value_held(c, s)
-        if held:
-            c.mark("verified", f"{s.tag} in {s.source}: {held}")
-            return None
+    if _held_by_series(c, series, logged.value_held):
+        return None
     names = tuple({c.data.get("name", c.subject).lower(), c.subject,
                    *(k for k, v in METRICS.items() if v == c.subject and len(k) > 2)})
     where = facts.find_metric(names, c.value, c.data.get("decimals", 0), c.data.get("pct", False))
@@ -142,7 +150,7 @@ def verify_metric(c: Claim, facts: RepoFacts) -> Issue | None:
     return _unsupported(c, f"line {c.line} reports {_stated(c)}, but no log or result file in the repository has it")
 
 
-def _series_evidence(c: Claim, series: list) -> list[dict]:
+def _series_evidence(c: Claim, series: list[LoggedSeries]) -> list[dict]:
     return [{"tag": s.tag, "source": s.source, "points": len(s.values), "first": logged.first(s.values),
              "last": logged.last(s.values), "best": logged.best(c.subject, s)} for s in series]
 
@@ -152,11 +160,8 @@ def verify_trajectory(c: Claim, facts: RepoFacts) -> Issue | None:
     pct = "%" if c.data.get("pct") else ""
     stated = f"{c.data.get('name', c.subject)} from {a:.{da}f}{pct} to {b:.{db}f}{pct}"
     series = logged.matching_series(c, facts.series)
-    for s in series:
-        held = logged.trajectory_held(c, s)
-        if held:
-            c.mark("verified", f"{s.tag} in {s.source}: {held}")
-            return None
+    if _held_by_series(c, series, logged.trajectory_held):
+        return None
     if series:
         return _contradict(c, f"line {c.line} reports {stated}, but no logged {c.subject} series runs so: "
                               + _few((logged.trajectory_summary(c, s) for s in series), 3),
@@ -197,9 +202,7 @@ def verify_mocks(c: Claim, facts: RepoFacts) -> Issue | None:
 def verify_identifiers(c: Claim, facts: RepoFacts) -> list[Issue]:
     """Backticked names claimed implemented must be defined and not be stubs."""
     issues = []
-    for name in re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)(?:\(\))?`", c.data.get("raw", "")):
-        if not (re.match(r"[A-Z]\w*[a-z]", name) or "_" in name):
-            continue
+    for name in c.data.get("names", ()):
         defs = facts.definitions.get(name, [])
         if not defs:
             issues.append(_contradict(c, f"line {c.line} claims {name} is implemented, but nothing in the "

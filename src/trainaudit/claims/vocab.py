@@ -52,7 +52,7 @@ PLAN_START_RE = re.compile(
 )
 PLAN_HEADING_RE = re.compile(
     r"\b(?:next\s+steps?|remaining\s+work|to\s*do|todo|plan(?:ned)?|roadmap|backlog|future\s+work|action\s+items"
-    r"|immediate\s+actions|recommendations?|required\s+next|after\s+meeting|optional"
+    r"|immediate\s+actions|recommendations?|optional"
     r"|nice\s+to\s+have|do\s+later|prerequisites|success\s+criteria)\b",
     re.I,
 )
