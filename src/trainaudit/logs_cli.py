@@ -7,8 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from trainaudit.evidence.logs.discover import classify, collect, read_log
-from trainaudit.evidence.logs.series import LogEvidence, LogFile, Problem, Series
+from trainaudit.evidence.logs.discover import classify, collect, read_log, unrecognised
+from trainaudit.evidence.logs.series import LogEvidence, Series
 
 
 def inspect(path: str | Path) -> LogEvidence:
@@ -18,9 +18,7 @@ def inspect(path: str | Path) -> LogEvidence:
         rel = target.name
         fmt = classify(target.parent, rel)
         log = read_log(target.parent, rel, fmt) if fmt else None
-        if log is None:
-            log = LogFile(rel, "unknown", problems=[Problem("unrecognised", "not a training log in a known format")])
-        return LogEvidence(files=[log])
+        return LogEvidence(files=[log if log is not None else unrecognised(rel)])
     from trainaudit.evidence.files import discover
     from trainaudit.spec import SpecError, load_spec
 

@@ -207,3 +207,38 @@ def test_real_lightning_trainer_checkpoint(tmp_path: Path) -> None:
     assert ckpt.metadata["hyper_parameters"] == {"lr": 0.01, "hidden": 8}
     assert ckpt.parameter_count == 4 * 8 + 8 + 8 + 8 + 8 + 1
     assert "net.1.running_mean" in {t.rsplit("state_dict.", 1)[-1] for t in ckpt.tensors}
+
+
+def test_strided_views_in_a_compressed_zip_member(tmp_path: Path) -> None:
+    base = torch.arange(24.0).reshape(4, 6)
+    path = tmp_path / "views.pt"
+    torch.save({"t": base.t(), "cols": base[1:, ::2]}, path)
+    packed = tmp_path / "packed.pt"  # deflated members: read through the zip, skipping to the view's offset
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+    for p in (path, packed):
+        ckpt = read_checkpoint(p)
+        assert not ckpt.problems and not ckpt.tensors["t"].is_contiguous
+        assert tensor_values(ckpt.tensors["t"]).tolist() == base.t().tolist()
+        assert tensor_values(ckpt.tensors["cols"]).tolist() == base[1:, ::2].tolist()
+    assert read_checkpoint(packed).tensors["cols"].member is not None
+
+
+def test_discovery_reads_each_index_once_and_leaves_its_shards_to_it(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from trainaudit.evidence.checkpoints import provider
+
+    (tmp_path / "hf").mkdir()
+    save_file({"w": torch.ones(2)}, str(tmp_path / "hf" / "model-1.safetensors"))
+    (tmp_path / "hf" / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {"w": "model-1.safetensors"}}))
+    (tmp_path / "other.index.json").write_text(json.dumps({"not": "an index"}))
+    save_file({"v": torch.ones(1)}, str(tmp_path / "alone.safetensors"))
+    reads: list[str] = []
+    real = provider.read_weight_map
+    monkeypatch.setattr(provider, "read_weight_map", lambda p: reads.append(p.name) or real(p))
+    files = ["alone.safetensors", "hf/model-1.safetensors", "hf/model.safetensors.index.json", "other.index.json"]
+    assert provider.find_checkpoints(tmp_path, files) == (
+        ["alone.safetensors", "hf/model.safetensors.index.json"], [])
+    assert sorted(reads) == ["model.safetensors.index.json", "other.index.json"]

@@ -218,3 +218,17 @@ def test_spec_globs_choose_the_files(tmp_path):
     assert ev.from_spec and ev.unmatched_globs == ["nothing/*.csv"]
     assert [(f.path.split("/")[0], f.format) for f in ev.files] == [("notes.txt", "unknown"), ("runs", "tfevents")]
     assert [p.kind for p in ev.file("notes.txt").problems] == ["unrecognised"]
+
+
+def test_every_reader_reports_an_unreadable_path_as_one_problem(tmp_path):
+    from trainaudit.evidence.logs.tfevents import read_tfevents
+
+    folder = tmp_path / "a_folder"  # reading a directory fails with an OSError on every platform
+    folder.mkdir()
+    readers = [read_tfevents, read_wandb, read_wandb_summary, read_trainer_state, read_mlflow_metric,
+               read_lightning_csv]
+    for reader in readers:
+        log = reader(folder, "x")
+        problems = [(p.kind, p.message.startswith("cannot read: ")) for p in log.problems]
+        assert problems == [("unreadable", True)], reader
+        assert (log.series, log.records) == ([], 0)

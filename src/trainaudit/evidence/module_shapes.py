@@ -117,9 +117,13 @@ def _embedding(a: _Args) -> Structure | None:
     return _s({"weight": (n, d)}) if _ints(n, d) else None
 
 
-def _layer_norm(a: _Args) -> Structure | None:
+def _normalized_shape(a: _Args) -> tuple[int, ...] | None:
     shape = a.get(0, "normalized_shape")
-    shape = (shape,) if _ints(shape) else tuple(shape) if isinstance(shape, (tuple, list)) and _ints(*shape) else None
+    return (shape,) if _ints(shape) else tuple(shape) if isinstance(shape, (tuple, list)) and _ints(*shape) else None
+
+
+def _layer_norm(a: _Args) -> Structure | None:
+    shape = _normalized_shape(a)
     affine, bias = a.get(2, "elementwise_affine", True), a.get(3, "bias", True)
     if shape is None or affine is UNKNOWN or bias is UNKNOWN:
         return None
@@ -127,8 +131,7 @@ def _layer_norm(a: _Args) -> Structure | None:
 
 
 def _rms_norm(a: _Args) -> Structure | None:
-    shape = a.get(0, "normalized_shape")
-    shape = (shape,) if _ints(shape) else tuple(shape) if isinstance(shape, (tuple, list)) and _ints(*shape) else None
+    shape = _normalized_shape(a)
     affine = a.get(2, "elementwise_affine", True)
     return None if shape is None or affine is UNKNOWN else _s({"weight": shape} if affine else {})
 
@@ -197,14 +200,13 @@ def _encoder_layer(a: _Args) -> Structure | None:
     d, ff, bias = a.get(0, "d_model"), a.get(2, "dim_feedforward", 2048), a.get(99, "bias", True)
     if not _ints(d, ff) or bias is UNKNOWN:
         return None
+    parts = {"self_attn": _mha(_Args([d], {"bias": bias})), "linear1": _linear(_Args([d, ff], {"bias": bias})),
+             "linear2": _linear(_Args([ff, d], {"bias": bias}))}
+    parts |= dict.fromkeys(("norm1", "norm2"), _layer_norm(_Args([d], {"bias": bias})))
     s = Structure()
-    mha = _mha(_Args([d], {"bias": bias}))
-    assert mha is not None
-    s.add("self_attn", mha)
-    s.add("linear1", _s({"weight": (ff, d), **({"bias": (ff,)} if bias else {})}))
-    s.add("linear2", _s({"weight": (d, ff), **({"bias": (d,)} if bias else {})}))
-    for norm in ("norm1", "norm2"):
-        s.add(norm, _s({"weight": (d,), **({"bias": (d,)} if bias else {})}))
+    for name, part in parts.items():
+        assert part is not None  # d and ff are known ints, bias is known: every builder succeeds
+        s.add(name, part)
     return s
 
 
@@ -401,10 +403,8 @@ class _Eval:
             base = func.value
             if isinstance(base, ast.Call) and isinstance(base.func, ast.Name) and base.func.id == "super":
                 self.super_init(call, None)
-            elif self.d.index.resolve(self.sf, base) is not None:
-                hit = self.d.index.resolve(self.sf, base)
-                if hasattr(hit, "node"):
-                    self.super_init(call, hit, skip_self=True)  # type: ignore[arg-type]
+            elif hasattr(hit := self.d.index.resolve(self.sf, base), "node"):
+                self.super_init(call, hit, skip_self=True)  # type: ignore[arg-type]
             return
         if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self"):
             if isinstance(func, ast.Attribute) and func.attr in ("append", "extend", "update"):
@@ -668,7 +668,7 @@ def match(cls: str, ckpt: dict[str, tuple[int, ...]], structure: Structure) -> M
 
 def _match(cls: str, ckpt: dict[str, tuple[int, ...]], s: Structure, prefix: str) -> Match:
     matched, unexpected, wrong, covered = 0, [], [], 0
-    unresolved = tuple(u for u in s.unresolved)
+    unresolved = s.unresolved
     for name, shape in ckpt.items():
         if name in s.tensors:
             expected = s.tensors[name]

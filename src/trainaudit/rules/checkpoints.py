@@ -46,6 +46,11 @@ def _fmt(n: int) -> str:
     return f"{n:,}"
 
 
+def _params(s: Structure) -> str:
+    """A derived parameter count, marked as a lower bound when parts of the class could not be derived."""
+    return f"{'' if s.complete else 'at least '}{_fmt(s.parameter_count)}"
+
+
 # -- unsafe-pickle ---------------------------------------------------------------------------------
 @check("unsafe-pickle")
 def _unsafe_pickles(ctx: AuditContext) -> Iterator[Finding]:
@@ -63,7 +68,7 @@ def _unsafe_pickles(ctx: AuditContext) -> Iterator[Finding]:
         )
 
 
-# -- unreadable checkpoints and unmatched spec globs ------------------------------------------------
+# -- unreadable checkpoints (unmatched spec globs are reported in engine_rules) --------------------
 @check("parse-error")
 def _unreadable_checkpoints(ctx: AuditContext) -> Iterator[Finding]:
     for ckpt in _checkpoints(ctx):
@@ -126,7 +131,7 @@ def _against_required(ckpt: Checkpoint, count: int, best: Match | None, matches:
         return
     req = req_matches[0]
     req_struct = structures[req.cls]
-    req_count = f"{'at least ' if not req_struct.complete else ''}{_fmt(req_struct.parameter_count)}"
+    req_count = _params(req_struct)
     short = req.cls.rsplit(".", 1)[-1]
     ev = _evidence(ckpt, count, best, structures) | {
         "required": req.cls, "required_parameters": req_struct.parameter_count,
@@ -164,8 +169,7 @@ def _without_spec(ckpt: Checkpoint, count: int, best: Match | None, classes: lis
             ev |= {"project_model": real.qualname, "project_model_parameters": s.parameter_count}
             yield CHECKPOINT_MISMATCH.finding(
                 f"{ckpt.path} holds the weights of the stand-in {name} ({_fmt(count)} parameters), while the "
-                f"project defines {real.name} ({'at least ' if not s.complete else ''}"
-                f"{_fmt(s.parameter_count)} parameters)",
+                f"project defines {real.name} ({_params(s)} parameters)",
                 ckpt.path, source="checkpoint", evidence=ev)
             return
     yield CHECKPOINT_MISMATCH.finding(
@@ -225,7 +229,7 @@ def _repeated_weights(ckpts: list[Checkpoint]) -> Iterator[Finding]:
         key = tuple(sorted((k, t.dtype, t.shape) for k, t in c.model_tensors().items()))
         groups.setdefault(key, []).append(c)
     for group in groups.values():
-        claimed = [(c, _claim(c)) for c in group if _claim(c) != (None, None)]
+        claimed = [(c, claim) for c in group if (claim := _claim(c)) != (None, None)]
         seen: dict[str, tuple[Checkpoint, tuple[int | None, int | None]]] = {}
         for c, claim in sorted(claimed, key=lambda x: (x[1][0] or 0, x[1][1] or 0)):
             digest = weights_digest(c)

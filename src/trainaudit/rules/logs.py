@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import math
 import posixpath
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -63,6 +62,19 @@ def _where(files: list[LogFile]) -> str:
 
 def _spec_metric(ctx: AuditContext, tag: str) -> str | None:
     return next((m for m in ctx.spec.metrics if names.matches_metric(tag, m)), None)
+
+
+def _measures_quality(ctx: AuditContext, tag: str) -> bool:
+    """A loss or metric by name, or a metric the spec requires."""
+    return names.is_quality(tag) or _spec_metric(ctx, tag) is not None
+
+
+def _history_series(ctx: AuditContext) -> Iterator[tuple[LogFile, Series]]:
+    """Every series that is a history over steps (final-value summaries left out)."""
+    for f in _logs(ctx).files:
+        if f.format not in _SUMMARY_FORMATS:
+            for s in f.series:
+                yield f, s
 
 
 # --- empty-logs ----------------------------------------------------------------------------------------
@@ -167,8 +179,8 @@ def _nan_points(ctx: AuditContext) -> Iterator[Finding]:
             if first is None:
                 continue
             index, step, value = first
-            bad = sum(1 for v in s.values if not math.isfinite(v))
-            important = names.is_quality(s.tag) or _spec_metric(ctx, s.tag) is not None
+            bad = s.non_finite_count()
+            important = _measures_quality(ctx, s.tag)
             yield NAN_VALUES.finding(
                 f"{f.path}: '{s.name}' has {bad} NaN/Inf point(s) of {len(s)}, first {value} at step {step}",
                 f.path, severity=None if important else Severity.WARNING, source="logs",
@@ -183,26 +195,23 @@ _SHORT = 10  # below this many points the trend test has little power: report as
 
 @check("loss-not-decreasing")
 def _loss_trend(ctx: AuditContext) -> Iterator[Finding]:
-    for f in _logs(ctx).files:
-        if f.format in _SUMMARY_FORMATS:
+    for f, s in _history_series(ctx):
+        if not names.is_train_loss(s.tag):
             continue
-        for s in f.series:
-            if not names.is_train_loss(s.tag):
-                continue
-            t = stats.trend(s.values)
-            if t.direction in ("decreasing", "too-short"):
-                continue
-            how = (f"rises from {_fmt(t.start)} to {_fmt(t.end)}" if t.direction == "increasing"
-                   else f"stays flat ({_fmt(t.start)} at the start, {_fmt(t.end)} at the end)")
-            yield LOSS_NOT_DECREASING.finding(
-                f"{f.path}: training loss '{s.name}' {how} over {t.points} points "
-                f"(Mann-Kendall z={t.z:.2f}, relative drop {t.relative_drop:.1%})",
-                f.path, severity=Severity.WARNING if t.points < _SHORT else None, source="logs",
-                evidence={"tag": s.name, "direction": t.direction, "points": t.points, "start": t.start,
-                          "end": t.end, "mann_kendall_z": t.z, "theil_sen_slope_per_block": t.slope,
-                          "noise": t.noise, "relative_drop": t.relative_drop,
-                          "first_step": s.steps[0], "last_step": s.steps[-1]},
-            )
+        t = stats.trend(s.values)
+        if t.direction in ("decreasing", "too-short"):
+            continue
+        how = (f"rises from {_fmt(t.start)} to {_fmt(t.end)}" if t.direction == "increasing"
+               else f"stays flat ({_fmt(t.start)} at the start, {_fmt(t.end)} at the end)")
+        yield LOSS_NOT_DECREASING.finding(
+            f"{f.path}: training loss '{s.name}' {how} over {t.points} points "
+            f"(Mann-Kendall z={t.z:.2f}, relative drop {t.relative_drop:.1%})",
+            f.path, severity=Severity.WARNING if t.points < _SHORT else None, source="logs",
+            evidence={"tag": s.name, "direction": t.direction, "points": t.points, "start": t.start,
+                      "end": t.end, "mann_kendall_z": t.z, "theil_sen_slope_per_block": t.slope,
+                      "noise": t.noise, "relative_drop": t.relative_drop,
+                      "first_step": s.steps[0], "last_step": s.steps[-1]},
+        )
 
 
 # --- missing-metrics (from logs) ------------------------------------------------------------------------
@@ -227,7 +236,7 @@ def _missing_metrics_in_logs(ctx: AuditContext) -> Iterator[Finding]:
                 f"(logged: {_listing(tags)})",
                 where, source="logs", evidence={"metric": wanted, "logged_tags": tags, "log_files": paths},
             )
-    quality = [s for s in logged if names.is_quality(s.tag) or _spec_metric(ctx, s.tag)]
+    quality = [s for s in logged if _measures_quality(ctx, s.tag)]
     if not quality:
         yield MISSING_METRICS.finding(
             f"the logs under {where} record no loss and no metric, only: {_listing(tags)}",
@@ -253,26 +262,23 @@ def _missing_metrics_in_logs(ctx: AuditContext) -> Iterator[Finding]:
 # --- hardcoded-metrics (from logs) ----------------------------------------------------------------------
 @check("hardcoded-metrics")
 def _formulaic_series(ctx: AuditContext) -> Iterator[Finding]:
-    for f in _logs(ctx).files:
-        if f.format in _SUMMARY_FORMATS:
+    for f, s in _history_series(ctx):
+        if not _measures_quality(ctx, s.tag) or names.is_bookkeeping(s.tag):
             continue
-        for s in f.series:
-            if not (names.is_quality(s.tag) or _spec_metric(ctx, s.tag)) or names.is_bookkeeping(s.tag):
-                continue
-            formula = stats.exact_formula(s.steps, s.values)
-            if formula is None:
-                continue
-            if formula.kind == "constant":
-                message = (f"{f.path}: '{s.name}' is exactly {_fmt(formula.a)} at all {len(s)} points "
-                           f"(steps {s.steps[0]}..{s.steps[-1]}): hardcoded, or the model never changes")
-                severity = Severity.WARNING
-            else:
-                message = (f"{f.path}: '{s.name}' follows {formula.describe()} exactly at all {len(s)} points "
-                           f"(max residual {formula.max_residual:.2g}); a measured value would fluctuate")
-                severity = None
-            yield HARDCODED_METRICS.finding(
-                message, f.path, severity=severity, source="logs",
-                evidence={"tag": s.name, "formula": formula.kind, "a": formula.a, "b": formula.b,
-                          "max_residual": formula.max_residual, "points": len(s),
-                          "values_head": s.values[:5], "steps_head": s.steps[:5]},
-            )
+        formula = stats.exact_formula(s.steps, s.values)
+        if formula is None:
+            continue
+        if formula.kind == "constant":
+            message = (f"{f.path}: '{s.name}' is exactly {_fmt(formula.a)} at all {len(s)} points "
+                       f"(steps {s.steps[0]}..{s.steps[-1]}): hardcoded, or the model never changes")
+            severity = Severity.WARNING
+        else:
+            message = (f"{f.path}: '{s.name}' follows {formula.describe()} exactly at all {len(s)} points "
+                       f"(max residual {formula.max_residual:.2g}); a measured value would fluctuate")
+            severity = None
+        yield HARDCODED_METRICS.finding(
+            message, f.path, severity=severity, source="logs",
+            evidence={"tag": s.name, "formula": formula.kind, "a": formula.a, "b": formula.b,
+                      "max_residual": formula.max_residual, "points": len(s),
+                      "values_head": s.values[:5], "steps_head": s.steps[:5]},
+        )

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from trainaudit.evidence.checkpoints.limits import MAX_DIMS, MAX_TENSORS
-from trainaudit.evidence.checkpoints.model import Checkpoint, StorageRef, TensorInfo
+from trainaudit.evidence.checkpoints.model import Checkpoint, StorageRef, TensorInfo, storage_extent
 from trainaudit.evidence.checkpoints.safe_pickle import PickleResult, jsonable, walk_tensors
 from trainaudit.evidence.checkpoints.stand_ins import TensorStub
 
@@ -49,7 +49,7 @@ def _tensor(name: str, nest: tuple[str, ...], key: str, stub: TensorStub, ckpt: 
     if stub.storage is None:
         return info  # meta / sparse / nested tensors: shape only
     file, byte_offset, member, present = locate(stub.storage)
-    extent = _extent(stub)
+    extent = storage_extent(stub.offset, stub.shape, stub.stride)
     if extent > stub.storage.numel:
         ckpt.problems.append(f"tensor {name} reaches element {extent} of a storage of {stub.storage.numel}")
         return info
@@ -60,22 +60,6 @@ def _tensor(name: str, nest: tuple[str, ...], key: str, stub: TensorStub, ckpt: 
         return info
     info.file, info.byte_offset, info.member = file, byte_offset, member
     return info
-
-
-def _extent(stub: TensorStub) -> int:
-    """One past the last storage element the tensor touches."""
-    if not stub.shape or 0 in stub.shape:
-        return stub.offset + (0 if stub.shape else 1)
-    strides = stub.stride or _contiguous(stub.shape)
-    return stub.offset + sum((d - 1) * s for d, s in zip(stub.shape, strides, strict=False)) + 1
-
-
-def _contiguous(shape: tuple[int, ...]) -> tuple[int, ...]:
-    out, acc = [], 1
-    for dim in reversed(shape):
-        out.append(acc)
-        acc *= dim
-    return tuple(reversed(out))
 
 
 def _metadata(obj: dict[Any, Any]) -> dict[str, Any]:

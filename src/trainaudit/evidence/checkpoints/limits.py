@@ -7,4 +7,3 @@ MAX_COMPRESSION_RATIO = 200  # declared / compressed size of any compressed memb
 MAX_INDEX_BYTES = 50 * 1024 * 1024  # a sharded model's *.index.json
 MAX_TENSORS = 1_000_000
 MAX_DIMS = 64
-SNIFF_MAX_BYTES = 64 * 1024 * 1024 * 1024  # any readable file can be sniffed: only its head is read

@@ -60,11 +60,25 @@ class TensorInfo:
     def is_contiguous(self) -> bool:
         if self.stride is None:
             return True
-        expected, acc = [], 1
-        for dim in reversed(self.shape):
-            expected.append(acc)
-            acc *= dim
-        return all(s == e or d == 1 for s, e, d in zip(self.stride, reversed(expected), self.shape, strict=True))
+        expected = contiguous_strides(self.shape)
+        return all(s == e or d == 1 for s, e, d in zip(self.stride, expected, self.shape, strict=True))
+
+
+def contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The row-major strides, in elements, of a tensor of this shape."""
+    out, acc = [], 1
+    for dim in reversed(shape):
+        out.append(acc)
+        acc *= dim
+    return tuple(reversed(out))
+
+
+def storage_extent(offset: int, shape: tuple[int, ...], stride: tuple[int, ...] | None) -> int:
+    """One past the last storage element a tensor view touches (stride None: contiguous)."""
+    if not shape or 0 in shape:
+        return offset + (0 if shape else 1)
+    strides = stride or contiguous_strides(shape)
+    return offset + sum((d - 1) * s for d, s in zip(shape, strides, strict=False)) + 1
 
 
 @dataclass(frozen=True)

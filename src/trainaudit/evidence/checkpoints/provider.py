@@ -47,6 +47,7 @@ def find_checkpoints(root: Path, files: list[str], globs: tuple[str, ...] = ()) 
         unmatched = [g for g in globs if not any(_glob_match(rel, g) for rel in files)]
         return sorted(chosen), unmatched
     chosen = []
+    shards: set[str] = set()  # read through their index, not a second time on their own
     for rel in files:
         name = rel.rsplit("/", 1)[-1].lower()
         if name.endswith(CLAIMED):
@@ -54,22 +55,15 @@ def find_checkpoints(root: Path, files: list[str], globs: tuple[str, ...] = ()) 
                 chosen.append(rel)
         elif name.endswith(AMBIGUOUS) or not name.endswith(NOT_CHECKPOINTS):
             fmt = sniff(root / rel)
-            if fmt == "hf-sharded" and read_weight_map(root / rel)[0] is None:
-                continue
+            if fmt == "hf-sharded":
+                wmap = read_weight_map(root / rel)[0]
+                if wmap is None:
+                    continue
+                folder = rel.rpartition("/")[0]
+                shards.update(f"{folder}/{s}" if folder else s for s in wmap.values())
             if fmt is not None:
                 chosen.append(rel)
-    return sorted(_drop_indexed_shards(root, chosen)), []
-
-
-def _drop_indexed_shards(root: Path, paths: list[str]) -> list[str]:
-    """Shards an index names are read through the index, not a second time on their own."""
-    shards: set[str] = set()
-    for rel in paths:
-        if rel.endswith(".index.json"):
-            wmap = read_weight_map(root / rel)[0] or {}
-            folder = rel.rpartition("/")[0]
-            shards.update(f"{folder}/{s}" if folder else s for s in wmap.values())
-    return [p for p in paths if p not in shards]
+    return sorted(p for p in chosen if p not in shards), []
 
 
 @provider("checkpoints")

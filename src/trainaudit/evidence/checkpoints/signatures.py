@@ -77,7 +77,7 @@ def weight_signatures(ckpt: Checkpoint) -> WeightSignatures:
         if f"{dot}running_mean" not in tensors and not _NORM_NAME.search(prefix):
             continue
         sig.norm_layers.append(prefix)
-        w, b = by_name.get(key), by_name.get(f"{dot}bias") if bias is not None else None
+        w, b = by_name.get(key), by_name.get(f"{dot}bias")  # by_name has the keys of tensors
         if w is not None and w.constant == 1.0 and (bias is None or (b is not None and b.constant == 0.0)):
             sig.norm_default.append(prefix)
     for key, t in tensors.items():

@@ -11,9 +11,9 @@ import sys
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
-from trainaudit.evidence.checkpoints.model import TensorInfo
+from trainaudit.evidence.checkpoints.model import TensorInfo, storage_extent
 
 CHUNK_BYTES = 16 * 1024 * 1024
 MAX_STRIDED_BYTES = 256 * 1024 * 1024  # a non-contiguous view reads its storage span at most this large
@@ -70,33 +70,31 @@ def _contiguous(t: TensorInfo) -> Iterator[bytes]:
     if t.byte_offset is not None:
         with open(t.file, "rb") as fh:  # type: ignore[arg-type]
             fh.seek(t.byte_offset + start)
-            while remaining > 0:
-                data = fh.read(min(step, remaining))
-                if not data:
-                    raise EOFError(f"{t.name}: file ends inside the tensor")
-                remaining -= len(data)
-                yield data
+            yield from _bounded_reads(fh, remaining, step, f"{t.name}: file ends inside the tensor")
         return
     with zipfile.ZipFile(t.file) as zf, zf.open(t.member) as fh:  # type: ignore[arg-type]
-        while start > 0:  # compressed members cannot seek cheaply: skip forward in bounded reads
-            skipped = fh.read(min(step, start))
-            if not skipped:
-                raise EOFError(f"{t.name}: member ends before the tensor")
-            start -= len(skipped)
-        while remaining > 0:
-            data = fh.read(min(step, remaining))
-            if not data:
-                raise EOFError(f"{t.name}: member ends inside the tensor")
-            remaining -= len(data)
-            yield data
+        # compressed members cannot seek cheaply: skip forward in bounded reads
+        for _ in _bounded_reads(fh, start, step, f"{t.name}: member ends before the tensor"):
+            pass
+        yield from _bounded_reads(fh, remaining, step, f"{t.name}: member ends inside the tensor")
+
+
+def _bounded_reads(fh: IO[bytes], count: int, step: int, eof_message: str) -> Iterator[bytes]:
+    """Exactly `count` bytes from fh in reads of at most `step`; EOFError(eof_message) if it ends first."""
+    while count > 0:
+        data = fh.read(min(step, count))
+        if not data:
+            raise EOFError(eof_message)
+        count -= len(data)
+        yield data
 
 
 def _strided(t: TensorInfo) -> Iterator[bytes]:
     _np = _numpy()
     assert _np is not None and t.stride is not None
-    span = t.offset + sum((d - 1) * s for d, s in zip(t.shape, t.stride, strict=False)) + 1
     if 0 in t.shape:
         return
+    span = storage_extent(t.offset, t.shape, t.stride)
     if span * t.itemsize > MAX_STRIDED_BYTES:
         raise ValueError(f"{t.name}: a strided view over {span * t.itemsize} bytes is not read")
     whole = TensorInfo(name=t.name, dtype=t.dtype, shape=(span,), itemsize=t.itemsize, file=t.file,

@@ -59,8 +59,3 @@ def unmask(masked: int) -> int:
     """Invert TensorFlow's CRC mask, so a stored value compares with a plain CRC-32C."""
     rot = (masked - _MASK_DELTA) & _M32
     return ((rot >> 17) | (rot << 15)) & _M32
-
-
-def masked_crc32c(data: bytes) -> int:
-    crc = crc32c(data)
-    return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & _M32

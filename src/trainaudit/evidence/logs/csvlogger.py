@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from trainaudit.evidence.logs.series import LogFile, Problem, Series
-from trainaudit.evidence.logs.textutil import number, read_text, step_of
+from trainaudit.evidence.logs.textutil import number, step_of, text_or_problem
 
 FORMAT = "lightning-csv"
 _INDEX_COLUMNS = ("step", "epoch")
@@ -26,9 +26,8 @@ def is_lightning_csv(rel: str, head: str) -> bool:
 
 def read_lightning_csv(path: Path, rel: str) -> LogFile:
     out = LogFile(rel, FORMAT)
-    text, why = read_text(path)
+    text = text_or_problem(path, out)
     if text is None:
-        out.problems.append(Problem("unreadable", why or "unreadable"))
         return out
     rows = csv.reader(io.StringIO(text))
     header = next(rows, None)
@@ -61,9 +60,8 @@ def read_lightning_csv(path: Path, rel: str) -> LogFile:
 def _hparams(path: Path, out: LogFile) -> dict[str, Any] | None:
     if not path.is_file():
         return None
-    text, why = read_text(path)
+    text = text_or_problem(path, out, "hparams.yaml: ")
     if text is None:
-        out.problems.append(Problem("unreadable", f"hparams.yaml: {why}"))
         return None
     try:
         import yaml  # optional: PyYAML parses every form; the fallback handles flat `key: value` lines

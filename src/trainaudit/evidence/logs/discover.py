@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from trainaudit.evidence.logs import csvlogger, hf_trainer, mlflow_store, plain, tfevents, wandb_offline
@@ -33,24 +33,26 @@ def classify(root: Path, rel: str) -> str | None:
     return plain.candidate(rel)
 
 
+_READERS: dict[str, Callable[[Path, str], LogFile | None]] = {
+    tfevents.FORMAT: tfevents.read_tfevents,
+    wandb_offline.FORMAT: wandb_offline.read_wandb,
+    wandb_offline.SUMMARY_FORMAT: wandb_offline.read_wandb_summary,
+    hf_trainer.FORMAT: hf_trainer.read_trainer_state,
+    mlflow_store.FILE_FORMAT: mlflow_store.read_mlflow_metric,
+    mlflow_store.SQLITE_FORMAT: mlflow_store.read_mlflow_sqlite,
+    csvlogger.FORMAT: csvlogger.read_lightning_csv,
+}
+
+
 def read_log(root: Path, rel: str, fmt: str) -> LogFile | None:
     """Read one file; None when a shape-checked format turns out not to be a log after all."""
-    path = root / rel
-    if fmt == tfevents.FORMAT:
-        return tfevents.read_tfevents(path, rel)
-    if fmt == wandb_offline.FORMAT:
-        return wandb_offline.read_wandb(path, rel)
-    if fmt == wandb_offline.SUMMARY_FORMAT:
-        return wandb_offline.read_wandb_summary(path, rel)
-    if fmt == hf_trainer.FORMAT:
-        return hf_trainer.read_trainer_state(path, rel)
-    if fmt == mlflow_store.FILE_FORMAT:
-        return mlflow_store.read_mlflow_metric(path, rel)
-    if fmt == mlflow_store.SQLITE_FORMAT:
-        return mlflow_store.read_mlflow_sqlite(path, rel)
-    if fmt == csvlogger.FORMAT:
-        return csvlogger.read_lightning_csv(path, rel)
-    return plain.read_plain(path, rel, fmt)
+    reader = _READERS.get(fmt)
+    return reader(root / rel, rel) if reader else plain.read_plain(root / rel, rel, fmt)
+
+
+def unrecognised(rel: str) -> LogFile:
+    """The entry for a file named explicitly (spec glob, command line) that is no known log."""
+    return LogFile(rel, "unknown", problems=[Problem("unrecognised", "not a training log in a known format")])
 
 
 def collect(root: Path, candidates: Iterable[str], globs: tuple[str, ...] = ()) -> LogEvidence:
@@ -68,7 +70,7 @@ def collect(root: Path, candidates: Iterable[str], globs: tuple[str, ...] = ()) 
             continue
         log = read_log(root, rel, fmt) if fmt else None
         if log is None and rel in exact:  # the spec named this very file: say why it gave nothing
-            log = LogFile(rel, "unknown", problems=[Problem("unrecognised", "not a training log in a known format")])
+            log = unrecognised(rel)
         if log is not None:
             evidence.files.append(log)
     return evidence

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from trainaudit.evidence.logs.series import LogFile, Problem, Series
-from trainaudit.evidence.logs.textutil import number, read_text, step_of
+from trainaudit.evidence.logs.textutil import number, step_of, text_or_problem
 
 FORMAT = "hf-trainer"
 _NOT_SERIES = frozenset({"step", "epoch", "total_flos"})
@@ -14,9 +14,8 @@ _NOT_SERIES = frozenset({"step", "epoch", "total_flos"})
 
 def read_trainer_state(path: Path, rel: str) -> LogFile:
     out = LogFile(rel, FORMAT)
-    text, why = read_text(path)
+    text = text_or_problem(path, out)
     if text is None:
-        out.problems.append(Problem("unreadable", why or "unreadable"))
         return out
     try:
         state = json.loads(text)  # Python's json accepts the bare NaN/Infinity the Trainer writes

@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from trainaudit.evidence.logs.series import LogFile, Problem, Series
-from trainaudit.evidence.logs.textutil import number, read_text, step_of
+from trainaudit.evidence.logs.textutil import number, step_of, text_or_problem
 
 FILE_FORMAT = "mlflow-file"
 SQLITE_FORMAT = "mlflow-sqlite"
@@ -37,9 +37,8 @@ def read_mlflow_metric(path: Path, rel: str) -> LogFile:
     out = LogFile(rel, FILE_FORMAT)
     key = metric_key(rel) or path.name
     series = Series(key, rel)  # one file is one run; the run id is in the path already
-    text, why = read_text(path)
+    text = text_or_problem(path, out)
     if text is None:
-        out.problems.append(Problem("unreadable", why or "unreadable"))
         return out
     for lineno, line in enumerate(text.splitlines(), start=1):
         cells = line.split()

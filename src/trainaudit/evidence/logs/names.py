@@ -27,7 +27,6 @@ METRIC_ALIASES: dict[str, frozenset[str]] = {
     "psnr": frozenset({"psnr", "ssim", "fid", "lpips"}),
     "reward": frozenset({"reward", "return", "score", "mcc", "kappa", "error", "err"}),
 }
-_METRIC_TOKENS = frozenset().union(*METRIC_ALIASES.values())
 # Bookkeeping a trainer logs that measures nothing about the model's quality.
 BOOKKEEPING = frozenset({
     "lr", "learning", "rate", "epoch", "step", "steps", "global", "time", "runtime", "timestamp", "samples",

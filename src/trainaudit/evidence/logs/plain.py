@@ -11,7 +11,7 @@ from pathlib import Path
 
 from trainaudit.evidence.logs import names
 from trainaudit.evidence.logs.series import LogFile, Problem, Series
-from trainaudit.evidence.logs.textutil import number, read_text, step_of
+from trainaudit.evidence.logs.textutil import number, step_of, text_or_problem
 
 JSON_FORMAT, JSONL_FORMAT, CSV_FORMAT = "json-metrics", "jsonl-metrics", "csv-metrics"
 _NAME_HINT = re.compile(r"(metric|history|result|score|eval|progress|log|stats|curve)", re.I)
@@ -44,10 +44,9 @@ def read_plain(path: Path, rel: str, fmt: str) -> LogFile | None:
             return None
     except OSError:
         return None
-    text, why = read_text(path)
     out = LogFile(rel, fmt)
+    text = text_or_problem(path, out)
     if text is None:
-        out.problems.append(Problem("unreadable", why or "unreadable"))
         return out
     reader = {JSON_FORMAT: _json, JSONL_FORMAT: _jsonl, CSV_FORMAT: _csv}[fmt]
     return reader(text, out)

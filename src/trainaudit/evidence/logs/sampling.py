@@ -57,7 +57,7 @@ def series_entry(s: Series, limit: int = REPORT_POINTS) -> dict[str, Any]:
         "source": s.source,
         "run": s.run,
         "points": len(s),
-        "non_finite": sum(1 for v in s.values if not math.isfinite(v)),
+        "non_finite": s.non_finite_count(),
         "first_non_finite_step": first[1] if first else None,
         "steps": steps,
         "values": values,

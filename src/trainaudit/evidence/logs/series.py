@@ -33,6 +33,9 @@ class Series:
     def __len__(self) -> int:
         return len(self.values)
 
+    def non_finite_count(self) -> int:
+        return sum(1 for v in self.values if not math.isfinite(v))
+
     def first_non_finite(self) -> tuple[int, int, float] | None:
         """(index, step, value) of the first NaN or infinite point, if any."""
         for i, v in enumerate(self.values):

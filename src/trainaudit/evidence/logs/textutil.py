@@ -1,9 +1,11 @@
-"""Shared helpers for text-format readers: tolerant number parsing and bounded file reads."""
+"""Shared helpers for log readers: tolerant number parsing, and bounded file reads that record a problem."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+
+from trainaudit.evidence.logs.series import LogFile, Problem
 
 MAX_TEXT_BYTES = 200 * 1024 * 1024  # a text log larger than this is reported, not read
 
@@ -40,6 +42,23 @@ def read_text(path: Path) -> tuple[str | None, str | None]:
         return path.read_text(encoding="utf-8", errors="replace"), None
     except OSError as exc:
         return None, f"cannot read: {exc.strerror}"
+
+
+def text_or_problem(path: Path, out: LogFile, label: str = "") -> str | None:
+    """The file's text, or None with an 'unreadable' problem (prefixed by label) recorded on out."""
+    text, why = read_text(path)
+    if text is None:
+        out.problems.append(Problem("unreadable", f"{label}{why}"))
+    return text
+
+
+def bytes_or_problem(path: Path, out: LogFile) -> bytes | None:
+    """The file's bytes, or None with an 'unreadable' problem recorded on out."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        out.problems.append(Problem("unreadable", f"cannot read: {exc.strerror}"))
+        return None
 
 
 def step_of(value: object, default: int) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from trainaudit.evidence.logs import crc as _crc
 from trainaudit.evidence.logs.series import LogFile, Problem, Series
+from trainaudit.evidence.logs.textutil import bytes_or_problem
 from trainaudit.evidence.logs.wire import WireError, f32, f64, fields, signed64, varint
 
 FORMAT = "tfevents"
@@ -34,10 +35,8 @@ def is_event_file(name: str) -> bool:
 def read_tfevents(path: Path, rel: str) -> LogFile:
     """Read every scalar of one event file; damaged records are skipped and reported, never raised."""
     out = LogFile(rel, FORMAT)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        out.problems.append(Problem("unreadable", f"cannot read: {exc.strerror}"))
+    data = bytes_or_problem(path, out)
+    if data is None:
         return out
     _Reader(data, out).run()
     return out

@@ -15,7 +15,7 @@ import zlib
 from pathlib import Path
 
 from trainaudit.evidence.logs.series import LogFile, Problem, Series
-from trainaudit.evidence.logs.textutil import number, read_text
+from trainaudit.evidence.logs.textutil import bytes_or_problem, number, text_or_problem
 from trainaudit.evidence.logs.wire import WireError, fields
 
 FORMAT = "wandb"
@@ -35,10 +35,8 @@ def is_wandb_log(name: str) -> bool:
 
 def read_wandb(path: Path, rel: str) -> LogFile:
     out = LogFile(rel, FORMAT)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        out.problems.append(Problem("unreadable", f"cannot read: {exc.strerror}"))
+    data = bytes_or_problem(path, out)
+    if data is None:
         return out
     if len(data) < 7 or data[:6] != _MAGIC:
         out.problems.append(Problem("unrecognised", "no ':W&B' header: not a W&B run file"))
@@ -160,9 +158,8 @@ def _int(value: object, fallback: int | None) -> int:
 def read_wandb_summary(path: Path, rel: str) -> LogFile:
     """The final summary: one point per numeric key (a value without history, not a series)."""
     out = LogFile(rel, SUMMARY_FORMAT)
-    text, why = read_text(path)
+    text = text_or_problem(path, out)
     if text is None:
-        out.problems.append(Problem("unreadable", why or "unreadable"))
         return out
     try:
         summary = json.loads(text)
