@@ -578,6 +578,42 @@ PROJECTS: dict[str, dict[str, str]] = {
             opt.step()
             print(f"loss {loss.item():.4f}")
     """},
+    "discarded_aux": {"data.py": DATA, "train.py": """
+        import torch
+        import torch.nn as nn
+        import torch.nn.functional as F
+        from data import loader
+
+
+        class AuxHead(nn.Module):  # expect: no-gradient, discarded-output
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(8, 3)
+
+            def forward(self, x):
+                return self.fc(x)
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Linear(8, 3)
+                self.aux = AuxHead()
+
+            def forward(self, x):
+                self.aux(x)  # computed, then thrown away
+                return self.body(x)
+
+
+        model = Net()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        for x, y in loader():
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            print(f"loss {loss.item():.4f}")
+    """},
     "crash": {"data.py": DATA, "model.py": CLASSIFIER, "train.py": """
         import torch
         import torch.nn.functional as F

@@ -42,6 +42,7 @@ RUNS = {  # project -> (command after --, extra `run` options)
     "lightning": (["python", "train.py"], ["--steps", "10"]),  # Trainer(max_steps=4) ends first
     "kwarg_randn": (["python", "train.py"], []),
     "cat_randn": (["python", "train.py"], []),
+    "discarded_aux": (["python", "train.py"], []),
 }
 PLAIN_FIRST = {"placeholder_model"}  # run plainly first: the checkpoint on disk comes from a real earlier run
 
@@ -85,6 +86,14 @@ def test_broken_wiring_is_found_at_the_component(runs, name):
     root, proc, trace = runs[name]
     assert proc.returncode == 0, proc.stderr
     assert trace.status == "stopped" and trace.steps, trace.stderr_tail
+    assert trace_findings(root) == expected(root)
+
+
+def test_module_output_thrown_away(runs):
+    root, proc, trace = runs["discarded_aux"]
+    assert proc.returncode == 0, proc.stderr
+    aux = next(m for m in trace.modules if m.cls.endswith(".AuxHead"))
+    assert aux.calls == aux.tensor_outputs == 5 and aux.outputs_consumed == aux.outputs_reaching_loss == 0
     assert trace_findings(root) == expected(root)
 
 
@@ -390,3 +399,28 @@ def test_library_layers_given_masks_or_zero_states_are_not_fed_stand_ins(tmp_pat
     dummies = {r.cls.rsplit(".", 1)[-1]: [(d.arg, d.provenance) for d in r.dummy_inputs]
                for r in rec.modules if r.dummy_inputs}
     assert dummies == {"GRU": [("kwargs['hx']", ["random"])]}
+
+
+def test_module_outputs_consumed_and_reaching_the_loss(tmp_path):
+    """In process: each call's output counts as used once, also when a parent module returns the same tensor."""
+    torch = pytest.importorskip("torch")
+
+    from trainaudit.tracer.hooks import Recorder
+    from trainaudit.tracer.sites import Paths
+
+    rec = Recorder(Paths(str(tmp_path)), steps=10**9)
+    rec.install()
+    try:
+        used, unused, inner = torch.nn.Linear(4, 2), torch.nn.Linear(4, 2), torch.nn.Linear(4, 2)
+        outer = torch.nn.Sequential(inner)  # returns inner's very output tensor
+        x = torch.ones(3, 4)
+        unused(x)
+        used(x)  # its first output is thrown away
+        loss = (used(x) + outer(x)).sum()
+        loss.backward()
+    finally:
+        rec.uninstall()
+    counts = {name: (r.calls, r.tensor_outputs, r.outputs_consumed, r.outputs_reaching_loss)
+              for name, m in (("used", used), ("unused", unused), ("inner", inner), ("outer", outer))
+              for r in [rec.module(m, site=False)]}
+    assert counts == {"used": (2, 2, 1, 1), "unused": (1, 1, 0, 0), "inner": (1, 1, 1, 1), "outer": (1, 1, 1, 1)}

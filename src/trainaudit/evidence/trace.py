@@ -4,10 +4,37 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from trainaudit.context import AuditContext, provider
-from trainaudit.tracer.trace import TRACE_DIR, TRACE_FILE, Trace, TraceError, read_trace
+from trainaudit.tracer.trace import TRACE_DIR, TRACE_FILE, ParamRecord, Trace, TraceError, read_trace
+
+
+class TraceTree:
+    """Module ancestry and parameter ownership of one trace."""
+
+    def __init__(self, trace: Trace) -> None:
+        self.t = trace
+        self.params_of: dict[int, list[ParamRecord]] = {m.id: [] for m in trace.modules}
+        for p in trace.parameters:
+            if p.module >= 0:
+                for mid in self.ancestors(p.module, inclusive=True):
+                    self.params_of[mid].append(p)
+
+    def ancestors(self, mid: int, inclusive: bool = False) -> list[int]:
+        out, cur, seen = [], mid if inclusive else self.t.modules[mid].parent, set()
+        while cur is not None and cur not in seen:
+            seen.add(cur)
+            out.append(cur)
+            cur = self.t.modules[cur].parent
+        return out
+
+    def root(self, mid: int) -> int:
+        return ([mid] + self.ancestors(mid))[-1]
+
+    def related(self, a: int, b: int) -> bool:
+        return a == b or a in self.ancestors(b) or b in self.ancestors(a)
 
 
 @dataclass(frozen=True)
@@ -27,6 +54,13 @@ class TraceEvidence:
     @property
     def stale(self) -> bool:
         return bool(self.changed or self.deleted)
+
+    @cached_property
+    def tree(self) -> TraceTree:
+        """Built once for all the checks that walk the module tree; only when `trace` is present."""
+        if self.trace is None:
+            raise ValueError("no trace to build a module tree from")
+        return TraceTree(self.trace)
 
 
 def _drift(root: Path, sources: dict[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -7,6 +7,7 @@ import functools
 import math
 import re
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from trainaudit.evidence.metrics_facts import names_metric
 from trainaudit.finding import Finding, Severity
@@ -19,6 +20,9 @@ from trainaudit.rules.model import PLACEHOLDER_MODEL, SYNTHETIC_DATA
 from trainaudit.rules.registry import Rule, register
 from trainaudit.rules.registry import check as _check
 from trainaudit.tracer.trace import ModuleRecord, SaveCall, Trace
+
+if TYPE_CHECKING:
+    from trainaudit.evidence.trace import TraceTree
 
 NO_GRADIENT = register(
     Rule("TA701", "no-gradient", "runtime", Severity.ERROR,
@@ -69,6 +73,11 @@ def _trace(ctx) -> Trace | None:
     return ctx.get("trace").trace
 
 
+def _tree(ctx) -> TraceTree:
+    """Module ancestry and parameter ownership, shared by every check of this audit (the trace must exist)."""
+    return ctx.get("trace").tree
+
+
 def _loc(rec: ModuleRecord | None) -> tuple[str, int | None]:
     """The class statement of a project module; for a library module, the project line that built it."""
     if rec is None:
@@ -89,32 +98,6 @@ def _entry(trace: Trace) -> str:
         cmd = trace.command
         return next((a for a in cmd if a.endswith(".py")), ".")
     return "."
-
-
-class _Tree:
-    """Module ancestry and parameter ownership computed once per trace."""
-
-    def __init__(self, trace: Trace) -> None:
-        self.t = trace
-        self.params_of: dict[int, list] = {m.id: [] for m in trace.modules}
-        for p in trace.parameters:
-            if p.module >= 0:
-                for mid in self.ancestors(p.module, inclusive=True):
-                    self.params_of[mid].append(p)
-
-    def ancestors(self, mid: int, inclusive: bool = False) -> list[int]:
-        out, cur, seen = [], mid if inclusive else self.t.modules[mid].parent, set()
-        while cur is not None and cur not in seen:
-            seen.add(cur)
-            out.append(cur)
-            cur = self.t.modules[cur].parent
-        return out
-
-    def root(self, mid: int) -> int:
-        return ([mid] + self.ancestors(mid))[-1]
-
-    def related(self, a: int, b: int) -> bool:
-        return a == b or a in self.ancestors(b) or b in self.ancestors(a)
 
 
 def _got_grad(p) -> bool:
@@ -174,7 +157,7 @@ def _no_steps(ctx) -> Iterator[Finding]:
     t = _trace(ctx)
     if t is None or t.mode == "smoke":
         return
-    ran = t.status in ("completed", "stopped") or (t.status == "exit" and not t.exit_status)
+    ran = _finished(t) or t.status == "stopped"
     if not t.steps and (ran or (t.status == "timeout" and t.backwards)):
         yield PLACEHOLDER_LOOP.finding(
             f"observed at run time: {len(t.backwards)} backward pass(es) and no optimizer step "
@@ -195,7 +178,7 @@ def _no_gradient(ctx) -> Iterator[Finding]:
     t = _trace(ctx)
     if t is None or not (t.steps or t.smoke):
         return
-    tree = _Tree(t)
+    tree = _tree(ctx)
     stepped = {o.id for o in t.optimizers if o.steps}
     trained_roots = {tree.root(p.module) for p in t.parameters if p.module >= 0 and _got_grad(p)}
     dead: set[int] = set()
@@ -271,7 +254,7 @@ def _dummy(ctx) -> Iterator[Finding]:
     t = _trace(ctx)
     if t is None:
         return
-    tree = _Tree(t)
+    tree = _tree(ctx)
     idle = [m for m in t.modules if m.project and tree.params_of[m.id] and (
         m.calls == 0 or (m.calls_with_grad and not m.outputs_reaching_loss))]
     for m in t.modules:
@@ -319,7 +302,7 @@ def _isolated(ctx) -> Iterator[Finding]:
     t = _trace(ctx)
     if t is None:
         return
-    tree = _Tree(t)
+    tree = _tree(ctx)
     opts = [o for o in t.optimizers if o.steps and o.covers is not None]
     if len(opts) < 2 or any(tree.related(a.covers, b.covers) for a in opts for b in opts if a is not b):
         return
@@ -346,7 +329,7 @@ def _placeholder(ctx) -> Iterator[Finding]:
     t, want = _trace(ctx), ctx.spec.model_name
     if t is None or not want:
         return
-    tree = _Tree(t)
+    tree = _tree(ctx)
     for o in t.optimizers:
         if not o.steps or o.covers is None:
             continue
@@ -438,7 +421,7 @@ def _checkpoints(ctx) -> Iterator[Finding]:
                       key=lambda mid: (mid not in trained, not t.modules[mid].project,
                                        t.modules[mid].parent is not None, mid))
         if want:
-            yield from _against_spec(t, ckpt.path, saved, fits, sigs, want, ctx.spec.model)
+            yield from _against_spec(t, _tree(ctx), ckpt.path, saved, fits, sigs, want, ctx.spec.model)
         elif not fits:
             yield from _against_trained(t, ckpt.path, saved, {mid: sigs[mid] for mid in trained if mid in sigs})
 
@@ -449,9 +432,8 @@ def _diff(sig: dict[str, tuple], saved: dict[str, tuple]) -> tuple[list[str], li
     return missing, extra, shapes
 
 
-def _against_spec(t: Trace, path: str, saved: dict, fits: list[int], sigs: dict, want: str,
+def _against_spec(t: Trace, tree: TraceTree, path: str, saved: dict, fits: list[int], sigs: dict, want: str,
                   required: str | None) -> Iterator[Finding]:
-    tree = _Tree(t)
     if any(_short(t.modules[a]) == want for mid in fits for a in tree.ancestors(mid, inclusive=True)):
         return  # the required model's state, or one of its components' (a pretrained encoder)
     wanted = [t.modules[mid] for mid in sigs if _short(t.modules[mid]) == want]
@@ -495,7 +477,7 @@ def _untrained_saves(ctx) -> Iterator[Finding]:
     t = _trace(ctx)
     if t is None or t.mode == "smoke":
         return
-    tree = _Tree(t)
+    tree = _tree(ctx)
     by_module: dict[int, list[SaveCall]] = {}
     for s in t.saves:
         if s.module is not None and s.params and t.module(s.module) is not None:

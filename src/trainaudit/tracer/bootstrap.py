@@ -77,7 +77,6 @@ def main(config_path: str) -> int:
     from trainaudit.tracer.guard import WriteGuard
     from trainaudit.tracer.hooks import Recorder, StopRun
     from trainaudit.tracer.logcalls import Calls
-    from trainaudit.tracer.provenance import DATA, RANDOM
     from trainaudit.tracer.sites import Paths
 
     paths = Paths(os.getcwd(), config["project"])
@@ -85,7 +84,7 @@ def main(config_path: str) -> int:
     WriteGuard(os.getcwd(), config["project"], sandbox).install()
     recorder = Recorder(paths, config["steps"])
     calls = Calls(recorder)
-    _watch_dataloader(recorder, DATA, RANDOM)
+    _watch_dataloader(recorder)
     calls.install()
     recorder.install()
 
@@ -164,10 +163,12 @@ def _sources(paths, entry: list[str]) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-def _watch_dataloader(recorder, data_bit: int, random_bit: int) -> None:
+def _watch_dataloader(recorder) -> None:
     """Batches from a DataLoader are data unless every source was a random factory (a random dataset)."""
     import torch
     from torch.utils.data import dataloader
+
+    from trainaudit.tracer.provenance import DATA, RANDOM
 
     base = dataloader._BaseDataLoaderIter
     original = base.__next__
@@ -175,8 +176,9 @@ def _watch_dataloader(recorder, data_bit: int, random_bit: int) -> None:
 
     def mark(x: Any, depth: int = 0) -> None:
         if isinstance(x, torch.Tensor):
-            if table.peek(x) != random_bit:
-                table.set(x, table.peek(x) | data_bit)
+            mask = table.peek(x)
+            if mask != RANDOM:
+                table.set(x, mask | DATA)
         elif depth < 3 and isinstance(x, (list, tuple)):
             for v in x:
                 mark(v, depth + 1)

@@ -48,11 +48,10 @@ class StopRun(BaseException):
     """Raised from the optimizer step post-hook once enough steps were seen; unwinds the script cleanly."""
 
 
-class _Call:
-    __slots__ = ("rec",)
-
-    def __init__(self, rec: ModuleRecord) -> None:
-        self.rec = rec
+def _known(ids: dict[int, tuple[weakref.ref, Any]], obj: object) -> Any:
+    """The record kept for `obj` itself, not for a dead object whose id was reused; None when unseen."""
+    hit = ids.get(id(obj))
+    return hit[1] if hit is not None and hit[0]() is obj else None
 
 
 class Recorder:
@@ -111,9 +110,9 @@ class Recorder:
 
     # --- modules ----------------------------------------------------------------------------------
     def module(self, m: torch.nn.Module, site: bool = True) -> ModuleRecord:
-        hit = self._mod_ids.get(id(m))
-        if hit is not None and hit[0]() is m:
-            return hit[1]
+        known = _known(self._mod_ids, m)
+        if known is not None:
+            return known
         cls = type(m)
         defined = sites.class_site(cls)
         rec = ModuleRecord(id=len(self.modules), cls=f"{cls.__module__}.{cls.__qualname__}")
@@ -128,16 +127,20 @@ class Recorder:
         self._mod_ids[id(m)] = (weakref.ref(m), rec)
         return rec
 
+    # Registration hooks return None: a returned value would replace the registered tensor or module.
     def _on_param(self, module, name, param):
-        rec = self.module(module)
+        rec = self._own(module, name, param)
         if param is not None:
-            rec.own = [e for e in rec.own if e[0] != name] + [[name, list(param.shape)]]
             self._param(param, rec, name)
 
     def _on_buffer(self, module, name, buffer):
+        self._own(module, name, buffer)
+
+    def _own(self, module, name: str, tensor) -> ModuleRecord:
         rec = self.module(module)
-        if buffer is not None:
-            rec.own = [e for e in rec.own if e[0] != name] + [[name, list(buffer.shape)]]
+        if tensor is not None:
+            rec.own = [e for e in rec.own if e[0] != name] + [[name, list(tensor.shape)]]
+        return rec
 
     def _on_submodule(self, module, name, sub):
         parent = self.module(module)
@@ -148,10 +151,13 @@ class Recorder:
             child.parent, child.name = parent.id, name
             parent.children.append(child.id)
 
+    def known_param(self, p: torch.Tensor) -> ParamRecord | None:
+        return _known(self._param_ids, p)
+
     def _param(self, p: torch.Tensor, owner: ModuleRecord | None = None, name: str = "") -> ParamRecord:
-        hit = self._param_ids.get(id(p))
-        if hit is not None and hit[0]() is p:
-            return hit[1]
+        known = _known(self._param_ids, p)
+        if known is not None:
+            return known
         rec = ParamRecord(module=owner.id if owner else -1, name=name, path=name, numel=p.numel(),
                           requires_grad=p.requires_grad)
         self.params.append(rec)
@@ -207,25 +213,28 @@ class Recorder:
         if self.mode.busy:
             return None
         rec = self.module(module, site=False)
-        self.mode.busy += 1
+        self.mode.busy += 1  # the recorder's own reads (even `o.grad_fn`) pass through the mode: they use nothing
         try:  # inputs first: a module returning its input (Identity) must not consume its own output
             self._scan_inputs(rec, args, kwargs)
+            self._outputs(rec, output)
         finally:
             self.mode.busy -= 1
-        call = _Call(rec)
+        return None
+
+    def _outputs(self, rec: ModuleRecord, output: Any) -> None:
+        """Mark the call's tensors pending (unused until something reads them) and keep their graph nodes."""
         outs = output if isinstance(output, (list, tuple)) else (
             list(output.values()) if isinstance(output, dict) else (output,))
-        grad_fns = []
-        if any(isinstance(o, torch.Tensor) for o in outs):
+        tensors = [o for o in outs if isinstance(o, torch.Tensor)]
+        if tensors:
             rec.tensor_outputs += 1
-        for o in outs:
-            if isinstance(o, torch.Tensor):
-                self.table.set_pending(o, call)
-                if o.grad_fn is not None:
-                    grad_fns.append(o.grad_fn)
+        grad_fns = []
+        for o in tensors:
+            self.table.set_pending(o, rec)
+            if o.grad_fn is not None:
+                grad_fns.append(o.grad_fn)
         if grad_fns and len(self._pending) < MAX_PENDING:
             self._pending.append((rec, grad_fns))
-        return None
 
     def _on_random(self) -> None:
         if len(self.random_sources) >= MAX_NAMES:
@@ -243,8 +252,8 @@ class Recorder:
         self.table.set_note(out, DummyInput("", names(mask), list(t.shape), str(t.dtype), part=part,
                                             where=where if where is not None and where.in_project else None))
 
-    def _consumed(self, call: _Call) -> None:
-        call.rec.outputs_consumed += 1
+    def _consumed(self, rec: ModuleRecord) -> None:
+        rec.outputs_consumed += 1
 
     # --- backward ---------------------------------------------------------------------------------
     def _on_backward(self, loss: torch.Tensor) -> None:
@@ -261,10 +270,8 @@ class Recorder:
                     continue
                 reached.add(id(node))
                 var = getattr(node, "variable", None)
-                if var is not None:
-                    hit = self._param_ids.get(id(var))
-                    if hit is not None and hit[0]() is var:
-                        params.append(hit[1])
+                if var is not None and (known := _known(self._param_ids, var)) is not None:
+                    params.append(known)
                 stack.extend(n for n, _ in node.next_functions if n is not None)
             for p in params:
                 p.backwards_reached += 1
@@ -282,9 +289,9 @@ class Recorder:
 
     # --- optimizers -------------------------------------------------------------------------------
     def optimizer(self, opt: torch.optim.Optimizer) -> OptimizerRecord:
-        hit = self._opt_ids.get(id(opt))
-        if hit is not None and hit[0]() is opt:
-            return hit[1]
+        known = _known(self._opt_ids, opt)
+        if known is not None:
+            return known
         held = [p for g in opt.param_groups for p in g["params"]]
         lr = opt.param_groups[0].get("lr") if opt.param_groups else None
         rec = OptimizerRecord(id=len(self.optimizers), cls=f"{type(opt).__module__}.{type(opt).__qualname__}",
@@ -431,6 +438,3 @@ class Recorder:
             covering = [mid for mid, ps in owned.items() if held <= ps]
             if covering:
                 orec.covers = min(covering, key=lambda mid: (len(owned[mid]), -mid))
-
-    def where_of(self, rec: ModuleRecord) -> Where | None:
-        return rec.defined_at if rec.project else rec.created_at or rec.defined_at

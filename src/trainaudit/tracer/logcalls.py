@@ -37,7 +37,6 @@ class Calls:
         self.dropped = 0
         self.saves: list[SaveCall] = []
         self.notes: list[str] = []
-        self._stdout = sys.stdout
 
     def log(self, kind: str, tag: Any, value: Any) -> None:
         if os.getpid() != self.rec.main_pid:
@@ -141,8 +140,8 @@ class Calls:
                 # The saved state as of now: which trainable tensors an optimizer step had already changed.
                 ps = [p for p in found.parameters() if p.requires_grad]
                 call.params = len(ps)
-                call.params_changed = sum(1 for p in ps if (hit := self.rec._param_ids.get(id(p))) is not None
-                                          and hit[0]() is p and hit[1].changed_steps > 0)
+                call.params_changed = sum(1 for p in ps if (known := self.rec.known_param(p)) is not None
+                                          and known.changed_steps > 0)
             self.saves.append(call)
         finally:
             self.rec.mode.busy -= 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -236,7 +237,7 @@ def _finite(value: Any) -> Any:
 def _build(tp: Any, data: Any, where: str) -> Any:
     """Rebuild a value of type `tp` from JSON, checking shapes; raises TraceError on mismatch."""
     origin = typing.get_origin(tp)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if data is None:
             return None
