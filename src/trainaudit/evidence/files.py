@@ -30,8 +30,10 @@ class ProjectFiles:
         return sorted(self.python + self.notebooks + self.other)
 
 
-def _is_env_dir(path: str, names: list[str]) -> bool:
-    return "pyvenv.cfg" in names or path.endswith(".egg-info")
+def is_excluded_dir(path: str | os.PathLike[str]) -> bool:
+    """Environments, caches and build output: never the project's own code or artifacts."""
+    name = os.path.basename(path)
+    return name in SKIP_DIRS or name.endswith(".egg-info") or os.path.exists(os.path.join(path, "pyvenv.cfg"))
 
 
 def discover(root: Path) -> ProjectFiles:
@@ -43,14 +45,12 @@ def discover(root: Path) -> ProjectFiles:
         keep = []
         for d in dirnames:
             full = os.path.join(dirpath, d)
-            if d in SKIP_DIRS or d.endswith(".egg-info") or os.path.islink(full):
+            if os.path.islink(full) or is_excluded_dir(full):
                 continue
             try:
-                children = os.listdir(full)
+                os.listdir(full)  # os.walk would skip an unreadable folder silently; say so instead
             except OSError as exc:
                 found.skipped.append((_rel(rel_dir, d), f"unreadable directory: {exc.strerror}"))
-                continue
-            if _is_env_dir(full, children):
                 continue
             keep.append(d)
         dirnames[:] = sorted(keep)

@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from trainaudit.evidence.files import SKIP_DIRS
+from trainaudit.evidence.files import is_excluded_dir
 from trainaudit.tracer.trace import Sandbox
 
 LINK_FILE_BYTES = 32 * 1024 * 1024  # larger files are linked (copy-on-write by the child's write guard)
@@ -33,7 +33,7 @@ def _copy_dir(src: Path, dst: Path, root: Path, record: Sandbox) -> None:
         if e.is_symlink():
             os.symlink(os.readlink(e.path), target)
         elif e.is_dir():
-            if e.name in SKIP_DIRS or e.name.endswith(".egg-info") or (Path(e.path) / "pyvenv.cfg").exists():
+            if is_excluded_dir(e.path):
                 record.excluded.append(rel)
             elif _count(e.path) > LINK_DIR_ENTRIES:
                 os.symlink(e.path, target)
