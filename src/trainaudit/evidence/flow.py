@@ -14,7 +14,7 @@ from trainaudit.evidence.index import (
     scope_statements,
     walk_scope,
 )
-from trainaudit.evidence.source import SourceFile
+from trainaudit.evidence.source import SourceFile, walk
 from trainaudit.spec import Spec
 
 
@@ -126,12 +126,27 @@ class Flow:
                     env[p] = frozenset({Origin(Kind.DATA, "framework batch", sf.path, fn.node.lineno)})
                 else:
                     env[p] = frozenset({Origin(Kind.PARAM, f"{fn.qualname}:{p}")})
-        binders = [n for n in walk_scope(scope_body(sf, fn)) if isinstance(n, _BINDERS)]
-        for _ in range(4):  # a few passes reach the fixpoint for loops and late assignments
-            before = {k: len(v) for k, v in env.items()}
-            for node in binders:
+        binders = [(n, *_reads_writes(n)) for n in walk_scope(scope_body(sf, fn)) if isinstance(n, _BINDERS)]
+        # A few passes reach the fixpoint for loops and late assignments. A binder's value depends only on the
+        # names it reads, so a later pass re-evaluates only binders that read a name grown since they last ran:
+        # the same result as re-evaluating all of them, at half the cost for straight-line code.
+        grown: dict[str, int] = {}  # name -> clock of its last growth
+        done = [-1] * len(binders)  # clock of each binder's last evaluation
+        clock = 0
+        for _ in range(4):
+            changed = False
+            for i, (node, reads, writes) in enumerate(binders):
+                if done[i] >= 0 and not any(grown.get(n, -1) >= done[i] for n in reads):
+                    continue
+                clock += 1
+                done[i] = clock
+                before = [len(env[n]) if n in env else -1 for n in writes]
                 self._bind_stmt(node, sf, fn, env)
-            if before == {k: len(v) for k, v in env.items()}:
+                for n, size in zip(writes, before, strict=True):
+                    if (len(env[n]) if n in env else -1) != size:
+                        grown[n] = clock
+                        changed = True
+            if not changed:
                 break
         return env
 
@@ -453,6 +468,28 @@ class Flow:
                 ("torch.nn.", "torch.optim.")) and _is_class_name(dotted):
             return frozenset({Origin(Kind.INSTANCE, dotted, *here)})
         return values
+
+
+def _reads_writes(node: ast.AST) -> tuple[frozenset[str], tuple[str, ...]]:
+    """Names a binder's evaluated expressions mention, and names in its targets (supersets of what
+    Flow._bind_stmt reads from and writes to the environment)."""
+    if isinstance(node, ast.Assign):
+        evaluated, targets = [node.value], node.targets
+    elif isinstance(node, ast.AugAssign):
+        evaluated, targets = [node.value, node.target], [node.target]
+    elif isinstance(node, ast.AnnAssign):
+        evaluated, targets = [node.value] if node.value is not None else [], [node.target]
+    elif isinstance(node, (ast.For, ast.AsyncFor)):
+        evaluated, targets = [node.iter], [node.target]
+    elif isinstance(node, (ast.With, ast.AsyncWith)):
+        evaluated = [i.context_expr for i in node.items]
+        targets = [i.optional_vars for i in node.items if i.optional_vars is not None]
+    else:
+        assert isinstance(node, ast.NamedExpr)
+        evaluated, targets = [node.value], [node.target]
+    reads = frozenset(n.id for e in evaluated for n in walk(e) if n.__class__ is ast.Name)
+    writes = tuple(dict.fromkeys(n.id for t in targets for n in walk(t) if n.__class__ is ast.Name))
+    return reads, writes  # type: ignore[attr-defined]
 
 
 def _root_name(node: ast.AST) -> str | None:
