@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ast
+import bisect
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import NamedTuple
 
 from trainaudit.evidence.source import _NODE_FIELDS, SourceFile, walk
 
@@ -88,7 +90,8 @@ class ProjectIndex:
         self._lookups: dict[tuple[str, str | None], ClassInfo | FunctionInfo | None] = {}
         self._mros: dict[int, list[ClassInfo]] = {}
         self._external: dict[int, set[str]] = {}
-        self._file_sites: dict[int, dict[str, list[CallSite]]] = {}
+        self._units: dict[int, list[Unit]] = {}
+        self._unit_sites: dict[tuple[int, int], dict[str, list[CallSite]]] = {}
         self._words_where: dict[Callable[[str], bool], frozenset[str]] = {}
 
     def _index_file(self, sf: SourceFile) -> None:
@@ -294,21 +297,73 @@ class ProjectIndex:
         return CallSites(self)
 
     def sites_in(self, sf: SourceFile) -> dict[str, list[CallSite]]:
-        """The project calls of one file, by callee qualname, computed once."""
-        sites = self._file_sites.get(id(sf))
+        """The project calls of one file, by callee qualname, in unit order (see `units`)."""
+        out: dict[str, list[CallSite]] = {}
+        for i in range(len(self.units(sf))):
+            for q, sites in self.unit_sites(sf, i).items():
+                out.setdefault(q, []).extend(sites)
+        return out
+
+    def units(self, sf: SourceFile) -> list[Unit]:
+        """The file cut into call-site units, in source order: each top-level statement, except that a class
+        is cut into its header (decorators, bases, keywords) and each statement of its body."""
+        found = self._units.get(id(sf))
+        if found is None:
+            assert sf.tree is not None
+            fn_of = {id(fi.node): fi for fi in self.module_functions.get(sf.module, [])}
+            found = self._units[id(sf)] = []
+            for stmt in sf.tree.body:
+                if isinstance(stmt, ast.ClassDef):
+                    header = [*stmt.decorator_list, *stmt.bases, *stmt.keywords]
+                    if header:
+                        found.append(Unit(min(n.lineno for n in header), max(n.end_lineno or n.lineno for n in header),
+                                          tuple(header), None))
+                    found += [_unit(item, fn_of.get(id(item))) for item in stmt.body]
+                else:
+                    found.append(_unit(stmt, fn_of.get(id(stmt))))
+        return found
+
+    def units_spelling(self, sf: SourceFile, name: str) -> list[int]:
+        """Indexes of the units whose lines spell the word `name` (all units of a non-ASCII file, whose
+        identifiers Python reads in NFKC form)."""
+        units = self.units(sf)
+        if not sf.text.isascii():
+            return list(range(len(units)))
+        starts, text = sf.line_starts, sf.text
+        lines = sorted({bisect.bisect_right(starts, at) for at in _word_at(text, name)})
+        firsts = [u.first for u in units]
+        out: list[int] = []
+        for line in lines:
+            i = bisect.bisect_right(firsts, line) - 1
+            while i >= 0 and units[i].first <= line:  # spans are ordered; a class header may overlap its body
+                if line <= units[i].last and i not in out:
+                    out.append(i)
+                i -= 1
+        return sorted(out)
+
+    def unit_sites(self, sf: SourceFile, i: int) -> dict[str, list[CallSite]]:
+        """The project calls of one unit, by callee qualname, in `walk` order, computed once. Only a call
+        spelled like a definition (or an alias to one) can resolve to it: the others are not resolved."""
+        key = (id(sf), i)
+        sites = self._unit_sites.get(key)
         if sites is None:
-            sites = self._file_sites[id(sf)] = {}
-            owner = self.owner_of(sf)
-            for node in sf.nodes_of(ast.Call):
-                assert isinstance(node, ast.Call)
-                target = self.resolve(sf, node.func)
-                caller = owner.get(id(node))
-                if target is None and isinstance(node.func, ast.Attribute) and caller and caller.cls:
-                    if isinstance(node.func.value, ast.Name) and node.func.value.id == "self":
-                        target = self.method(caller.cls, node.func.attr)
+            sites = self._unit_sites[key] = {}
+            spelled = self._def_spellings
+            for node, caller in _calls_with_owner(self.units(sf)[i], self._fn_nodes(sf)):
+                func = node.func
+                last = func.attr if func.__class__ is ast.Attribute else getattr(func, "id", None)
+                if last not in spelled:
+                    continue
+                target = self.resolve(sf, func)
+                if target is None and isinstance(func, ast.Attribute) and caller and caller.cls:
+                    if isinstance(func.value, ast.Name) and func.value.id == "self":
+                        target = self.method(caller.cls, func.attr)
                 if isinstance(target, (ClassInfo, FunctionInfo)):
                     sites.setdefault(target.qualname, []).append(CallSite(caller, sf, node))
         return sites
+
+    def _fn_nodes(self, sf: SourceFile) -> dict[int, FunctionInfo]:
+        return {id(fi.node): fi for fi in self.module_functions.get(sf.module, [])}
 
     def owner_of(self, sf: SourceFile) -> dict[int, FunctionInfo]:
         """id(node) -> the innermost indexed function containing it (nested defs count as their parent)."""
@@ -321,6 +376,57 @@ class ProjectIndex:
         return self._owners[sf.module]
 
 
+class Unit(NamedTuple):
+    """A part of a file that call sites are collected from: its line span, nodes and owner function."""
+
+    first: int
+    last: int
+    nodes: tuple[ast.AST, ...]
+    owner: FunctionInfo | None
+
+
+def _word_at(text: str, word: str) -> Iterator[int]:
+    """Offsets where `word` occurs as a whole identifier-like word of ASCII text (str.find: compiling a regex
+    per name cost more than the search)."""
+    at, n = text.find(word), len(word)
+    while at >= 0:
+        before = text[at - 1] if at else " "
+        after = text[at + n: at + n + 1] or " "
+        if not (before.isalnum() or before == "_" or after.isalnum() or after == "_"):
+            yield at
+        at = text.find(word, at + n)
+
+
+def _unit(stmt: ast.stmt, owner: FunctionInfo | None) -> Unit:
+    decorators = getattr(stmt, "decorator_list", None)
+    first = min([stmt.lineno, *(d.lineno for d in decorators)]) if decorators else stmt.lineno
+    return Unit(first, stmt.end_lineno or stmt.lineno, (stmt,), owner)
+
+
+def _calls_with_owner(unit: Unit, fn_of: dict[int, FunctionInfo]) -> list[tuple[ast.Call, FunctionInfo | None]]:
+    """Every call of a unit in `walk` order, with the innermost indexed function containing it (see
+    ProjectIndex.owner_of), found in one walk."""
+    fields = _NODE_FIELDS
+    out: list[tuple[ast.Call, FunctionInfo | None]] = []
+    todo: list[tuple[ast.AST, FunctionInfo | None]] = [(n, unit.owner) for n in unit.nodes]
+    append = todo.append
+    for node, owner in todo:
+        cls = node.__class__
+        if cls is ast.Call:
+            out.append((node, owner))  # type: ignore[arg-type]
+        elif id(node) in fn_of:
+            owner = fn_of[id(node)]
+        for name in fields.get(cls, node._fields):
+            v = getattr(node, name, None)
+            if v.__class__ is list:
+                for x in v:
+                    if isinstance(x, ast.AST):
+                        append((x, owner))
+            elif isinstance(v, ast.AST):
+                append((v, owner))
+    return out
+
+
 class CallSites(Mapping[str, list[CallSite]]):
     """qualname -> its project call sites, in file order then tree order; built per callee on demand.
 
@@ -331,8 +437,8 @@ class CallSites(Mapping[str, list[CallSite]]):
     def __init__(self, index: ProjectIndex) -> None:
         self._index = index
         self._done: dict[str, list[CallSite]] = {}
-        self._merged: dict[str, list[CallSite]] = {}  # the sites of every file walked so far
-        self._walked: set[int] = set()
+        self._merged: dict[str, list[tuple[tuple[int, int], CallSite]]] = {}  # (file, unit) order and site
+        self._walked: set[tuple[int, int]] = set()  # (id(file), unit index) walked so far
         self._names: set[str] = set()  # spellings whose files have all been walked
 
     def __getitem__(self, qualname: str) -> list[CallSite]:
@@ -348,16 +454,18 @@ class CallSites(Mapping[str, list[CallSite]]):
         target = index.functions.get(qualname) or index.classes.get(qualname)
         if target is None:
             return []
-        # Many callees share a spelling (every script's `main`): walk each file once, merge, never rescan.
+        # Many callees share a spelling (every script's `main`): walk each unit once, merge, never rescan. Only
+        # the units whose lines spell the name are walked: a call's name is spelled on a line of its unit.
+        order = index._file_order
         for name in index.spellings(target.name) - self._names:
             self._names.add(name)
             for sf in index.files_spelling({name}):
-                if id(sf) not in self._walked:
-                    self._walked.add(id(sf))
-                    for q, sites in index.sites_in(sf).items():
-                        self._merged.setdefault(q, []).extend(sites)
-        order = index._file_order
-        return sorted(self._merged.get(qualname, ()), key=lambda site: order[id(site.file)])  # stable
+                for i in index.units_spelling(sf, name):
+                    if (id(sf), i) not in self._walked:
+                        self._walked.add((id(sf), i))
+                        for q, sites in index.unit_sites(sf, i).items():
+                            self._merged.setdefault(q, []).extend(((order[id(sf)], i), s) for s in sites)
+        return [s for _, s in sorted(self._merged.get(qualname, ()), key=lambda pair: pair[0])]  # stable
 
     def _all(self) -> dict[str, list[CallSite]]:
         out: dict[str, list[CallSite]] = {}
@@ -376,6 +484,19 @@ class CallSites(Mapping[str, list[CallSite]]):
 def iter_scopes(index: ProjectIndex, sf: SourceFile) -> list[FunctionInfo | None]:
     """The module level (None) and every indexed function of one file."""
     return [None, *index.module_functions.get(sf.module, [])]
+
+
+def scope_text(sf: SourceFile, fn: FunctionInfo | None) -> str:
+    """The source lines of a scope: a function's def through its end, or the module's top-level statements
+    other than defs and classes. Every identifier of the scope's nodes is spelled in it."""
+    starts, text = sf.line_starts, sf.text
+
+    def lines(first: int, last: int) -> str:
+        return text[starts[first - 1]: starts[last] if last < len(starts) else len(text)]
+
+    if fn is not None:
+        return lines(fn.node.lineno, fn.node.end_lineno or fn.node.lineno)
+    return "\n".join(lines(s.lineno, s.end_lineno or s.lineno) for s in scope_body(sf, None))
 
 
 def scope_body(sf: SourceFile, fn: FunctionInfo | None) -> list[ast.stmt]:

@@ -35,6 +35,7 @@ _NODE_FIELDS = _node_fields()
 # hold non-ASCII letters).
 _WORD_BREAKS = str.maketrans({c: " " for c in map(chr, range(128)) if not (c.isalnum() or c == "_")})
 _AST = ast.AST
+_LINE_BREAK = re.compile(r"\r\n?|\n")
 
 
 def walk(node: ast.AST) -> list[ast.AST]:
@@ -72,6 +73,7 @@ class SourceFile:
     _by_type: dict[type, list[ast.AST]] | None = None
     _words: frozenset[str] | None = None
     _normalised: str | None = None
+    _starts: list[int] | None = None
 
     def mentions(self, *words: str) -> bool:
         """Cheap prefilter: does the text contain any of these words? (A substring search, no parsing.)
@@ -112,6 +114,13 @@ class SourceFile:
             return self._by_type.get(types[0], [])
         out = [n for t in types for n in self._by_type.get(t, [])]
         return sorted(out, key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)))
+
+    @property
+    def line_starts(self) -> list[int]:
+        """Offset in `text` where each line starts (line n at index n - 1), with Python's line breaks."""
+        if self._starts is None:
+            self._starts = [0, *(m.end() for m in _LINE_BREAK.finditer(self.text))]
+        return self._starts
 
     @property
     def is_notebook(self) -> bool:
