@@ -165,11 +165,14 @@ def _package_of(sf_module: str, rel: str) -> str:
     return sf_module if rel.endswith("__init__.py") else sf_module.rpartition(".")[0]
 
 
-def collect_aliases(tree: ast.Module, module: str, rel: str) -> dict[str, str]:
-    """Map every imported local name to what it names, once, so rules see `torch.randn` however spelled."""
+def collect_aliases(tree: ast.Module, module: str, rel: str, text: str | None = None) -> dict[str, str]:
+    """Map every imported local name to what it names, once, so rules see `torch.randn` however spelled.
+
+    Given the source text, only the top-level statements whose lines spell `import` are searched (every
+    import statement does): most of a file is not visited at all."""
     aliases: dict[str, str] = {}
     package = _package_of(module, rel)
-    for node in _statements(tree.body):
+    for node in _statements(_spelling_import(tree, text)):
         if isinstance(node, ast.Import):
             for a in node.names:
                 if a.asname:
@@ -189,6 +192,28 @@ def collect_aliases(tree: ast.Module, module: str, rel: str) -> dict[str, str]:
                     continue
                 aliases[a.asname or a.name] = f"{base}.{a.name}" if base else a.name
     return aliases
+
+
+def _spelling_import(tree: ast.Module, text: str | None) -> list[ast.stmt]:
+    """Top-level statements whose lines hold the word `import` (all of them when the text is not plain ASCII
+    with `\n` line breaks, where counting lines by `\n` would not match the parser's)."""
+    if text is None or not text.isascii() or "\r" in text:
+        return tree.body
+    lines: list[int] = []
+    line, last = 1, 0
+    at = text.find("import")
+    while at >= 0:
+        line += text.count("\n", last, at)
+        lines.append(line)
+        last, at = at, text.find("import", at + 6)
+    out: list[ast.stmt] = []
+    i = 0
+    for stmt in tree.body:  # statements and lines both ascend
+        while i < len(lines) and lines[i] < stmt.lineno:
+            i += 1
+        if i < len(lines) and lines[i] <= (stmt.end_lineno or stmt.lineno):
+            out.append(stmt)
+    return out
 
 
 _BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
@@ -258,5 +283,5 @@ def read_source(root: Path, rel: str) -> SourceFile:
     except (ValueError, RecursionError, MemoryError) as exc:
         sf.error = f"cannot parse: {type(exc).__name__}"
         return sf
-    sf.aliases = collect_aliases(sf.tree, sf.module, rel)
+    sf.aliases = collect_aliases(sf.tree, sf.module, rel, text)
     return sf
