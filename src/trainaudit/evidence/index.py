@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
 
-from trainaudit.evidence.source import _NODE_FIELDS, SourceFile, walk
+from trainaudit.evidence.source import NODE_FIELDS, SourceFile, walk
 
 # Base classes that make a class a trainable module.
 MODULE_BASES = frozenset(
@@ -250,7 +250,9 @@ class ProjectIndex:
         return out
 
     @cached_property
-    def _def_spellings(self) -> frozenset[str]:
+    def def_spellings(self) -> frozenset[str]:
+        """Every word that can name a project class or function (its name or an alias to it). A scope whose
+        words miss this set cannot call into the project."""
         names = {c.name for c in self.classes.values()} | {f.name for f in self.functions.values()}
         return frozenset(w for n in names for w in self.spellings(n))
 
@@ -258,7 +260,7 @@ class ProjectIndex:
     def _files_by_word(self) -> dict[str, list[SourceFile]]:
         """Spelling of a definition -> the files (in index order) whose text has that word."""
         out: dict[str, list[SourceFile]] = {}
-        wanted = self._def_spellings
+        wanted = self.def_spellings
         for sf in self.files:
             for w in sf.words & wanted:
                 out.setdefault(w, []).append(sf)
@@ -348,7 +350,7 @@ class ProjectIndex:
         sites = self._unit_sites.get(key)
         if sites is None:
             sites = self._unit_sites[key] = {}
-            spelled = self._def_spellings
+            spelled = self.def_spellings
             for node, caller in _calls_with_owner(self.units(sf)[i], self._fn_nodes(sf)):
                 func = node.func
                 last = func.attr if func.__class__ is ast.Attribute else getattr(func, "id", None)
@@ -406,7 +408,7 @@ def _unit(stmt: ast.stmt, owner: FunctionInfo | None) -> Unit:
 def _calls_with_owner(unit: Unit, fn_of: dict[int, FunctionInfo]) -> list[tuple[ast.Call, FunctionInfo | None]]:
     """Every call of a unit in `walk` order, with the innermost indexed function containing it (see
     ProjectIndex.owner_of), found in one walk."""
-    fields = _NODE_FIELDS
+    fields = NODE_FIELDS
     out: list[tuple[ast.Call, FunctionInfo | None]] = []
     todo: list[tuple[ast.AST, FunctionInfo | None]] = [(n, unit.owner) for n in unit.nodes]
     append = todo.append
@@ -508,7 +510,8 @@ def scope_body(sf: SourceFile, fn: FunctionInfo | None) -> list[ast.stmt]:
 
 
 _SCOPE_CACHE: dict[tuple[int, int, int], list[ast.AST]] = {}
-_OWN_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+# Nodes that open a scope of their own: a scope's walk stops at them.
+OWN_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 
 def clear_walk_caches() -> None:
@@ -530,7 +533,7 @@ def walk_scope(stmts: list[ast.stmt]) -> list[ast.AST]:
     if cached is None:
         cached = []
         todo: list[ast.AST] = list(reversed(stmts))
-        fields = _NODE_FIELDS
+        fields = NODE_FIELDS
         while todo:
             node = todo.pop()
             cached.append(node)
@@ -538,8 +541,8 @@ def walk_scope(stmts: list[ast.stmt]) -> list[ast.AST]:
             for name in fields.get(node.__class__, node._fields):
                 v = getattr(node, name, None)
                 if v.__class__ is list:
-                    children += [x for x in v if isinstance(x, ast.AST) and not isinstance(x, _OWN_SCOPES)]
-                elif isinstance(v, ast.AST) and not isinstance(v, _OWN_SCOPES):
+                    children += [x for x in v if isinstance(x, ast.AST) and not isinstance(x, OWN_SCOPES)]
+                elif isinstance(v, ast.AST) and not isinstance(v, OWN_SCOPES):
                     children.append(v)
             todo += reversed(children)
         _SCOPE_CACHE[key] = cached

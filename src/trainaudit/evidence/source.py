@@ -30,7 +30,7 @@ def _node_fields() -> dict[type, tuple[str, ...]]:
     return out
 
 
-_NODE_FIELDS = _node_fields()
+NODE_FIELDS = _node_fields()
 # ASCII characters that cannot be part of an identifier become spaces; other characters stay (identifiers may
 # hold non-ASCII letters).
 _WORD_BREAKS = str.maketrans({c: " " for c in map(chr, range(128)) if not (c.isalnum() or c == "_")})
@@ -43,7 +43,7 @@ def walk(node: ast.AST) -> list[ast.AST]:
     the fields that can hold nodes and appends to the list it is iterating."""
     out = [node]
     append = out.append
-    fields = _NODE_FIELDS
+    fields = NODE_FIELDS
     for n in out:
         for name in fields.get(n.__class__, n._fields):
             v = getattr(n, name, None)
