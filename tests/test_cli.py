@@ -246,6 +246,32 @@ def test_python_api_report_renders_every_format():
         assert "placeholder-model" in text, fmt
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+def test_python_api_pauses_the_garbage_collector_and_restores_its_state(enabled):
+    import gc
+
+    from trainaudit import audit
+    from trainaudit.rules import registry
+
+    seen: list[bool] = []
+
+    def probe(ctx):  # a check that records the collector's state while rules run
+        seen.append(gc.isenabled())
+        return []
+
+    checks = registry.get_rule("empty-logs").checks
+    checks.insert(0, probe)
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        audit(EXAMPLES / "honest-run")
+        assert gc.isenabled() is enabled
+    finally:
+        checks.remove(probe)
+        (gc.enable if was else gc.disable)()
+    assert seen == [False]
+
+
 def test_logs_and_ckpt_inspection_commands():
     runs = EXAMPLES / "honest-run" / "runs"
     doc = json.loads(run("logs", str(runs), "--format", "json").stdout)

@@ -11,6 +11,7 @@ from pathlib import Path
 from trainaudit.context import AuditContext
 from trainaudit.evidence.index import clear_walk_caches
 from trainaudit.finding import Finding
+from trainaudit.gcpause import gc_paused
 from trainaudit.report.model import Report
 from trainaudit.rules.registry import Rule, all_rules, get_rule
 from trainaudit.spec import SpecError, load_spec
@@ -54,10 +55,11 @@ def run_audit(
     rules = select_rules(select, (*ignore, *spec.ignore))
     clear_walk_caches()
     ctx = AuditContext(root.resolve(), spec, progress)
-    findings = judge(ctx, rules)
-    gaps = _gaps(ctx)
-    verdict, reasons = decide(findings, gaps)
-    return Report.build(ctx, rules, findings, verdict, reasons)
+    with gc_paused():
+        findings = judge(ctx, rules)
+        gaps = _gaps(ctx)
+        verdict, reasons = decide(findings, gaps)
+        return Report.build(ctx, rules, findings, verdict, reasons)
 
 
 def judge(ctx: AuditContext, rules: list[Rule]) -> list[Finding]:
