@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
 
-from trainaudit.evidence.source import NODE_FIELDS, SourceFile, walk
+from trainaudit.evidence.source import NODE_FIELDS, SourceFile, block_fields, walk
 
 # Base classes that make a class a trainable module.
 MODULE_BASES = frozenset(
@@ -551,7 +551,6 @@ def walk_scope(stmts: list[ast.stmt]) -> list[ast.AST]:
 
 _STMT_CACHE: dict[tuple[int, int, int], list[ast.stmt]] = {}
 _NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-_BLOCK_FIELDS = frozenset({"body", "orelse", "finalbody", "handlers", "cases"})
 
 
 def scope_statements(stmts: list[ast.stmt]) -> list[ast.stmt]:
@@ -570,11 +569,8 @@ def scope_statements(stmts: list[ast.stmt]) -> list[ast.stmt]:
             node = todo.pop()
             if isinstance(node, ast.stmt):
                 cached.append(node)
-            children: list[ast.AST] = []
-            for name in node._fields:
-                if name in _BLOCK_FIELDS:
-                    children += [c for c in getattr(node, name) if not isinstance(c, _NESTED_SCOPES)]
-            todo += reversed(children)
+            for name in reversed(block_fields(node.__class__)):
+                todo += [c for c in reversed(getattr(node, name)) if not isinstance(c, _NESTED_SCOPES)]
         _STMT_CACHE[key] = cached
     return cached
 

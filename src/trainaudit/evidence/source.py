@@ -220,6 +220,15 @@ _BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
 _BLOCKS_OF: dict[type, tuple[str, ...]] = {}
 
 
+def block_fields(cls: type) -> tuple[str, ...]:
+    """The fields of an AST class that hold statement blocks, in source order (`try`: body, handlers, orelse,
+    finalbody), empty for simple statements; looked up once per class."""
+    blocks = _BLOCKS_OF.get(cls)
+    if blocks is None:
+        blocks = _BLOCKS_OF[cls] = tuple(f for f in cls._fields if f in _BLOCKS)
+    return blocks
+
+
 def _statements(body: list[ast.stmt]) -> list[ast.AST]:
     """Every statement, nested blocks and nested defs included, without descending into expressions.
 
@@ -227,15 +236,10 @@ def _statements(body: list[ast.stmt]) -> list[ast.AST]:
     of a file) are not probed for blocks."""
     out: list[ast.AST] = []
     todo = list(reversed(body))
-    blocks_of = _BLOCKS_OF
     while todo:
         node = todo.pop()
         out.append(node)
-        cls = node.__class__
-        blocks = blocks_of.get(cls)
-        if blocks is None:
-            blocks = blocks_of[cls] = tuple(b for b in _BLOCKS if b in cls._fields)
-        for name in blocks:
+        for name in block_fields(node.__class__):
             children = getattr(node, name, None)
             if children:
                 todo.extend(reversed(children))
