@@ -79,6 +79,7 @@ class TrainingPath:
         self.flow = flow
         self.loops: list[TrainLoop] = []
         self.optimizers: list[Optimizer] = []
+        self._feeds: dict[TrainLoop, list[tuple[ast.Call, Prov]]] = {}  # loops hash by identity (eq=False)
         for sf in files:
             if sf.tree is None or sf.is_test or not sf.mentions(*TRAINING_WORDS):
                 continue
@@ -168,7 +169,14 @@ class TrainingPath:
     def feeds(self, loop: TrainLoop) -> list[tuple[ast.Call, Prov]]:
         """What reaches the model in a loop: arguments of module calls, and of project helpers given the model.
 
-        Parameters are resolved through call sites; loss modules are skipped (their inputs are outputs)."""
+        Parameters are resolved through call sites; loss modules are skipped (their inputs are outputs).
+        Computed once per loop: several rules ask."""
+        found = self._feeds.get(loop)
+        if found is None:
+            found = self._feeds[loop] = self._find_feeds(loop)
+        return found
+
+    def _find_feeds(self, loop: TrainLoop) -> list[tuple[ast.Call, Prov]]:
         flow = self.flow
         env = flow.env(loop.file, loop.scope)
         out: list[tuple[ast.Call, Prov]] = []
