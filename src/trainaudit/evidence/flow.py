@@ -390,6 +390,8 @@ class Flow:
         return values | frozenset(o for o in callee if o.kind in VALUE_KINDS)
 
     def _has_method(self, receiver: Prov, name: str) -> bool:
+        if name not in self.index.method_names:
+            return False  # no project class has it: skip resolving the receiver through call sites
         for cname in self._instances(receiver):
             cls = self.index.classes.get(cname)
             if cls is not None and self.index.method(cls, name) is not None:

@@ -186,21 +186,30 @@ class ProjectIndex:
         return seen
 
     def external_bases(self, cls: ClassInfo) -> set[str]:
+        return set(self._external_bases(cls))
+
+    def _external_bases(self, cls: ClassInfo) -> set[str]:
+        """Memoised; callers must not change the set."""
         cached = self._external.get(id(cls))
         if cached is None:
             cached = self._external[id(cls)] = set()
             for c in self.mro(cls):
                 cached.update(b for b in c.bases if not isinstance(self.lookup(b, c.file), ClassInfo))
-        return set(cached)
+        return cached
 
     def _has_base(self, cls: ClassInfo, wanted: frozenset[str], suffixes: tuple[str, ...]) -> bool:
-        return any(b in wanted or b.endswith(suffixes) for b in self.external_bases(cls))
+        return any(b in wanted or b.endswith(suffixes) for b in self._external_bases(cls))
 
     def is_module(self, cls: ClassInfo) -> bool:
         return self._has_base(cls, MODULE_BASES, ("nn.Module", "LightningModule", "PreTrainedModel"))
 
     def is_dataset(self, cls: ClassInfo) -> bool:
         return self._has_base(cls, DATASET_BASES, ("Dataset", "DataModule"))
+
+    @cached_property
+    def method_names(self) -> frozenset[str]:
+        """Every method name of every project class: `method(cls, name)` is None for a name outside it."""
+        return frozenset(name for c in self.classes.values() for name in c.methods)
 
     def method(self, cls: ClassInfo, name: str) -> FunctionInfo | None:
         for c in self.mro(cls):
