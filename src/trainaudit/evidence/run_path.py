@@ -20,7 +20,7 @@ from functools import cached_property
 
 from trainaudit.evidence.flow import Flow, Kind
 from trainaudit.evidence.index import ClassInfo, FunctionInfo, ProjectIndex, iter_scopes, scope_body, subtree
-from trainaudit.evidence.source import SourceFile
+from trainaudit.evidence.source import NODE_FIELDS, SourceFile
 from trainaudit.evidence.training import TrainingPath
 
 # Methods a framework or the interpreter calls on an object once it exists: instantiating a class reaches them.
@@ -69,12 +69,46 @@ def scope_nodes(sf: SourceFile, fn: FunctionInfo | None) -> Iterable[ast.AST]:
         yield from subtree(stmt)
 
 
+# Nodes that hold no call (names, constants, operators, contexts, import aliases): `calls_in` does not queue them.
+_NO_CALLS = frozenset({ast.Name, ast.Constant, ast.alias, *(
+    c for c in vars(ast).values()
+    if isinstance(c, type) and issubclass(c, (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)))})
+
+
+def calls_in(stmts: list[ast.stmt]) -> list[ast.Call]:
+    """The calls of the statements' subtrees, in `subtree` order (each statement breadth first), without
+    visiting the many nodes that cannot hold a call (most of a tree)."""
+    out: list[ast.Call] = []
+    fields, leaves, node_type = NODE_FIELDS, _NO_CALLS, ast.AST
+    for stmt in stmts:
+        todo: list[ast.AST] = [stmt]
+        append = todo.append
+        for node in todo:
+            cls = node.__class__
+            if cls is ast.Call:
+                out.append(node)  # type: ignore[arg-type]
+            for name in fields.get(cls, node._fields):
+                v = getattr(node, name, None)
+                if v.__class__ is list:
+                    for x in v:
+                        if x.__class__ not in leaves and isinstance(x, node_type):
+                            append(x)
+                elif v.__class__ not in leaves and isinstance(v, node_type):
+                    append(v)
+    return out
+
+
 # -- edges -------------------------------------------------------------------------------------------
 def reference(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, node: ast.Name | ast.Attribute,
               line: int | None = None) -> Edge | None:
     """The project definition a name or attribute in a scope refers to, as an edge at `line` (default: the
     node's): `self.<name>` in a method is a dispatch on its class ("virtual"), a class is "new", a function
-    "call". With fn None, `self.<name>` is not dispatched (it resolves like any other name)."""
+    "call". With fn None, `self.<name>` is not dispatched (it resolves like any other name).
+
+    A name that no definition is spelled like is not resolved: it resolves to a definition only through its last
+    part (see ProjectIndex.def_spellings), and a dispatch on it finds no method, as every method is a function."""
+    if (node.attr if isinstance(node, ast.Attribute) else node.id) not in index.def_spellings:
+        return None
     if (fn is not None and fn.cls is not None and isinstance(node, ast.Attribute)
             and isinstance(node.value, ast.Name) and node.value.id == "self"):
         return Edge("virtual", fn.cls, node.lineno if line is None else line, node.attr)
@@ -114,8 +148,7 @@ class RunPath:
         key = scope_key(sf, fn)
         if key not in self._edges:
             stmts = fn.node.body if fn is not None else scope_body(sf, None)
-            self._edges[key] = [e for stmt in stmts for node in subtree(stmt) if isinstance(node, ast.Call)
-                                for e in self.call_edges(sf, fn, node)]
+            self._edges[key] = [e for call in calls_in(stmts) for e in self.call_edges(sf, fn, call)]
         return self._edges[key]
 
     def call_edges(self, sf: SourceFile, fn: FunctionInfo | None, call: ast.Call) -> list[Edge]:
@@ -128,8 +161,10 @@ class RunPath:
                 return ([Edge("call", base.methods[func.attr], line)] if base else []) + self._passed(sf, call)
         edge = reference(self.index, sf, fn, func, line) if isinstance(func, (ast.Name, ast.Attribute)) else None
         out: list[Edge] = [edge] if edge is not None else []
-        if edge is None and isinstance(func, ast.Attribute) and self._is_local_value(sf, fn, func.value):
-            # A method of an object the flow knows: `model.encode(x)`, `trainer.train()`.
+        if (edge is None and isinstance(func, ast.Attribute) and func.attr in self._method_names
+                and self._is_local_value(sf, fn, func.value)):
+            # A method of an object the flow knows: `model.encode(x)`, `trainer.train()`. Only a name some project
+            # class defines can find a method: the others are not evaluated (building a scope's flow is costly).
             env = self.flow.env(sf, fn)
             for o in self.flow.concrete(self.flow.eval(func.value, sf, fn, env)):
                 cls = self.index.classes.get(o.what) if o.kind is Kind.INSTANCE else None
@@ -137,6 +172,11 @@ class RunPath:
                 if m is not None:
                     out.append(Edge("call", m, line))
         return out + self._passed(sf, call)
+
+    @cached_property
+    def _method_names(self) -> frozenset[str]:
+        """Names of the project's methods: `obj.<name>()` can run a project method only with one of them."""
+        return frozenset(name for c in self.index.classes.values() for name in c.methods)
 
     def _is_local_value(self, sf: SourceFile, fn: FunctionInfo | None, expr: ast.AST) -> bool:
         """Whether an expression starts from a variable of the scope (not an imported module or a builtin)."""
