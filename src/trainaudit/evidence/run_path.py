@@ -13,6 +13,7 @@ built on those edges:
 from __future__ import annotations
 
 import ast
+import bisect
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -62,13 +63,15 @@ def scope_id(scope: Scope) -> tuple[str, str]:
     return sf.path, fn.qualname if fn is not None else ""
 
 
-def scope_nodes(sf: SourceFile, fn: FunctionInfo | None) -> Iterable[ast.AST]:
-    """Every node of a scope, closures included (they run as part of it); the module level skips defs."""
-    stmts = [fn.node] if fn is not None else scope_body(sf, fn)
-    for stmt in stmts:
-        yield from subtree(stmt)
+def scope_nodes(sf: SourceFile, fn: FunctionInfo | None) -> list[ast.AST]:
+    """Every node of a scope, closures included (they run as part of it); the module level skips defs. A
+    function's list is the cached `subtree` of its node: callers must not change it."""
+    if fn is not None:
+        return subtree(fn.node)
+    return [node for stmt in scope_body(sf, fn) for node in subtree(stmt)]
 
 
+_DECORATED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 # Nodes that hold no call (names, constants, operators, contexts, import aliases): `calls_in` does not queue them.
 _NO_CALLS = frozenset({ast.Name, ast.Constant, ast.alias, *(
     c for c in vars(ast).values()
@@ -95,6 +98,37 @@ def calls_in(stmts: list[ast.stmt]) -> list[ast.Call]:
                             append(x)
                 elif v.__class__ not in leaves and isinstance(v, node_type):
                     append(v)
+    return out
+
+
+def _lines_at(text: str, offsets: list[int]) -> list[int]:
+    """The line of each offset (ascending) of a text whose only line break is `\\n`, counted between
+    consecutive offsets rather than for the whole file."""
+    out: list[int] = []
+    line, last = 1, 0
+    for at in offsets:
+        line += text.count("\n", last, at)
+        last = at
+        out.append(line)
+    return out
+
+
+def _spelling(stmts: list[ast.stmt], lines: list[int] | None) -> list[ast.stmt]:
+    """The statements (ascending, disjoint, as in a block) whose lines, decorators included, hold one of
+    `lines` (ascending; None: all of them)."""
+    if lines is None:
+        return stmts
+    out: list[ast.stmt] = []
+    i, n = 0, len(lines)
+    for stmt in stmts:
+        decorators = stmt.decorator_list if stmt.__class__ in _DECORATED else None  # type: ignore[attr-defined]
+        first = min(stmt.lineno, *(d.lineno for d in decorators)) if decorators else stmt.lineno
+        while i < n and lines[i] < first:
+            i += 1
+        if i == n:
+            break
+        if lines[i] <= (stmt.end_lineno or stmt.lineno):
+            out.append(stmt)
     return out
 
 
@@ -141,15 +175,39 @@ class RunPath:
         self._walked: set[int] = set()
         self._spelled_done: set[str] = set()
         self._mro: dict[str, list[ClassInfo]] = {}
+        self._lines: dict[int, list[int] | None] = {}  # id(file) -> its _spelled_lines
 
     # -- edges ---------------------------------------------------------------------------------
     def edges(self, sf: SourceFile, fn: FunctionInfo | None) -> list[Edge]:
         """Project definitions a scope uses; closures count for the function that defines them."""
         key = scope_key(sf, fn)
         if key not in self._edges:
-            stmts = fn.node.body if fn is not None else scope_body(sf, None)
+            # Every edge is found through a name spelled like a definition (`reference`, the super() and flow
+            # cases ask for a method name, which is one too), inside the call's statement: a statement none of
+            # whose lines spells one has no edge and is not walked (most of a file, imports aside).
+            stmts = _spelling(fn.node.body if fn is not None else scope_body(sf, None), self._spelled_lines(sf))
             self._edges[key] = [e for call in calls_in(stmts) for e in self.call_edges(sf, fn, call)]
         return self._edges[key]
+
+    def _spelled_lines(self, sf: SourceFile) -> list[int] | None:
+        """The lines of a file where a word of `ProjectIndex.def_spellings` occurs, ascending (a substring
+        search: a superset of where such a name is used). None for a non-ASCII file, whose identifiers Python
+        reads in NFKC form: any line may spell one."""
+        if id(sf) not in self._lines:
+            text = sf.text
+            found: list[int] | None = None
+            if text.isascii():
+                offsets: list[int] = []
+                for word in sf.words & self.index.def_spellings:
+                    at = text.find(word)
+                    while at >= 0:
+                        offsets.append(at)
+                        at = text.find(word, at + len(word))
+                offsets.sort()
+                found = _lines_at(text, offsets) if "\r" not in text else [
+                    bisect.bisect_right(sf.line_starts, at) for at in offsets]
+            self._lines[id(sf)] = found
+        return self._lines[id(sf)]
 
     def call_edges(self, sf: SourceFile, fn: FunctionInfo | None, call: ast.Call) -> list[Edge]:
         """What one call may run: the callee, an instantiated class, a dispatched method, or callables passed on."""
@@ -393,9 +451,13 @@ def referenced(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None,
     class brings all its methods, because frameworks call hooks such as `validation_step` by name.
     """
     out: dict[str, FunctionInfo] = {}
+    spelled = index.def_spellings
     for node in nodes:
-        if isinstance(node, (ast.Name, ast.Attribute)) and isinstance(node.ctx, ast.Load):
-            e = reference(index, sf, fn, node)
+        cls = node.__class__  # the parser makes exact Name/Attribute nodes
+        name = node.id if cls is ast.Name else node.attr if cls is ast.Attribute else None  # type: ignore[attr-defined]
+        # A name no definition is spelled like references none (see `reference`): most nodes stop here.
+        if name in spelled and isinstance(node.ctx, ast.Load):  # type: ignore[attr-defined]
+            e = reference(index, sf, fn, node)  # type: ignore[arg-type]
             if e is not None:
                 for m in _brings(index, e):
                     out.setdefault(m.qualname, m)
