@@ -78,12 +78,13 @@ _NO_CALLS = frozenset({ast.Name, ast.Constant, ast.alias, *(
     if isinstance(c, type) and issubclass(c, (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)))})
 
 
-def calls_in(stmts: list[ast.stmt]) -> list[ast.Call]:
+def calls_in(stmts: list[ast.stmt], lines: list[int] | None = None) -> list[ast.Call]:
     """The calls of the statements' subtrees, in `subtree` order (each statement breadth first), without
-    visiting the many nodes that cannot hold a call (most of a tree)."""
+    visiting the many nodes that cannot hold a call (most of a tree). Given `lines` (ascending), a statement
+    that holds none of them, at any depth, is left out with its calls (the others keep their order)."""
     out: list[ast.Call] = []
-    fields, leaves, node_type = NODE_FIELDS, _NO_CALLS, ast.AST
-    for stmt in stmts:
+    fields, leaves, node_type, stmt_type = NODE_FIELDS, _NO_CALLS, ast.AST, ast.stmt
+    for stmt in _spelling(stmts, lines):
         todo: list[ast.AST] = [stmt]
         append = todo.append
         for node in todo:
@@ -93,6 +94,8 @@ def calls_in(stmts: list[ast.stmt]) -> list[ast.Call]:
             for name in fields.get(cls, node._fields):
                 v = getattr(node, name, None)
                 if v.__class__ is list:
+                    if lines is not None and v and isinstance(v[0], stmt_type):
+                        v = _spelling(v, lines)  # a block
                     for x in v:
                         if x.__class__ not in leaves and isinstance(x, node_type):
                             append(x)
@@ -185,8 +188,9 @@ class RunPath:
             # Every edge is found through a name spelled like a definition (`reference`, the super() and flow
             # cases ask for a method name, which is one too), inside the call's statement: a statement none of
             # whose lines spells one has no edge and is not walked (most of a file, imports aside).
-            stmts = _spelling(fn.node.body if fn is not None else scope_body(sf, None), self._spelled_lines(sf))
-            self._edges[key] = [e for call in calls_in(stmts) for e in self.call_edges(sf, fn, call)]
+            stmts = fn.node.body if fn is not None else scope_body(sf, None)
+            self._edges[key] = [e for call in calls_in(stmts, self._spelled_lines(sf))
+                                for e in self.call_edges(sf, fn, call)]
         return self._edges[key]
 
     def _spelled_lines(self, sf: SourceFile) -> list[int] | None:
