@@ -223,7 +223,7 @@ class RunPath:
                 return ([Edge("call", base.methods[func.attr], line)] if base else []) + self._passed(sf, call)
         edge = reference(self.index, sf, fn, func, line) if isinstance(func, (ast.Name, ast.Attribute)) else None
         out: list[Edge] = [edge] if edge is not None else []
-        if (edge is None and isinstance(func, ast.Attribute) and func.attr in self._method_names
+        if (edge is None and isinstance(func, ast.Attribute) and func.attr in self.index.method_names
                 and self._is_local_value(sf, fn, func.value)):
             # A method of an object the flow knows: `model.encode(x)`, `trainer.train()`. Only a name some project
             # class defines can find a method: the others are not evaluated (building a scope's flow is costly).
@@ -234,11 +234,6 @@ class RunPath:
                 if m is not None:
                     out.append(Edge("call", m, line))
         return out + self._passed(sf, call)
-
-    @cached_property
-    def _method_names(self) -> frozenset[str]:
-        """Names of the project's methods: `obj.<name>()` can run a project method only with one of them."""
-        return frozenset(name for c in self.index.classes.values() for name in c.methods)
 
     def _is_local_value(self, sf: SourceFile, fn: FunctionInfo | None, expr: ast.AST) -> bool:
         """Whether an expression starts from a variable of the scope (not an imported module or a builtin)."""
