@@ -80,8 +80,9 @@ class TrainingPath:
         self.loops: list[TrainLoop] = []
         self.optimizers: list[Optimizer] = []
         self._feeds: dict[TrainLoop, list[tuple[ast.Call, Prov]]] = {}  # loops hash by identity (eq=False)
+        spelled = index.words_where(_holds_training_word)
         for sf in files:
-            if sf.tree is None or sf.is_test or not sf.mentions(*TRAINING_WORDS):
+            if sf.tree is None or sf.is_test or sf.words.isdisjoint(spelled):
                 continue
             # Names imported as optimizer classes (`from torch.optim import AdamW as Opt`) train too.
             words = (*TRAINING_WORDS, *(k for k, v in sf.aliases.items() if _is_optimizer_class(v)))
@@ -240,6 +241,15 @@ def _looks_like_trainer(node: ast.AST) -> bool:
         node = node.func
     name = node.id if isinstance(node, ast.Name) else (node.attr if isinstance(node, ast.Attribute) else "")
     return any(h in name for h in TRAINER_HINTS)
+
+
+def _holds_training_word(word: str) -> bool:
+    """Whether an identifier-like word holds one of TRAINING_WORDS. A text that spells one has such a word
+    (`fit(` ends a word), so a file whose words have none needs no substring search."""
+    return word.endswith(("fit", "train")) or any(t in word for t in _TRAINING_PARTS)
+
+
+_TRAINING_PARTS = tuple(w for w in TRAINING_WORDS if w.isidentifier())
 
 
 def _mentions(text: str, words: tuple[str, ...]) -> bool:
