@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from trainaudit.evidence.index import FunctionInfo, ProjectIndex, iter_scopes, scope_statements, subtree, walk_scope
+from trainaudit.evidence.index import (
+    FunctionInfo,
+    ProjectIndex,
+    iter_scopes,
+    scope_statements,
+    scope_text,
+    subtree,
+    walk_scope,
+)
 from trainaudit.evidence.loop_facts import (
+    NO_GRAD,
     LazyCounters,
     is_counter_formula,
     is_literal_number,
@@ -213,38 +222,36 @@ def metric_mentions(scopes: Iterable[Scope]) -> list[Mention]:
     return out
 
 
-def evaluation_passes(scopes: Iterable[Scope]) -> list[EvalPass]:
-    """Evaluation in some scopes: eval-named functions (`evaluate`, `validation_step`), torch.no_grad() or
-    inference_mode() work, loops over validation/test data, `trainer.validate/test`, `model.evaluate`,
-    `model.eval()` outside a backward pass, and HF/Keras/Lightning evaluation arguments."""
-    out: list[EvalPass] = []
-    for sf, fn in scopes:
-        nodes = list(scope_nodes(sf, fn))
-        if fn is not None and is_eval_name(fn.name):
-            out.append(EvalPass(f"{fn.name}()", sf.path, fn.node.lineno))
-        if is_no_grad_function(sf, fn):
-            out.append(EvalPass(f"@no_grad {fn.name}()", sf.path, fn.node.lineno))  # type: ignore[union-attr]
-        has_backward = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-                           and n.func.attr == "backward" for n in nodes)
-        for block in no_grad_blocks(sf, nodes):
-            inner = list(subtree(block))
-            if any(isinstance(n, ast.Call) for n in inner) and not any(
-                    isinstance(n, ast.Attribute) and n.attr == "grad" for n in inner):  # not a manual SGD update
-                out.append(EvalPass("torch.no_grad() block", sf.path, block.lineno))
-        for n in nodes:
-            if isinstance(n, (ast.For, ast.AsyncFor)) and _iterates_split(n.iter):
-                out.append(EvalPass(f"loop over {ast.unparse(n.iter)[:60]}", sf.path, n.lineno))
-            elif isinstance(n, ast.Call):
-                func = n.func
-                last = func.attr if isinstance(func, ast.Attribute) else (func.id if isinstance(func, ast.Name) else "")
-                if last in EVAL_CALLS:
-                    out.append(EvalPass(f"{ast.unparse(func)}()", sf.path, n.lineno))
-                elif last == "eval" and not n.args and isinstance(func, ast.Attribute) and not has_backward:
-                    out.append(EvalPass(f"{ast.unparse(func)}()", sf.path, n.lineno))
-                for k in n.keywords:
-                    if k.arg in EVAL_KEYWORDS:
-                        out.append(EvalPass(f"{k.arg}=", sf.path, n.lineno))
-    return out
+def evaluation_passes(sf: SourceFile, fn: FunctionInfo | None) -> Iterator[EvalPass]:
+    """Evaluation in a scope, found lazily (callers that ask whether there is any stop at the first): eval-named
+    functions (`evaluate`, `validation_step`), torch.no_grad() or inference_mode() work, loops over validation/test
+    data, `trainer.validate/test`, `model.evaluate`, `model.eval()` outside a backward pass, and HF/Keras/Lightning
+    evaluation arguments."""
+    if fn is not None and is_eval_name(fn.name):
+        yield EvalPass(f"{fn.name}()", sf.path, fn.node.lineno)
+    if is_no_grad_function(sf, fn):
+        yield EvalPass(f"@no_grad {fn.name}()", sf.path, fn.node.lineno)  # type: ignore[union-attr]
+    has_backward: bool | None = None  # only `model.eval()` asks
+    for n in scope_nodes(sf, fn):
+        if isinstance(n, (ast.With, ast.AsyncWith)) and no_grad_blocks(sf, (n,)):
+            inner = subtree(n)
+            if any(isinstance(m, ast.Call) for m in inner) and not any(
+                    isinstance(m, ast.Attribute) and m.attr == "grad" for m in inner):  # not a manual SGD update
+                yield EvalPass("torch.no_grad() block", sf.path, n.lineno)
+        elif isinstance(n, (ast.For, ast.AsyncFor)) and _iterates_split(n.iter):
+            yield EvalPass(f"loop over {ast.unparse(n.iter)[:60]}", sf.path, n.lineno)
+        elif isinstance(n, ast.Call):
+            func = n.func
+            last = func.attr if isinstance(func, ast.Attribute) else (func.id if isinstance(func, ast.Name) else "")
+            if last == "eval" and not n.args and isinstance(func, ast.Attribute) and has_backward is None:
+                has_backward = any(isinstance(m, ast.Call) and isinstance(m.func, ast.Attribute)
+                                   and m.func.attr == "backward" for m in scope_nodes(sf, fn))
+            if last in EVAL_CALLS or (last == "eval" and not n.args and isinstance(func, ast.Attribute)
+                                      and not has_backward):
+                yield EvalPass(f"{ast.unparse(func)}()", sf.path, n.lineno)
+            for k in n.keywords:
+                if k.arg in EVAL_KEYWORDS:
+                    yield EvalPass(f"{k.arg}=", sf.path, n.lineno)
 
 
 def _iterates_split(it: ast.AST) -> bool:
@@ -253,6 +260,103 @@ def _iterates_split(it: ast.AST) -> bool:
             n.value if isinstance(n, ast.Constant) and isinstance(n.value, str) else "")
         if set(name_token_tuple(text)) & _SPLIT_WORDS:
             return True
+    return False
+
+
+# -- word tests: a fact can hold in a scope only if its source spells certain words ----------------------------
+# Every identifier of a scope, and every token of a string in it, is part of a word of its source, with these
+# exceptions: a non-ASCII source (identifiers are read in NFKC form); escapes ("\naccuracy" is the word
+# `naccuracy` in the source, "\x41cc" spells `Acc`); strings written side by side ("accur" "acy" is one string);
+# and metric_words joining tokens of different words ("F-1" is f1, "Io U" is iou).
+_WORD = re.compile(r"\w+", re.ASCII)
+_CONTROL_ESCAPE = re.compile(r"\\[abfnrtv]")
+_AFTER_CONTROL_ESCAPE = re.compile(r"\\[abfnrtv](\w+)", re.ASCII)
+_OTHER_ESCAPE = re.compile(r"\\[^abfnrtv'\"\\]")  # \x41, \u0061, \N{...}, octal, and line continuations
+_SIDE_BY_SIDE = re.compile(r"\w[\"']{1,3}(?:\s|\\\n|#[^\n]*)*[rRbBuUfF]{0,2}[\"']{1,3}\w")
+
+
+def _split_compound(compound: str) -> str:
+    """A pattern for a compound spelled with a break between two of its tokens; a match ends where a token ends."""
+    sep = "[^0-9A-Za-z]"
+    end = "(?![0-9])" if compound[-1].isdigit() else "(?-i:(?![a-z0-9]))"
+    return "|".join((sep + "*").join(compound[:g]) + sep + "+" + (sep + "*").join(compound[g:]) + end
+                    for g in range(1, len(compound)))
+
+
+_SPLIT_COMPOUND = re.compile("|".join(map(_split_compound, COMPOUND)), re.IGNORECASE)
+
+
+def _hidden_words(text: str) -> frozenset[str] | None:
+    """Words that strings written in `text` may spell although `text` does not (None: any word)."""
+    if not text.isascii():
+        return None
+    if '"' not in text and "'" not in text:
+        return frozenset()  # no string
+    hidden: set[str] = set()
+    if "\\" in text:
+        if _OTHER_ESCAPE.search(text):
+            return None
+        hidden.update(_AFTER_CONTROL_ESCAPE.findall(text))
+        text = _CONTROL_ESCAPE.sub(" ", text)
+    if _SIDE_BY_SIDE.search(text):
+        return None
+    if _SPLIT_COMPOUND.search(text):
+        hidden.update(COMPOUND)
+    return frozenset(hidden)
+
+
+def _may_spell(index: ProjectIndex, text: str, words: frozenset[str], test: Callable[[str], bool]) -> bool:
+    """Can code written as `text` (whose words are `words`) hold a name or string word that passes `test`?"""
+    if not words.isdisjoint(index.words_where(test)):
+        return True
+    hidden = _hidden_words(text)
+    return hidden is None or any(test(w) for w in hidden)
+
+
+def _scope_source(sf: SourceFile, fn: FunctionInfo | None) -> str:
+    """scope_text, with a function's decorators (scope_nodes walks them; scope_text starts at `def`)."""
+    text = scope_text(sf, fn)
+    if fn is not None and fn.node.decorator_list:
+        starts = sf.line_starts
+        text = sf.text[starts[fn.node.decorator_list[0].lineno - 1]:starts[fn.node.lineno - 1]] + text
+    return text
+
+
+_NO_GRAD_NAMES = frozenset(q.rpartition(".")[2] for q in NO_GRAD)
+_EVAL_TOKENS = EVAL_WORDS | _SPLIT_WORDS
+
+
+def _evaluation_word(word: str) -> bool:
+    """Eval names and calls, split names, evaluation keywords and no_grad spell one of these."""
+    return word in EVAL_KEYWORDS or word in _NO_GRAD_NAMES or not _EVAL_TOKENS.isdisjoint(name_token_tuple(word))
+
+
+_LIBRARY_TOPS = frozenset(p.partition(".")[0] for p in METRIC_LIBRARIES)
+_ACCURACY_CALLS = frozenset({"sum", "mean", "float", "double", "count_nonzero", "item"})
+
+
+def _metric_word(word: str) -> bool:
+    """Metric-named functions, variables, keys and tags spell a metric word; an unimported library its package."""
+    return bool(metric_words(word, weak=True)) or word in _LIBRARY_TOPS
+
+
+def evaluates_or_measures(index: ProjectIndex, scope: Scope) -> bool:
+    """Does a scope hold an evaluation pass or a metric mention? Each is looked for only when the scope's source
+    spells its words (a name imported under another name counts by what it imports): an evaluation pass needs an
+    evaluation word or no_grad; a mention a metric word, a metrics library or the parts of the accuracy pattern."""
+    sf, fn = scope
+    text = _scope_source(sf, fn)
+    words = frozenset(_WORD.findall(text))
+    imported = {k: v for k, v in sf.aliases.items() if k in words}
+    if (_may_spell(index, text, words, _evaluation_word)
+            or any(v.rpartition(".")[2] in _NO_GRAD_NAMES for v in imported.values())):
+        if next(evaluation_passes(sf, fn), None) is not None:
+            return True
+    if (_may_spell(index, text, words, _metric_word)
+            or any(v.partition(".")[0] in _LIBRARY_TOPS or metric_words(v.rpartition(".")[2], weak=True)
+                   for v in imported.values())
+            or (not words.isdisjoint(_ACCURACY_CALLS) and ("==" in text or "eq" in words))):
+        return bool(metric_mentions([scope]))
     return False
 
 
@@ -423,5 +527,5 @@ def literal_metrics(index: ProjectIndex, sf: SourceFile) -> list[LiteralMetric]:
     return sorted(out.values(), key=lambda m: (m.line, m.key))
 
 
-__all__ = ["EvalPass", "LiteralMetric", "Mention", "evaluation_passes", "is_eval_name", "is_literal_number",
-           "literal_metrics", "metric_mentions", "metric_words", "names_metric"]
+__all__ = ["EvalPass", "LiteralMetric", "Mention", "evaluates_or_measures", "evaluation_passes", "is_eval_name",
+           "is_literal_number", "literal_metrics", "metric_mentions", "metric_words", "names_metric"]

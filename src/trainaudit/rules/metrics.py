@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from trainaudit.evidence.loop_facts import outermost_loop
-from trainaudit.evidence.metrics_facts import evaluation_passes, literal_metrics, metric_mentions, names_metric
-from trainaudit.evidence.run_path import program_of, scope_id
+from trainaudit.evidence.metrics_facts import (
+    evaluates_or_measures,
+    literal_metrics,
+    metric_mentions,
+    names_metric,
+)
+from trainaudit.evidence.run_path import Scope, program_of, scope_id
+from trainaudit.evidence.source import SourceFile
 from trainaudit.evidence.training import TrainLoop
 from trainaudit.finding import Severity
 from trainaudit.rules.registry import Rule, check, register
@@ -36,23 +42,52 @@ def _report_at(loops: list[TrainLoop], sf) -> tuple[str, int | None]:
     return lp.file.path, (outer.lineno if outer is not None else lp.line)  # type: ignore[attr-defined]
 
 
-def _entry_facts(program, sf) -> tuple[tuple[str, int | None], list, list, list]:
-    training = program.training
-    loops = [lp for lp in training.loops if lp.file is sf]
-    scopes = [s for s in program_of(program.index, sf, [lp.scope for lp in loops]) if not s[0].is_test]
-    if not loops:  # a spec entry point that drives training elsewhere
-        keys = {scope_id(s) for s in scopes}
-        loops = [lp for lp in training.loops if scope_id((lp.file, lp.scope)) in keys]
-    return _report_at(loops, sf), scopes, evaluation_passes(scopes), metric_mentions(scopes)
+def _roots(index, sf, loops: list[TrainLoop]) -> list[Scope]:
+    """The scopes run_path.program_of starts from (the entry's module level, the scopes of its training loops and,
+    for a method, every method of its class hierarchy), tests left out as in the rule: the entry's program holds
+    them whatever else it reaches."""
+    roots: list[Scope] = [(sf, None)]
+    for fn in (lp.scope for lp in loops):
+        if fn is not None:
+            roots.append((fn.file, fn))
+            if fn.cls is not None:
+                roots += [(m.file, m) for c in index.mro(fn.cls) for m in c.methods.values()]
+    return [s for s in roots if not s[0].is_test]
+
+
+def _report_loops(program, sf, loops: list[TrainLoop], scopes: list[Scope]) -> list[TrainLoop]:
+    """The entry's own training loops, else (a spec entry point that drives training elsewhere) those it runs."""
+    if loops:
+        return loops
+    keys = {scope_id(s) for s in scopes}
+    return [lp for lp in program.training.loops if scope_id((lp.file, lp.scope)) in keys]
 
 
 @check("missing-metrics")
 def _missing_metrics(ctx):
     program = ctx.source
-    facts = [(sf, *_entry_facts(program, sf)) for sf in program.entry_files]
-    for sf, (path, line), scopes, passes, mentions in facts:
-        if passes or mentions:
+    index, wanted = program.index, ctx.spec.metrics
+    measured: dict[tuple[str, str], bool] = {}  # entries share code: each scope is judged once
+
+    def measures(scope: Scope) -> bool:
+        key = scope_id(scope)
+        if key not in measured:
+            measured[key] = evaluates_or_measures(index, scope)
+        return measured[key]
+
+    entries: list[tuple[SourceFile, list[TrainLoop], list[Scope]]] = []
+    for sf in program.entry_files:
+        loops = [lp for lp in program.training.loops if lp.file is sf]
+        # The entry's program holds its roots: when one of them evaluates or measures, the reach (most of this
+        # check's cost) cannot change the verdict. Spec metrics are looked for over the whole program.
+        if not wanted and any(measures(s) for s in _roots(index, sf, loops)):
             continue
+        scopes = [s for s in program_of(index, sf, [lp.scope for lp in loops]) if not s[0].is_test]
+        entries.append((sf, _report_loops(program, sf, loops, scopes), scopes))
+    for sf, loops, scopes in entries:
+        if any(measures(s) for s in scopes):
+            continue
+        path, line = _report_at(loops, sf)
         yield MISSING_METRICS.finding(
             f"training in {sf.path} has no validation or evaluation pass and measures nothing but the loss",
             path, line,
@@ -61,19 +96,18 @@ def _missing_metrics(ctx):
                       "looked_for": ["evaluate()/validate()/test() or validation_step", "torch.no_grad() pass",
                                      "loop over validation/test data", "eval_dataset/validation_data",
                                      "accuracy, F1, Dice, IoU, AUC, ... or a metrics library"]})
-    wanted = ctx.spec.metrics
-    if not wanted or not facts:
+    if not wanted or not entries:
         return
-    found = [m for *_, mentions in facts for m in mentions]
-    path, line = facts[0][1]
+    found = metric_mentions({scope_id(s): s for *_, scopes in entries for s in scopes}.values())
+    path, line = _report_at(entries[0][1], entries[0][0])
     for metric in wanted:
         if any(names_metric(m.name, metric) for m in found):
             continue
         yield MISSING_METRICS.finding(
             f"the spec requires the metric '{metric}', but no code on the training path computes or logs it",
             path, line,
-            evidence={"metric": metric, "entries": [f[0].path for f in facts],
-                      "searched": sorted({s[0].path for f in facts for s in f[2]}),
+            evidence={"metric": metric, "entries": [e[0].path for e in entries],
+                      "searched": sorted({s[0].path for e in entries for s in e[2]}),
                       "metrics_found": sorted({m.name for m in found})[:20]})
 
 
