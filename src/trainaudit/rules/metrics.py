@@ -75,9 +75,12 @@ def _missing_metrics(ctx):
             measured[key] = evaluates_or_measures(index, scope)
         return measured[key]
 
+    loops_in: dict[int, list[TrainLoop]] = {}
+    for lp in program.training.loops:
+        loops_in.setdefault(id(lp.file), []).append(lp)
     entries: list[tuple[SourceFile, list[TrainLoop], list[Scope]]] = []
     for sf in program.entry_files:
-        loops = [lp for lp in program.training.loops if lp.file is sf]
+        loops = loops_in.get(id(sf), [])
         # The entry's program holds its roots: when one of them evaluates or measures, the reach (most of this
         # check's cost) cannot change the verdict. Spec metrics are looked for over the whole program.
         if not wanted and any(measures(s) for s in _roots(index, sf, loops)):
