@@ -243,6 +243,9 @@ def metric_mentions(scopes: Iterable[Scope]) -> list[Mention]:
     return out
 
 
+_PASS_NODES = frozenset({ast.Call, ast.With, ast.AsyncWith, ast.For, ast.AsyncFor})  # ast.parse makes no subclasses
+
+
 def evaluation_passes(sf: SourceFile, fn: FunctionInfo | None) -> Iterator[EvalPass]:
     """Evaluation in a scope, found lazily (callers that ask whether there is any stop at the first): eval-named
     functions (`evaluate`, `validation_step`), torch.no_grad() or inference_mode() work, loops over validation/test
@@ -254,25 +257,28 @@ def evaluation_passes(sf: SourceFile, fn: FunctionInfo | None) -> Iterator[EvalP
         yield EvalPass(f"@no_grad {fn.name}()", sf.path, fn.node.lineno)  # type: ignore[union-attr]
     has_backward: bool | None = None  # only `model.eval()` asks
     for n in scope_nodes(sf, fn):
-        if isinstance(n, (ast.With, ast.AsyncWith)) and no_grad_blocks(sf, (n,)):
-            inner = subtree(n)
-            if any(isinstance(m, ast.Call) for m in inner) and not any(
-                    isinstance(m, ast.Attribute) and m.attr == "grad" for m in inner):  # not a manual SGD update
-                yield EvalPass("torch.no_grad() block", sf.path, n.lineno)
-        elif isinstance(n, (ast.For, ast.AsyncFor)) and _iterates_split(n.iter):
-            yield EvalPass(f"loop over {ast.unparse(n.iter)[:60]}", sf.path, n.lineno)
-        elif isinstance(n, ast.Call):
+        if n.__class__ not in _PASS_NODES:  # most nodes: one set lookup
+            continue
+        if isinstance(n, ast.Call):
             func = n.func
             last = func.attr if isinstance(func, ast.Attribute) else (func.id if isinstance(func, ast.Name) else "")
-            if last == "eval" and not n.args and isinstance(func, ast.Attribute) and has_backward is None:
+            model_eval = last == "eval" and not n.args and isinstance(func, ast.Attribute)
+            if model_eval and has_backward is None:
                 has_backward = any(isinstance(m, ast.Call) and isinstance(m.func, ast.Attribute)
                                    and m.func.attr == "backward" for m in scope_nodes(sf, fn))
-            if last in EVAL_CALLS or (last == "eval" and not n.args and isinstance(func, ast.Attribute)
-                                      and not has_backward):
+            if last in EVAL_CALLS or (model_eval and not has_backward):
                 yield EvalPass(f"{ast.unparse(func)}()", sf.path, n.lineno)
             for k in n.keywords:
                 if k.arg in EVAL_KEYWORDS:
                     yield EvalPass(f"{k.arg}=", sf.path, n.lineno)
+        elif isinstance(n, (ast.With, ast.AsyncWith)):
+            if no_grad_blocks(sf, (n,)):
+                inner = subtree(n)
+                if any(isinstance(m, ast.Call) for m in inner) and not any(
+                        isinstance(m, ast.Attribute) and m.attr == "grad" for m in inner):  # not a manual SGD update
+                    yield EvalPass("torch.no_grad() block", sf.path, n.lineno)
+        elif isinstance(n, (ast.For, ast.AsyncFor)) and _iterates_split(n.iter):
+            yield EvalPass(f"loop over {ast.unparse(n.iter)[:60]}", sf.path, n.lineno)
 
 
 def _iterates_split(it: ast.AST) -> bool:
@@ -447,15 +453,15 @@ def _result_word(word: str) -> bool:
         _may_have_token(word, _LOSS_SPELLED) and not LOSS_WORDS.isdisjoint(_canonical(word)))
 
 
-def _may_hold_result(index: ProjectIndex, sf: SourceFile) -> bool:
-    """Can the file hold a literal metric? Each is keyed by a result key or a metric or evaluation name, and keys
-    are strings only in dict literals and logging or dump calls (see _hidden_words for strings)."""
-    if not sf.words.isdisjoint(index.words_where(_result_word)):
-        return True
-    if "{" not in sf.text and sf.words.isdisjoint(index.words_where(_call_word)):
-        return False
-    hidden = _hidden_words(sf.text)
-    return hidden is None or any(_result_word(w) for w in hidden)
+def _result_spellings(index: ProjectIndex, sf: SourceFile) -> frozenset[str] | None:
+    """The file's words that can key or name a literal metric (a result key, a metric or evaluation name): a scope
+    whose text spells none of them holds none. None when its strings may spell such a word that its text does not
+    (see _hidden_words); keys are strings only in dict literals and logging or dump calls."""
+    if "{" in sf.text or not sf.words.isdisjoint(index.words_where(_call_word)):
+        hidden = _hidden_words(sf.text)
+        if hidden is None or any(_result_word(w) for w in hidden):
+            return None
+    return sf.words & index.words_where(_result_word)
 
 
 def _dict_items(node: ast.AST, stmts: list[ast.stmt]) -> list[tuple[str, ast.expr]]:
@@ -546,8 +552,9 @@ def literal_metrics(index: ProjectIndex, sf: SourceFile) -> list[LiteralMetric]:
     """Metric values that are literals or formulas of loop counters, where they are returned from evaluation
     code, logged (TensorBoard, W&B, MLflow, Lightning), written (json/yaml/torch.save), or assigned to a
     metric-named variable as a counter formula (`acc = 0.5 + 0.05 * epoch`)."""
-    if not _may_hold_result(index, sf):
-        return []
+    spellings = _result_spellings(index, sf)
+    if spellings is not None and not spellings:
+        return []  # no word of the file can key or name a literal metric
     out: dict[int, LiteralMetric] = {}
 
     def add(key: str, value: ast.expr, how: str) -> None:
@@ -558,6 +565,10 @@ def literal_metrics(index: ProjectIndex, sf: SourceFile) -> list[LiteralMetric]:
     calls = not sf.words.isdisjoint(index.words_where(_call_word))
     assigned = calls or not sf.words.isdisjoint(index.words_where(_metric_identifier))
     for fn in iter_scopes(index, sf):
+        if spellings is not None:
+            text = _scope_source(sf, fn)
+            if not any(w in text for w in spellings):
+                continue  # a word the scope holds is part of its text
         stmts = fn.node.body if fn is not None else [s for s in (sf.tree.body if sf.tree else [])
                                                      if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef,
                                                                            ast.ClassDef))]

@@ -43,16 +43,16 @@ def _report_at(loops: list[TrainLoop], sf) -> tuple[str, int | None]:
 
 
 def _roots(index, sf, loops: list[TrainLoop]) -> list[Scope]:
-    """The scopes run_path.program_of starts from (the entry's module level, the scopes of its training loops and,
-    for a method, every method of its class hierarchy), tests left out as in the rule: the entry's program holds
-    them whatever else it reaches."""
-    roots: list[Scope] = [(sf, None)]
+    """The scopes run_path.program_of starts from (the scopes of the entry's training loops and, for a method,
+    every method of its class hierarchy, then the entry's module level, which evaluates less often), tests left
+    out as in the rule: the entry's program holds them whatever else it reaches."""
+    roots: list[Scope] = []
     for fn in (lp.scope for lp in loops):
         if fn is not None:
             roots.append((fn.file, fn))
             if fn.cls is not None:
                 roots += [(m.file, m) for c in index.mro(fn.cls) for m in c.methods.values()]
-    return [s for s in roots if not s[0].is_test]
+    return [s for s in (*roots, (sf, None)) if not s[0].is_test]
 
 
 def _report_loops(program, sf, loops: list[TrainLoop], scopes: list[Scope]) -> list[TrainLoop]:
