@@ -299,7 +299,7 @@ _WORD = re.compile(r"\w+", re.ASCII)
 _CONTROL_ESCAPE = re.compile(r"\\[abfnrtv]")
 _AFTER_CONTROL_ESCAPE = re.compile(r"\\[abfnrtv](\w+)", re.ASCII)
 _OTHER_ESCAPE = re.compile(r"\\[^abfnrtv'\"\\]")  # \x41, \u0061, \N{...}, octal, and line continuations
-_SIDE_BY_SIDE = re.compile(r"\w[\"']{1,3}(?:\s|\\\n|#[^\n]*)*[rRbBuUfF]{0,2}[\"']{1,3}\w")
+_SIDE_BY_SIDE = re.compile(r"\w[\"']{1,3}(?:\s|#[^\n]*)*[rRbBuUfF]{0,2}[\"']{1,3}\w")
 
 
 def _split_compound(compound: str) -> str:
@@ -362,8 +362,6 @@ def _scope_source(sf: SourceFile, fn: FunctionInfo | None) -> str:
 
 _NO_GRAD_NAMES = frozenset(q.rpartition(".")[2] for q in NO_GRAD)
 _EVAL_TOKENS = EVAL_WORDS | _SPLIT_WORDS
-
-
 _EVAL_TOKENS_SPELLED = _spelled_in(_EVAL_TOKENS)
 
 

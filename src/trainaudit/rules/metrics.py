@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from trainaudit.evidence.index import ProjectIndex
 from trainaudit.evidence.loop_facts import outermost_loop
 from trainaudit.evidence.metrics_facts import (
     evaluates_or_measures,
@@ -9,6 +10,7 @@ from trainaudit.evidence.metrics_facts import (
     metric_mentions,
     names_metric,
 )
+from trainaudit.evidence.program import Program
 from trainaudit.evidence.run_path import Scope, program_of, scope_id
 from trainaudit.evidence.source import SourceFile
 from trainaudit.evidence.training import TrainLoop
@@ -42,7 +44,7 @@ def _report_at(loops: list[TrainLoop], sf) -> tuple[str, int | None]:
     return lp.file.path, (outer.lineno if outer is not None else lp.line)  # type: ignore[attr-defined]
 
 
-def _roots(index, sf, loops: list[TrainLoop]) -> list[Scope]:
+def _roots(index: ProjectIndex, sf: SourceFile, loops: list[TrainLoop]) -> list[Scope]:
     """The scopes run_path.program_of starts from (the scopes of the entry's training loops and, for a method,
     every method of its class hierarchy, then the entry's module level, which evaluates less often), tests left
     out as in the rule: the entry's program holds them whatever else it reaches."""
@@ -55,7 +57,7 @@ def _roots(index, sf, loops: list[TrainLoop]) -> list[Scope]:
     return [s for s in (*roots, (sf, None)) if not s[0].is_test]
 
 
-def _report_loops(program, sf, loops: list[TrainLoop], scopes: list[Scope]) -> list[TrainLoop]:
+def _report_loops(program: Program, loops: list[TrainLoop], scopes: list[Scope]) -> list[TrainLoop]:
     """The entry's own training loops, else (a spec entry point that drives training elsewhere) those it runs."""
     if loops:
         return loops
@@ -86,7 +88,7 @@ def _missing_metrics(ctx):
         if not wanted and any(measures(s) for s in _roots(index, sf, loops)):
             continue
         scopes = [s for s in program_of(index, sf, [lp.scope for lp in loops]) if not s[0].is_test]
-        entries.append((sf, _report_loops(program, sf, loops, scopes), scopes))
+        entries.append((sf, _report_loops(program, loops, scopes), scopes))
     for sf, loops, scopes in entries:
         if any(measures(s) for s in scopes):
             continue
