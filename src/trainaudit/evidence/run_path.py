@@ -499,7 +499,14 @@ def reach_up(index: ProjectIndex, roots: Iterable[Scope]) -> dict[tuple[str, str
 
 def program_of(index: ProjectIndex, sf: SourceFile, anchors: Iterable[FunctionInfo | None]) -> list[Scope]:
     """The code that runs together with some scopes of a file: its module level, the anchors, their callers,
-    and everything those reach. A method anchor brings its whole class (framework hooks run by name)."""
+    and everything those reach."""
+    up = reach_up(index, program_roots(index, sf, anchors))
+    return list(reach_down(index, up.values()).values())
+
+
+def program_roots(index: ProjectIndex, sf: SourceFile, anchors: Iterable[FunctionInfo | None]) -> list[Scope]:
+    """Where `program_of` starts: the file's module level, then the anchors. A method anchor brings every method
+    of its class hierarchy (framework hooks run by name)."""
     roots: list[Scope] = [(sf, None)]
     for fn in anchors:
         if fn is None:
@@ -507,5 +514,4 @@ def program_of(index: ProjectIndex, sf: SourceFile, anchors: Iterable[FunctionIn
         roots.append((fn.file, fn))
         if fn.cls is not None:
             roots += [(m.file, m) for c in index.mro(fn.cls) for m in c.methods.values()]
-    up = reach_up(index, roots)
-    return list(reach_down(index, up.values()).values())
+    return roots

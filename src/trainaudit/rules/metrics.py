@@ -11,7 +11,7 @@ from trainaudit.evidence.metrics_facts import (
     names_metric,
 )
 from trainaudit.evidence.program import Program
-from trainaudit.evidence.run_path import Scope, program_of, scope_id
+from trainaudit.evidence.run_path import Scope, program_of, program_roots, scope_id
 from trainaudit.evidence.source import SourceFile
 from trainaudit.evidence.training import TrainLoop
 from trainaudit.finding import Severity
@@ -45,16 +45,10 @@ def _report_at(loops: list[TrainLoop], sf) -> tuple[str, int | None]:
 
 
 def _roots(index: ProjectIndex, sf: SourceFile, loops: list[TrainLoop]) -> list[Scope]:
-    """The scopes run_path.program_of starts from (the scopes of the entry's training loops and, for a method,
-    every method of its class hierarchy, then the entry's module level, which evaluates less often), tests left
+    """The scopes the entry's program starts from, its module level last (it evaluates less often), tests left
     out as in the rule: the entry's program holds them whatever else it reaches."""
-    roots: list[Scope] = []
-    for fn in (lp.scope for lp in loops):
-        if fn is not None:
-            roots.append((fn.file, fn))
-            if fn.cls is not None:
-                roots += [(m.file, m) for c in index.mro(fn.cls) for m in c.methods.values()]
-    return [s for s in (*roots, (sf, None)) if not s[0].is_test]
+    module, *anchors = program_roots(index, sf, [lp.scope for lp in loops])
+    return [s for s in (*anchors, module) if not s[0].is_test]
 
 
 def _report_loops(program: Program, loops: list[TrainLoop], scopes: list[Scope]) -> list[TrainLoop]:
