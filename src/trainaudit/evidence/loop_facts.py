@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import ast
 import re
+import unicodedata
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from trainaudit.evidence.flow import Kind
-from trainaudit.evidence.index import FunctionInfo, ProjectIndex, iter_scopes, scope_body, subtree
+from trainaudit.evidence.index import FunctionInfo, ProjectIndex, iter_scopes, scope_body, scope_text, subtree
 from trainaudit.evidence.run_path import Scope, referenced, scope_id, scope_nodes
 from trainaudit.evidence.source import SourceFile
 
@@ -224,19 +225,28 @@ def _node_effects(sf: SourceFile, node: ast.AST, eff: Effects) -> None:
 
 
 def loop_effects(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, loop: ast.AST,
-                 max_depth: int = 6) -> Effects:
+                 max_depth: int = 6, until_trains: bool = False) -> Effects:
     """Backward, optimizer steps and delegated training a loop reaches, following project calls.
 
-    Closures count: `opt.step(closure)` runs the closure's backward (LBFGS)."""
+    Closures count: `opt.step(closure)` runs the closure's backward (LBFGS). With `until_trains`, the walk
+    stops as soon as the loop is seen to train (`trains` only ever turns true), leaving the rest unfilled:
+    enough for a caller that wants the full account only of loops that do not train."""
     eff = Effects()
     nodes = list(subtree(loop))
-    closures = {n.id for n in nodes if isinstance(n, ast.Call) for n in n.args if isinstance(n, ast.Name)}
-    outer = fn.node if fn is not None else sf.tree
-    for d in subtree(outer):  # type: ignore[arg-type]
-        if isinstance(d, (ast.FunctionDef, ast.AsyncFunctionDef)) and d.name in closures and d is not outer:
-            nodes += list(subtree(d))
     for node in nodes:
         _node_effects(sf, node, eff)
+    if until_trains and eff.trains:
+        return eff
+    closures = {n.id for n in nodes if isinstance(n, ast.Call) for n in n.args if isinstance(n, ast.Name)}
+    if closures:
+        outer = fn.node if fn is not None else sf.tree
+        for d in subtree(outer):  # type: ignore[arg-type]
+            if isinstance(d, (ast.FunctionDef, ast.AsyncFunctionDef)) and d.name in closures and d is not outer:
+                inner = subtree(d)
+                nodes += inner
+                for node in inner:
+                    _node_effects(sf, node, eff)
+    for node in nodes:
         if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
             if not isinstance(index.resolve(sf, node.func), (FunctionInfo,)) and not (
                     isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
@@ -252,6 +262,8 @@ def loop_effects(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, l
         body = list(scope_nodes(callee.file, callee))
         for node in body:
             _node_effects(callee.file, node, eff)
+        if until_trains and eff.trains:
+            return eff
         if depth < max_depth:
             todo += [(f, depth + 1) for f in referenced(index, callee.file, callee, body)]
     return eff
@@ -355,6 +367,8 @@ def training_loop_candidates(index: ProjectIndex, sf: SourceFile, builds_optimiz
         if words & _NOT_TRAIN_SCOPE or is_no_grad_function(sf, fn):
             continue
         train_scope = bool(words & _TRAIN_SCOPE) and not (fn is not None and fn.name == "training_step")
+        if not (train_scope or builds_optimizer):
+            continue  # both kinds of candidate below need one of the two
         stmts = scope_body(sf, fn)
         quiet: set[int] | None = None  # walked only for a scope that has a candidate
         for loop in _outer_loops(stmts):
@@ -397,27 +411,80 @@ class FakeLoss:
         return self.node.lineno
 
 
+class _AnyName:
+    """Counters that hold every name: a formula that fails with them fails with any counters."""
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+
+def _assigned(node: ast.AST) -> tuple[ast.Name, ast.expr] | None:
+    """(target, value) of `name = value` or `name: T = value`."""
+    if isinstance(node, ast.Assign) and len(node.targets) == 1:
+        target, value = node.targets[0], node.value
+    elif isinstance(node, ast.AnnAssign) and node.value is not None:
+        target, value = node.target, node.value
+    else:
+        return None
+    return (target, value) if isinstance(target, ast.Name) else None
+
+
+def _statements(stmts: list[ast.stmt]) -> Iterator[ast.AST]:
+    """Every statement under `stmts`, in no particular order, nested defs and classes included: assignments are
+    statements, so they are all found without visiting any expression."""
+    todo: list[ast.AST] = list(stmts)
+    while todo:
+        s = todo.pop()
+        yield s
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            todo += getattr(s, name, ())
+
+
+def _may_fake_a_loss(sf: SourceFile, fn: FunctionInfo | None, any_target: bool) -> bool:
+    """Whether any assignment of a scope could be a fake loss (see fake_losses): its target a loss name, or any
+    name when the scope backpropagates something (`any_target`); its value a formula of numbers and names
+    (counters are among names) that uses a name or is a call. The scope's fake losses are among these."""
+    for node in _statements([fn.node] if fn is not None else scope_body(sf, fn)):
+        pair = _assigned(node)
+        if pair is None or not (any_target or _is_loss_name(pair[0].id)):
+            continue
+        parts = _formula_parts(sf, pair[1], _AnyName())
+        if parts is not None and (parts[1] or isinstance(pair[1], ast.Call)):
+            return True
+    return False
+
+
+def file_fake_losses(program, sf: SourceFile) -> list[FakeLoss]:
+    """fake_losses of every scope of a file, in scope order. A scope is searched only when its text spells a
+    loss name or backward (a loss name has the token loss; a backpropagated name, a `.backward()` call) and one
+    of its assignments could be a fake loss."""
+    if not sf.mentions(*_LOSS_SPELLINGS):
+        return []
+    out = []
+    for fn in iter_scopes(program.index, sf):
+        text = scope_text(sf, fn)
+        if not text.isascii():  # Python reads identifiers in NFKC form (as SourceFile.mentions)
+            text = unicodedata.normalize("NFKC", text)
+        if any(w in text for w in _LOSS_SPELLINGS) and _may_fake_a_loss(sf, fn, "backward" in text):
+            out += fake_losses(program, sf, fn)
+    return out
+
+
 def fake_losses(program, sf: SourceFile, fn: FunctionInfo | None) -> list[FakeLoss]:
     """Loss variables made of loop counters and numbers (`loss = 1.0 / (epoch + 1)`), or a constant tensor that
     is backpropagated; Flow confirms no model output or data reaches them."""
-    if not sf.mentions(*_LOSS_SPELLINGS):
-        return []
     stmts = scope_body(sf, fn)
     nodes = [n for s in stmts for n in subtree(s)] if fn is None else list(subtree(fn.node))
     backwarded = {n.func.value.id for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
                   and n.func.attr in BACKWARD_ATTRS and isinstance(n.func.value, ast.Name)}
-    counters = counter_names(sf, fn)
+    counters = LazyCounters(sf, fn)
     env = None
     out = []
     for node in nodes:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target, value = node.targets[0], node.value
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            target, value = node.target, node.value
-        else:
+        pair = _assigned(node)
+        if pair is None or not (_is_loss_name(pair[0].id) or pair[0].id in backwarded):
             continue
-        if not isinstance(target, ast.Name) or not (_is_loss_name(target.id) or target.id in backwarded):
-            continue
+        target, value = pair
         parts = _formula_parts(sf, value, counters)
         if parts is None:
             continue

@@ -6,7 +6,7 @@ import ast
 import re
 
 from trainaudit.evidence import loop_facts
-from trainaudit.evidence.index import ClassInfo, FunctionInfo, iter_scopes, subtree
+from trainaudit.evidence.index import ClassInfo, FunctionInfo, subtree
 from trainaudit.evidence.source import SourceFile
 from trainaudit.finding import Severity
 from trainaudit.rules.registry import Rule, check, register
@@ -165,11 +165,10 @@ def _placeholder_loop(ctx):
     failing: list[tuple[loop_facts.LoopCandidate, loop_facts.Effects]] = []
     for sf in program.production:
         for cand in loop_facts.training_loop_candidates(index, sf, sf.path in builders):
-            eff = loop_facts.loop_effects(index, sf, cand.scope, cand.node)
+            eff = loop_facts.loop_effects(index, sf, cand.scope, cand.node, until_trains=True)
             if not eff.trains:
                 failing.append((cand, eff))
-    fakes = [(sf, fake) for sf in program.production for fn in iter_scopes(index, sf)
-             for fake in loop_facts.fake_losses(program, sf, fn)]
+    fakes = [(sf, fake) for sf in program.production for fake in loop_facts.file_fake_losses(program, sf)]
     idle = [opt for opt in training.optimizers
             if not opt.file.is_test and loop_facts.optimizer_stepped(program, opt) is False]
 
