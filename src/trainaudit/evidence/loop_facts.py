@@ -10,7 +10,15 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from trainaudit.evidence.flow import Kind
-from trainaudit.evidence.index import FunctionInfo, ProjectIndex, iter_scopes, scope_body, scope_text, subtree
+from trainaudit.evidence.index import (
+    FunctionInfo,
+    ProjectIndex,
+    iter_scopes,
+    scope_body,
+    scope_statements,
+    scope_text,
+    subtree,
+)
 from trainaudit.evidence.run_path import Scope, referenced, scope_id, scope_nodes
 from trainaudit.evidence.source import SourceFile
 
@@ -198,11 +206,11 @@ class Effects:
 
 
 def _node_effects(sf: SourceFile, node: ast.AST, eff: Effects) -> None:
-    where = f"{sf.path}:{getattr(node, 'lineno', 0)}"
     if isinstance(node, ast.AugAssign) and _mentions_grad(node.value):
-        eff.steps.append(f"{where} manual update")
+        eff.steps.append(f"{sf.path}:{node.lineno} manual update")
     if not isinstance(node, ast.Call):
         return
+    where = f"{sf.path}:{node.lineno}"
     func = node.func
     dotted = _dotted(sf, func)
     if dotted in BACKWARD_CALLS:
@@ -222,6 +230,20 @@ def _node_effects(sf: SourceFile, node: ast.AST, eff: Effects) -> None:
         eff.delegated.append(f"{where} .{func.attr}()")
     elif func.attr == "train" and any(h.lower() in recv for h in TRAINER_HINTS):
         eff.delegated.append(f"{where} {recv}.train()")
+
+
+def trains_among(sf: SourceFile, loop: ast.AST, calls: Iterable[ast.Call]) -> bool:
+    """Whether the calls of `sf` that lie in the loop's source span (spans of one tree nest: they are the loop's
+    nodes) already make it train, as loop_effects judges calls. Effects only add up, so a loop shown to train
+    by some of its calls trains by all of them: given the calls the training path found, most training loops
+    are settled without a walk."""
+    start = (loop.lineno, loop.col_offset)  # type: ignore[attr-defined]
+    end = (loop.end_lineno, loop.end_col_offset)  # type: ignore[attr-defined]
+    eff = Effects()
+    for call in calls:
+        if start <= (call.lineno, call.col_offset) and (call.end_lineno, call.end_col_offset) <= end:
+            _node_effects(sf, call, eff)
+    return eff.trains
 
 
 def loop_effects(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, loop: ast.AST,
@@ -339,20 +361,19 @@ class LoopCandidate:
         return self.node.lineno
 
 
+# Statements that hold blocks of statements other than loops and definitions (TryStar: Python 3.11+).
+_BLOCK_HOLDERS = tuple(getattr(ast, n) for n in ("If", "With", "AsyncWith", "Try", "TryStar", "ExceptHandler")
+                       if hasattr(ast, n))
+
+
 def _outer_loops(stmts: list[ast.stmt]) -> Iterator[ast.AST]:
     for s in stmts:
         if isinstance(s, LOOPS):
             yield s
-            continue
-        if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            continue
-        for field_name in ("body", "orelse", "finalbody", "handlers"):
-            inner = getattr(s, field_name, None)
-            if isinstance(inner, list):
-                yield from _outer_loops([x for x in inner if isinstance(x, (ast.stmt, ast.excepthandler))])
-        if isinstance(s, ast.ExceptHandler):
-            yield from _outer_loops(s.body)
-        if isinstance(s, ast.Match):
+        elif isinstance(s, _BLOCK_HOLDERS):
+            for field_name in ("body", "orelse", "finalbody", "handlers"):
+                yield from _outer_loops(getattr(s, field_name, ()))
+        elif isinstance(s, ast.Match):
             for case in s.cases:
                 yield from _outer_loops(case.body)
 
@@ -364,20 +385,20 @@ def training_loop_candidates(index: ProjectIndex, sf: SourceFile, builds_optimiz
     out = []
     for fn in iter_scopes(index, sf):
         words = set(name_token_tuple(fn.name)) if fn is not None else set()
-        if words & _NOT_TRAIN_SCOPE or is_no_grad_function(sf, fn):
-            continue
         train_scope = bool(words & _TRAIN_SCOPE) and not (fn is not None and fn.name == "training_step")
         if not (train_scope or builds_optimizer):
             continue  # both kinds of candidate below need one of the two
+        if words & _NOT_TRAIN_SCOPE or is_no_grad_function(sf, fn):
+            continue
         stmts = scope_body(sf, fn)
         quiet: set[int] | None = None  # walked only for a scope that has a candidate
         for loop in _outer_loops(stmts):
             header = _header_tokens(loop)
             epochish = bool(header & _HEADER_WORDS)
             if (epochish and (train_scope or builds_optimizer)) or (train_scope and header & _BATCH_WORDS):
-                if quiet is None:
-                    quiet = {id(n) for w in no_grad_blocks(sf, (n for s in stmts for n in subtree(s)))
-                             for n in subtree(w)}
+                if quiet is None:  # an outer loop is a statement outside nested defs: so are its no-grad blocks
+                    quiet = {id(n) for w in no_grad_blocks(sf, scope_statements(stmts))
+                             for n in scope_statements(w.body)}
                 if id(loop) not in quiet:
                     out.append(LoopCandidate(sf, fn, loop))  # type: ignore[arg-type]
     return out

@@ -162,9 +162,14 @@ def _placeholder_loop(ctx):
     program = ctx.source
     index, training = program.index, program.training
     builders = {opt.file.path for opt in training.optimizers}
+    seen: dict[int, list[ast.Call]] = {}  # backward and step calls the training path found, by file
+    for lp in training.loops:
+        seen.setdefault(id(lp.file), []).extend(lp.backward + lp.steps)
     failing: list[tuple[loop_facts.LoopCandidate, loop_facts.Effects]] = []
     for sf in program.production:
         for cand in loop_facts.training_loop_candidates(index, sf, sf.path in builders):
+            if loop_facts.trains_among(sf, cand.node, seen.get(id(sf), ())):
+                continue
             eff = loop_facts.loop_effects(index, sf, cand.scope, cand.node, until_trains=True)
             if not eff.trains:
                 failing.append((cand, eff))
