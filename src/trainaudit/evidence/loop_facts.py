@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import ast
+import bisect
 import re
-import unicodedata
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -16,7 +16,6 @@ from trainaudit.evidence.index import (
     iter_scopes,
     scope_body,
     scope_statements,
-    scope_text,
     subtree,
 )
 from trainaudit.evidence.run_path import Scope, referenced, scope_id, scope_nodes
@@ -304,6 +303,7 @@ _HEADER_WORDS = frozenset({"epoch", "epochs", "step", "steps", "iter", "iters", 
                            "ep", "it", "n_epochs", "num_epochs", "max_epochs", "num_steps", "max_steps", "nepochs"})
 _BATCH_WORDS = frozenset({"batch", "batches", "loader", "dataloader", "train"})
 _TRAIN_SCOPE = frozenset({"train", "training", "fit", "finetune", "pretrain"})
+_TRAIN_SPELLED = re.compile("train|fit|finetune", re.IGNORECASE)  # a name with a _TRAIN_SCOPE token spells one
 _NOT_TRAIN_SCOPE = frozenset({"generate", "generator", "simulate", "preprocess", "prepare", "make", "build",
                               "create", "load", "download", "sample", "plot", "visualize", "predict", "infer",
                               "inference", "export", "convert", "split", "collate", "schedule", "warmup",
@@ -384,10 +384,12 @@ def training_loop_candidates(index: ProjectIndex, sf: SourceFile, builds_optimiz
     sampling, data-preparation functions and under torch.no_grad() are not candidates."""
     out = []
     for fn in iter_scopes(index, sf):
+        if not builds_optimizer and (fn is None or not _TRAIN_SPELLED.search(fn.name)):
+            continue  # both kinds of candidate below need a train scope or an optimizer
         words = set(name_token_tuple(fn.name)) if fn is not None else set()
         train_scope = bool(words & _TRAIN_SCOPE) and not (fn is not None and fn.name == "training_step")
         if not (train_scope or builds_optimizer):
-            continue  # both kinds of candidate below need one of the two
+            continue
         if words & _NOT_TRAIN_SCOPE or is_no_grad_function(sf, fn):
             continue
         stmts = scope_body(sf, fn)
@@ -475,18 +477,52 @@ def _may_fake_a_loss(sf: SourceFile, fn: FunctionInfo | None, any_target: bool) 
     return False
 
 
+def _lines_spelling(sf: SourceFile, words: tuple[str, ...]) -> list[int]:
+    """The lines, in order, on which the text holds any of `words`."""
+    text = sf.text
+    offsets: list[int] = []
+    for w in words:
+        at = text.find(w)
+        while at >= 0:
+            offsets.append(at)
+            at = text.find(w, at + 1)
+    return sorted({bisect.bisect_right(sf.line_starts, at) for at in offsets}) if offsets else []
+
+
+def _spans(nodes: Iterable[ast.AST]) -> list[tuple[int, int]]:
+    """First (decorators included) and last line of each node."""
+    return [(min([n.lineno, *(d.lineno for d in getattr(n, "decorator_list", ()))]), n.end_lineno or n.lineno)
+            for n in nodes]  # type: ignore[attr-defined]
+
+
+def _on_scope_lines(lines: list[int], fn: FunctionInfo | None, defs: list[tuple[int, int]]) -> bool:
+    """Whether any of `lines` can hold a node of the scope: a function's nodes lie on its lines (decorators
+    included); the module level's, on lines outside every top-level def and class (`defs`)."""
+    if fn is None:
+        return any(not any(a <= n <= b for a, b in defs) for n in lines)
+    ((first, last),) = _spans([fn.node])
+    return any(first <= n <= last for n in lines)
+
+
 def file_fake_losses(program, sf: SourceFile) -> list[FakeLoss]:
-    """fake_losses of every scope of a file, in scope order. A scope is searched only when its text spells a
+    """fake_losses of every scope of a file, in scope order. A scope is searched only when its lines spell a
     loss name or backward (a loss name has the token loss; a backpropagated name, a `.backward()` call) and one
     of its assignments could be a fake loss."""
-    if not sf.mentions(*_LOSS_SPELLINGS):
+    if sf.text.isascii():
+        loss_lines = _lines_spelling(sf, _LOSS_SPELLINGS)
+        if not loss_lines:
+            return []
+        backward_lines = _lines_spelling(sf, ("backward",))
+    elif sf.mentions(*_LOSS_SPELLINGS):  # read in NFKC form, as Python reads identifiers: search every scope
+        loss_lines = backward_lines = list(range(1, len(sf.line_starts) + 1))
+    else:
         return []
+    assert sf.tree is not None
+    defs = _spans(s for s in sf.tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)))
     out = []
     for fn in iter_scopes(program.index, sf):
-        text = scope_text(sf, fn)
-        if not text.isascii():  # Python reads identifiers in NFKC form (as SourceFile.mentions)
-            text = unicodedata.normalize("NFKC", text)
-        if any(w in text for w in _LOSS_SPELLINGS) and _may_fake_a_loss(sf, fn, "backward" in text):
+        if _on_scope_lines(loss_lines, fn, defs) and _may_fake_a_loss(sf, fn, _on_scope_lines(backward_lines, fn,
+                                                                                              defs)):
             out += fake_losses(program, sf, fn)
     return out
 
