@@ -489,19 +489,18 @@ def _lines_spelling(sf: SourceFile, words: tuple[str, ...]) -> list[int]:
     return sorted({bisect.bisect_right(sf.line_starts, at) for at in offsets}) if offsets else []
 
 
-def _spans(nodes: Iterable[ast.AST]) -> list[tuple[int, int]]:
-    """First (decorators included) and last line of each node."""
-    return [(min([n.lineno, *(d.lineno for d in getattr(n, "decorator_list", ()))]), n.end_lineno or n.lineno)
-            for n in nodes]  # type: ignore[attr-defined]
+def _span(fn: FunctionInfo) -> tuple[int, int]:
+    """First (decorators included) and last line of a function."""
+    node = fn.node
+    return min([node.lineno, *(d.lineno for d in node.decorator_list)]), node.end_lineno or node.lineno
 
 
-def _on_scope_lines(lines: list[int], fn: FunctionInfo | None, defs: list[tuple[int, int]]) -> bool:
-    """Whether any of `lines` can hold a node of the scope: a function's nodes lie on its lines (decorators
-    included); the module level's, on lines outside every top-level def and class (`defs`)."""
-    if fn is None:
-        return any(not any(a <= n <= b for a, b in defs) for n in lines)
-    ((first, last),) = _spans([fn.node])
-    return any(first <= n <= last for n in lines)
+def _on_scope_lines(lines: list[int], span: tuple[int, int] | None, fn_spans: list[tuple[int, int]]) -> bool:
+    """Whether any of `lines` can hold a node of a scope: a function's nodes lie on its lines (`span`); the
+    module level's (span None), on lines outside every function of the file (`fn_spans`)."""
+    if span is None:
+        return any(not any(a <= n <= b for a, b in fn_spans) for n in lines)
+    return any(span[0] <= n <= span[1] for n in lines)
 
 
 def file_fake_losses(program, sf: SourceFile) -> list[FakeLoss]:
@@ -517,12 +516,12 @@ def file_fake_losses(program, sf: SourceFile) -> list[FakeLoss]:
         loss_lines = backward_lines = list(range(1, len(sf.line_starts) + 1))
     else:
         return []
-    assert sf.tree is not None
-    defs = _spans(s for s in sf.tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)))
+    scopes = iter_scopes(program.index, sf)
+    fn_spans = [_span(fn) for fn in scopes if fn is not None]
     out = []
-    for fn in iter_scopes(program.index, sf):
-        if _on_scope_lines(loss_lines, fn, defs) and _may_fake_a_loss(sf, fn, _on_scope_lines(backward_lines, fn,
-                                                                                              defs)):
+    for fn, span in zip(scopes, [None, *fn_spans], strict=True):
+        if _on_scope_lines(loss_lines, span, fn_spans) and _may_fake_a_loss(
+                sf, fn, _on_scope_lines(backward_lines, span, fn_spans)):
             out += fake_losses(program, sf, fn)
     return out
 
