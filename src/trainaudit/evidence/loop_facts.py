@@ -385,11 +385,11 @@ def training_loop_candidates(index: ProjectIndex, sf: SourceFile, builds_optimiz
     out = []
     for fn in iter_scopes(index, sf):
         if not builds_optimizer and (fn is None or not _TRAIN_SPELLED.search(fn.name)):
-            continue  # both kinds of candidate below need a train scope or an optimizer
+            continue  # the test below, without tokenizing the name (most names are seen once)
         words = set(name_token_tuple(fn.name)) if fn is not None else set()
         train_scope = bool(words & _TRAIN_SCOPE) and not (fn is not None and fn.name == "training_step")
         if not (train_scope or builds_optimizer):
-            continue
+            continue  # both kinds of candidate below need one of the two
         if words & _NOT_TRAIN_SCOPE or is_no_grad_function(sf, fn):
             continue
         stmts = scope_body(sf, fn)
