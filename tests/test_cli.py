@@ -272,6 +272,33 @@ def test_python_api_pauses_the_garbage_collector_and_restores_its_state(enabled)
     assert seen == [False]
 
 
+def test_an_audit_leaves_no_tree_for_the_cyclic_collector():
+    """Trees are freed by reference counting when audit() returns: one held by a reference cycle would wait
+    for a collection that walks the whole heap, which the paused collector would run right after the audit."""
+    import ast
+    import gc
+
+    from trainaudit import audit
+
+    projects = [*sorted((EXAMPLES.parent / "tests" / "fixtures").glob("*/*")), *sorted(EXAMPLES.iterdir())]
+    gc.collect()
+    was = gc.isenabled()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for project in (p for p in projects if p.is_dir()):
+            audit(project)
+            gc.collect()
+            held = sorted({type(o).__name__ for o in gc.garbage if isinstance(o, ast.AST)})
+            gc.garbage.clear()
+            assert not held, f"{project.name}: cyclic garbage holds AST nodes {held}"
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        if was:
+            gc.enable()
+
+
 def test_logs_and_ckpt_inspection_commands():
     runs = EXAMPLES / "honest-run" / "runs"
     doc = json.loads(run("logs", str(runs), "--format", "json").stdout)

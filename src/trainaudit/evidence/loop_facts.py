@@ -19,7 +19,7 @@ from trainaudit.evidence.index import (
     subtree,
 )
 from trainaudit.evidence.run_path import Scope, referenced, scope_id, scope_nodes
-from trainaudit.evidence.source import SourceFile
+from trainaudit.evidence.source import SourceFile, statements
 
 LOOPS = (ast.For, ast.AsyncFor, ast.While)
 
@@ -115,26 +115,37 @@ def _is_number(node: ast.AST) -> bool:
 
 def _formula_parts(sf: SourceFile, expr: ast.AST, counters: Container[str]) -> tuple[bool, set[str]] | None:
     """(has a float literal, counters used) when `expr` is built only from numbers and counters, else None."""
-    used: set[str] = set()
-    floats = False
+    found = _Formula(sf, counters)
+    return (found.floats, found.used) if found.ok(expr) else None
 
-    def ok(node: ast.AST) -> bool:
-        nonlocal floats
+
+class _Formula:
+    """What `_formula_parts` learns while checking an expression. A class, not a recursive closure: a closure that
+    calls itself is a reference cycle, which would keep the file's tree alive after the audit."""
+
+    def __init__(self, sf: SourceFile, counters: Container[str]) -> None:
+        self.sf = sf
+        self.counters = counters
+        self.used: set[str] = set()
+        self.floats = False
+
+    def ok(self, node: ast.AST) -> bool:
+        ok = self.ok
         if isinstance(node, ast.Constant):
             if isinstance(node.value, bool) or node.value is None:
                 return False
-            floats |= isinstance(node.value, float)
+            self.floats |= isinstance(node.value, float)
             return isinstance(node.value, (int, float))
         if isinstance(node, ast.Name):
-            if node.id in counters:
-                used.add(node.id)
+            if node.id in self.counters:
+                self.used.add(node.id)
                 return True
             return False
         if isinstance(node, ast.Attribute):
             if node.attr in COUNTER_ATTRS and isinstance(node.value, (ast.Name, ast.Attribute)):
-                used.add(ast.unparse(node))  # self.current_epoch, trainer.global_step
+                self.used.add(ast.unparse(node))  # self.current_epoch, trainer.global_step
                 return True
-            return _dotted(sf, node) in ("math.pi", "math.e")
+            return _dotted(self.sf, node) in ("math.pi", "math.e")
         if isinstance(node, ast.BinOp):
             return ok(node.left) and ok(node.right)
         if isinstance(node, ast.UnaryOp):
@@ -142,14 +153,12 @@ def _formula_parts(sf: SourceFile, expr: ast.AST, counters: Container[str]) -> t
         if isinstance(node, ast.IfExp):
             return ok(node.body) and ok(node.orelse)
         if isinstance(node, ast.Call):
-            name = _dotted(sf, node.func)
+            name = _dotted(self.sf, node.func)
             if name not in PURE_CALLS and not name.startswith("math."):
                 return False
             # keyword options (dtype=..., requires_grad=True) carry no value
             return bool(node.args) and all(ok(a) for a in node.args)
         return False
-
-    return (floats, used) if ok(expr) else None
 
 
 def is_counter_formula(sf: SourceFile, expr: ast.AST, counters: Container[str]) -> bool:
@@ -452,22 +461,11 @@ def _assigned(node: ast.AST) -> tuple[ast.Name, ast.expr] | None:
     return (target, value) if isinstance(target, ast.Name) else None
 
 
-def _statements(stmts: list[ast.stmt]) -> Iterator[ast.AST]:
-    """Every statement under `stmts`, in no particular order, nested defs and classes included: assignments are
-    statements, so they are all found without visiting any expression."""
-    todo: list[ast.AST] = list(stmts)
-    while todo:
-        s = todo.pop()
-        yield s
-        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
-            todo += getattr(s, name, ())
-
-
 def _may_fake_a_loss(sf: SourceFile, fn: FunctionInfo | None, any_target: bool) -> bool:
     """Whether any assignment of a scope could be a fake loss (see fake_losses): its target a loss name, or any
     name when the scope backpropagates something (`any_target`); its value a formula of numbers and names
     (counters are among names) that uses a name or is a call. The scope's fake losses are among these."""
-    for node in _statements([fn.node] if fn is not None else scope_body(sf, fn)):
+    for node in statements([fn.node] if fn is not None else scope_body(sf, fn)):
         pair = _assigned(node)
         if pair is None or not (any_target or _is_loss_name(pair[0].id)):
             continue

@@ -173,7 +173,7 @@ def collect_aliases(tree: ast.Module, module: str, rel: str, text: str | None = 
     import statement does): most of a file is not visited at all."""
     aliases: dict[str, str] = {}
     package = _package_of(module, rel)
-    for node in _statements(_spelling_import(tree, text)):
+    for node in statements(_spelling_import(tree, text)):
         if isinstance(node, ast.Import):
             for a in node.names:
                 if a.asname:
@@ -232,7 +232,7 @@ def block_fields(cls: type) -> tuple[str, ...]:
     return blocks
 
 
-def _statements(body: list[ast.stmt]) -> list[ast.AST]:
+def statements(body: list[ast.stmt]) -> list[ast.AST]:
     """Every statement, nested blocks and nested defs included, without descending into expressions.
 
     Imports are statements, so this finds them all at a fraction of a full walk; simple statements (most
