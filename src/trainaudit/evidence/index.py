@@ -506,16 +506,27 @@ def iter_scopes(index: ProjectIndex, sf: SourceFile) -> list[FunctionInfo | None
 
 
 def scope_text(sf: SourceFile, fn: FunctionInfo | None) -> str:
-    """The source lines of a scope: a function's def through its end, or the module's top-level statements
-    other than defs and classes. Every identifier of the scope's nodes is spelled in it."""
+    """Source text holding a scope's nodes, for word and substring prefilters: a function's lines from its first
+    decorator to its end, or the file without its top-level definitions (cut in a few slices, not joined line by
+    line). Every identifier of the scope's nodes is spelled in it."""
     starts, text = sf.line_starts, sf.text
 
-    def lines(first: int, last: int) -> str:
-        return text[starts[first - 1]: starts[last] if last < len(starts) else len(text)]
+    def start(line: int) -> int:
+        return starts[line - 1] if line <= len(starts) else len(text)
 
     if fn is not None:
-        return lines(fn.node.lineno, fn.node.end_lineno or fn.node.lineno)
-    return "\n".join(lines(s.lineno, s.end_lineno or s.lineno) for s in scope_body(sf, None))
+        node = fn.node
+        first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+        return text[start(first):start((node.end_lineno or node.lineno) + 1)]
+    pieces: list[str] = []
+    at = 0
+    for stmt in sf.tree.body if sf.tree is not None else []:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            first = stmt.decorator_list[0].lineno if stmt.decorator_list else stmt.lineno
+            pieces.append(text[at:start(first)])
+            at = start((stmt.end_lineno or stmt.lineno) + 1)
+    pieces.append(text[at:])
+    return "".join(pieces)
 
 
 def scope_body(sf: SourceFile, fn: FunctionInfo | None) -> list[ast.stmt]:

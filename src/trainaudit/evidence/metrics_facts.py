@@ -340,26 +340,6 @@ def _may_spell(index: ProjectIndex, text: str, words: frozenset[str], test: Call
     return hidden is None or any(test(w) for w in hidden)
 
 
-def _scope_source(sf: SourceFile, fn: FunctionInfo | None) -> str:
-    """Text that holds a scope's nodes: a function's lines with its decorators (scope_text starts at `def`), or
-    for the module level, the file without its top-level definitions (cut in a few slices, not line by line)."""
-    starts, text = sf.line_starts, sf.text
-    if fn is not None:
-        if not fn.node.decorator_list:
-            return scope_text(sf, fn)
-        return text[starts[fn.node.decorator_list[0].lineno - 1]:starts[fn.node.lineno - 1]] + scope_text(sf, fn)
-    pieces: list[str] = []
-    at = 0
-    for stmt in sf.tree.body if sf.tree else []:
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            first = stmt.decorator_list[0].lineno if stmt.decorator_list else stmt.lineno
-            pieces.append(text[at:starts[first - 1]])
-            last = stmt.end_lineno or stmt.lineno
-            at = starts[last] if last < len(starts) else len(text)
-    pieces.append(text[at:])
-    return "".join(pieces)
-
-
 _NO_GRAD_NAMES = frozenset(q.rpartition(".")[2] for q in NO_GRAD)
 _EVAL_TOKENS = EVAL_WORDS | _SPLIT_WORDS
 _EVAL_TOKENS_SPELLED = _spelled_in(_EVAL_TOKENS)
@@ -385,7 +365,7 @@ def evaluates_or_measures(index: ProjectIndex, scope: Scope) -> bool:
     spells its words (a name imported under another name counts by what it imports): an evaluation pass needs an
     evaluation word or no_grad; a mention a metric word, a metrics library or the parts of the accuracy pattern."""
     sf, fn = scope
-    text = _scope_source(sf, fn)
+    text = scope_text(sf, fn)
     words = frozenset(_WORD.findall(text))
     imported = {k: v for k, v in sf.aliases.items() if k in words}
     if (_may_spell(index, text, words, _evaluation_word)
@@ -564,7 +544,7 @@ def literal_metrics(index: ProjectIndex, sf: SourceFile) -> list[LiteralMetric]:
     assigned = calls or not sf.words.isdisjoint(index.words_where(_metric_identifier))
     for fn in iter_scopes(index, sf):
         if spellings is not None:
-            text = _scope_source(sf, fn)
+            text = scope_text(sf, fn)
             if not any(w in text for w in spellings):
                 continue  # a word the scope holds is part of its text
         stmts = fn.node.body if fn is not None else [s for s in (sf.tree.body if sf.tree else [])

@@ -80,9 +80,14 @@ class TrainingPath:
         self.loops: list[TrainLoop] = []
         self.optimizers: list[Optimizer] = []
         self._feeds: dict[TrainLoop, list[tuple[ast.Call, Prov]]] = {}  # loops hash by identity (eq=False)
-        spelled = index.words_where(_holds_training_word)
+        # A file that spells a training word has a word holding it (`fit(` ends a word): one set operation per
+        # file against the project's few such words, a substring search only where a word ends like a call.
+        holding = index.words_where(_holds_training_part)
+        calling = index.words_where(_ends_like_training_call)
         for sf in files:
-            if sf.tree is None or sf.is_test or sf.words.isdisjoint(spelled):
+            if sf.tree is None or sf.is_test:
+                continue
+            if sf.words.isdisjoint(holding) and (sf.words.isdisjoint(calling) or not sf.mentions(*_TRAINING_CALLS)):
                 continue
             # Names imported as optimizer classes (`from torch.optim import AdamW as Opt`) train too.
             words = (*TRAINING_WORDS, *(k for k, v in sf.aliases.items() if _is_optimizer_class(v)))
@@ -243,13 +248,17 @@ def _looks_like_trainer(node: ast.AST) -> bool:
     return any(h in name for h in TRAINER_HINTS)
 
 
-def _holds_training_word(word: str) -> bool:
-    """Whether an identifier-like word holds one of TRAINING_WORDS. A text that spells one has such a word
-    (`fit(` ends a word), so a file whose words have none needs no substring search."""
-    return word.endswith(("fit", "train")) or any(t in word for t in _TRAINING_PARTS)
+def _holds_training_part(word: str) -> bool:
+    return any(t in word for t in _TRAINING_PARTS)
+
+
+def _ends_like_training_call(word: str) -> bool:
+    return word.endswith(_TRAINING_CALL_NAMES)
 
 
 _TRAINING_PARTS = tuple(w for w in TRAINING_WORDS if w.isidentifier())
+_TRAINING_CALLS = tuple(w for w in TRAINING_WORDS if not w.isidentifier())  # `fit(`, `train(`
+_TRAINING_CALL_NAMES = tuple(w.rstrip("(") for w in _TRAINING_CALLS)
 
 
 def _mentions(text: str, words: tuple[str, ...]) -> bool:
