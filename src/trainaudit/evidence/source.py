@@ -17,10 +17,13 @@ MAX_SOURCE_BYTES = 5_000_000  # larger .py files are generated code, not trainin
 
 
 def _node_fields() -> dict[type, tuple[str, ...]]:
-    """For each AST class, the fields that can hold nodes (from the ASDL signature in its docstring: identifiers,
-    strings, ints and constants are skipped). Classes whose signature cannot be read keep all their fields."""
+    """For each AST class, the fields that can hold nodes worth visiting (from the ASDL signature in its docstring).
+    Skipped: identifiers, strings, ints and constants, and the operator and context fields, whose nodes (`Load`,
+    `Add`, `Eq`, ...) are shared singletons without a position: rules read them through their parent (`node.ctx`,
+    `node.op`), and leaving them out spares a third of every walk. Classes whose signature cannot be read keep
+    all their fields."""
     out: dict[type, tuple[str, ...]] = {}
-    leaves = {"identifier", "string", "int", "constant"}
+    leaves = {"identifier", "string", "int", "constant", "expr_context", "operator", "unaryop", "cmpop", "boolop"}
     for name in dir(ast):
         cls = getattr(ast, name)
         if not (isinstance(cls, type) and issubclass(cls, ast.AST)):
@@ -41,8 +44,9 @@ _LINE_BREAK = re.compile(r"\r\n?|\n")
 
 
 def walk(node: ast.AST) -> list[ast.AST]:
-    """`list(ast.walk(node))`, same nodes in the same (breadth-first) order, about twice as fast: it reads only
-    the fields that can hold nodes and appends to the list it is iterating."""
+    """`list(ast.walk(node))` without operator and context nodes (see NODE_FIELDS), in the same breadth-first
+    order, about twice as fast: it reads only the fields that can hold such nodes and appends to the list it is
+    iterating."""
     out = [node]
     append = out.append
     fields = NODE_FIELDS
