@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import ast
 import re
+from collections import Counter
 
-from trainaudit.evidence.flow import VALUE_KINDS, Kind, callee_module, is_loss_class
-from trainaudit.evidence.index import walk_scope
+from trainaudit.evidence.flow import VALUE_KINDS, Kind, Origin, callee_module, is_loss_class
+from trainaudit.evidence.index import ClassInfo, FunctionInfo, scope_statements, walk_scope
+from trainaudit.evidence.source import walk
+from trainaudit.evidence.training import TrainLoop
 from trainaudit.finding import Severity
 from trainaudit.rules.registry import Rule, check, register
 
@@ -166,21 +169,134 @@ def _discarded_output(ctx):
 
 
 # --- isolated-training -------------------------------------------------------------------------------
+# Stands for "whatever this call's arguments carry": a call that hands it back passes its arguments through.
+_ARGS_PROBE = frozenset({Origin(Kind.PARAM, "<arguments>")})
+_BOUND_BY = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)
+
+
+class _HeldClasses:
+    """Which project classes a class can hold in its `self.<attr>` slots, judged from the assigned values alone.
+
+    Flow.submodules evaluates every such value in its method's full environment; most values are constructor
+    calls of library layers (`nn.Linear(...)`) whose result does not depend on that environment. For those
+    this says which project classes they yield without building it, and None for any value that depends on
+    names, parameters or project functions (the caller then asks Flow.submodules)."""
+
+    def __init__(self, flow, index) -> None:
+        self.flow, self.index = flow, index
+        self._by_method: dict[int, set[str] | None] = {}
+        self._by_callee: dict[str, set[str] | None] = {}
+
+    def of(self, cls: ClassInfo) -> set[str] | None:
+        # Flow.submodules reads the self-assignments of the class and its project bases (each base's own
+        # bases are among them), through Flow.self_attr: those are all the values it can see.
+        out: set[str] = set()
+        for c in self.index.mro(cls):
+            for m in c.methods.values():
+                got = self._method(m)
+                if got is None:
+                    return None
+                out |= got
+        return out
+
+    def _method(self, m: FunctionInfo) -> set[str] | None:
+        key = id(m.node)
+        if key not in self._by_method:
+            self._by_method[key] = self._scan(m)
+        return self._by_method[key]
+
+    def _scan(self, m: FunctionInfo) -> set[str] | None:
+        out: set[str] = set()
+        bound: set[str] | None = None
+        for node in scope_statements(m.node.body):
+            if not isinstance(node, (ast.Assign, ast.AnnAssign)) or node.value is None:
+                continue
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if not any(_is_self_attr(t) for t in targets):
+                continue
+            if isinstance(node.value, ast.Constant):
+                continue
+            if bound is None:
+                if ":=" in m.file.text:
+                    return None  # a walrus anywhere in the method binds names this statement scan misses
+                bound = _bound_names(m)
+            got = self._value(m, node.value, bound)
+            if got is None:
+                return None
+            out |= got
+        return out
+
+    def _value(self, m: FunctionInfo, value: ast.expr, bound: set[str]) -> set[str] | None:
+        """Project classes `value` evaluates to in Flow's environment of `m` (whose names are among `bound`)."""
+        if isinstance(value, ast.Name):
+            # Flow reads `self` as the instance even where it is no parameter; an unbound name has no provenance
+            return None if value.id in bound or value.id == "self" else set()
+        root = value.func if isinstance(value, ast.Call) else None
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        if not isinstance(root, ast.Name) or root.id in bound or root.id == "self":
+            return None  # a call on a value: Flow evaluates the value
+        assert isinstance(value, ast.Call)
+        target = self.index.resolve(m.file, value.func)
+        if isinstance(target, ClassInfo):
+            return {target.qualname}  # Flow._instantiate: the instance, and a dataset's items (never instances)
+        if not isinstance(target, str):
+            return None  # a project function: what it returns
+        if target not in self._by_callee:  # given the probe for arguments, the answer depends on the callee alone
+            got = self.flow.external(target, value, _ARGS_PROBE, _ARGS_PROBE, (m.file.path, value.lineno))
+            self._by_callee[target] = None if any(o.kind is Kind.PARAM for o in got) else {  # passes args on
+                o.what for o in got if o.kind is Kind.INSTANCE and o.what in self.index.classes}
+        return self._by_callee[target]
+
+
+def _is_self_attr(t: ast.AST) -> bool:
+    return isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"
+
+
+def _bound_names(m: FunctionInfo) -> set[str]:
+    """A superset of the names Flow.env binds in a method: its parameters and every name in a binding
+    statement's targets (walrus targets aside)."""
+    out = set(m.params)
+    for node in scope_statements(m.node.body):
+        if isinstance(node, _BOUND_BY):
+            if isinstance(node, ast.Assign):
+                targets: list[ast.AST] = list(node.targets)
+            elif isinstance(node, (ast.With, ast.AsyncWith)):
+                targets = [i.optional_vars for i in node.items if i.optional_vars is not None]
+            else:
+                targets = [node.target]
+            for t in targets:
+                if isinstance(t, ast.Name):
+                    out.add(t.id)
+                elif not _is_self_attr(t):
+                    out.update(n.id for n in walk(t) if isinstance(n, ast.Name))
+    return out
+
+
 @check("isolated-training")
 def _isolated_training(ctx):
     program = ctx.source
     index, flow, training = program.index, program.flow, program.training
     single = [o for o in training.optimizers
               if o.steps and len([m for m in o.modules if m in index.classes]) == 1]
-    loops = {id(o): {id(lp) for s in o.steps if (lp := training.loop_of_step(s))} for o in single}
-    isolated = [o for o in single
-                if not any(o2 is not o and loops[id(o)] & loops[id(o2)] for o2 in single)]
+    loop_of: dict[int, TrainLoop] = {}  # training.loop_of_step for every step, from one pass over the loops
+    for lp in training.loops:
+        for s in lp.steps:
+            loop_of.setdefault(id(s), lp)
+    loops = {id(o): {id(loop_of[id(s)]) for s in o.steps if id(s) in loop_of} for o in single}
+    sharing = Counter(lp for o in single for lp in loops[id(o)])
+    isolated = [o for o in single if all(sharing[lp] == 1 for lp in loops[id(o)])]
     components = {m for o in isolated for m in o.modules if m in index.classes}
     if len(components) < 2:
         return
     trained = training.trained_classes()
+    held_classes = _HeldClasses(flow, index)
     for cls in index.classes.values():
         if cls.file.is_test or not index.is_module(cls) or cls.qualname in trained:
+            continue
+        # Skip a class whose self-assigned values cannot yield two components: Flow.submodules finds no more.
+        can_hold = held_classes.of(cls)
+        if can_hold is not None and len(can_hold & components) < 2:
             continue
         held = {m for mods in flow.submodules(cls).values() for m in mods} & components
         if len(held) < 2:
