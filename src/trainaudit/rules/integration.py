@@ -7,10 +7,11 @@ import re
 from collections import Counter
 
 from trainaudit.evidence.flow import VALUE_KINDS, Kind, Origin, callee_module, is_loss_class
-from trainaudit.evidence.index import ClassInfo, FunctionInfo, scope_statements, walk_scope
-from trainaudit.evidence.source import walk
+from trainaudit.evidence.index import OWN_SCOPES, ClassInfo, FunctionInfo, scope_statements, walk_scope
+from trainaudit.evidence.source import NODE_FIELDS, walk
 from trainaudit.evidence.training import TrainLoop
 from trainaudit.finding import Severity
+from trainaudit.rules.model import loop_feeds
 from trainaudit.rules.registry import Rule, check, register
 
 DUMMY_INPUT = register(
@@ -63,7 +64,7 @@ def _slots(call: ast.Call, sf) -> list[tuple[str, ast.expr]]:
     return out
 
 
-def _forward_scopes(program, *words: str):
+def _forward_methods(program, *words: str):
     """Forward-like methods of the project's modules (in files mentioning any of `words`, if given)."""
     index = program.index
     for cls in index.classes.values():
@@ -71,13 +72,13 @@ def _forward_scopes(program, *words: str):
             continue
         for m in cls.methods.values():
             if _FORWARD.match(m.name) and not _NOT_TRAINING.search(m.name):
-                yield m.file, m, list(walk_scope(m.node.body))
+                yield m
 
 
-def _loop_scopes(program):
+def _train_loops(program):
     for loop in program.training.loops:
         if loop.kind != "fit" and not (loop.scope and _NOT_TRAINING.search(loop.scope.name)):
-            yield loop.file, loop.scope, loop.body(), loop
+            yield loop
 
 
 def _callee_label(call: ast.Call) -> str:
@@ -86,16 +87,23 @@ def _callee_label(call: ast.Call) -> str:
 
 
 # --- dummy-input -------------------------------------------------------------------------------------
+def _dummy_scopes(program):
+    """Scopes to search, with the nodes that may be calls of a component."""
+    for m in _forward_methods(program, *_FACTORY_WORDS):
+        yield m.file, m, walk_scope(m.node.body)
+    for loop in _train_loops(program):
+        feeds = loop_feeds(program, loop)
+        if not any(o.kind in (Kind.DATA, Kind.OUTPUT) for _, p in feeds for o in p):
+            continue  # a loop with no real input at all is synthetic-data's finding, not this one
+        # Every call of the loop that runs a module (loss modules aside) is among its feeds.
+        yield loop.file, loop.scope, [call for call, _ in feeds]
+
+
 @check("dummy-input")
 def _dummy_input(ctx):
     program = ctx.source
     flow, index = program.flow, program.index
-    scopes = [(f, fn, body, None) for f, fn, body in _forward_scopes(program, *_FACTORY_WORDS)]
-    scopes += list(_loop_scopes(program))
-    for sf, fn, body, loop in scopes:
-        if loop is not None and not any(o.kind in (Kind.DATA, Kind.OUTPUT)
-                                        for _, p in program.training.feeds(loop) for o in p):
-            continue  # a loop with no real input at all is synthetic-data's finding, not this one
+    for sf, fn, body in _dummy_scopes(program):
         env = flow.env(sf, fn)
         for node in body:
             if not isinstance(node, ast.Call):
@@ -126,30 +134,72 @@ def _dummy_input(ctx):
 
 
 # --- discarded-output --------------------------------------------------------------------------------
-def _loaded_names(body: list[ast.AST]) -> dict[str, list[int]]:
-    out: dict[str, list[int]] = {}
-    for node in body:
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-            out.setdefault(node.id, []).append(node.lineno)
-    return out
+# Fields of a statement, handler or case that hold statements.
+_BLOCKS = frozenset({"body", "orelse", "finalbody", "handlers", "cases"})
+
+
+class _Reads:
+    """Which names a scope reads (the Name loads walk_scope would see), from the scope's statements (as
+    scope_statements lists them), without walking the scope up front: an assigned name is mostly read within the
+    next few statements, so a search from there stops early. A search that finds nothing has seen every read."""
+
+    def __init__(self, stmts: list[ast.stmt]) -> None:
+        self.stmts = stmts
+        self._all: set[str] | None = None
+
+    def has(self, name: str, after: ast.stmt) -> bool:
+        if self._all is not None:
+            return name in self._all
+        seen: set[str] = set()
+        start = self.stmts.index(after) + 1
+        for i in range(len(self.stmts)):
+            # A statement's own parts: its nested statements come later in the list.
+            todo: list[ast.AST] = [self.stmts[(start + i) % len(self.stmts)]]
+            while todo:
+                node = todo.pop()
+                if node.__class__ is ast.Name and node.ctx.__class__ is ast.Load:  # type: ignore[attr-defined]
+                    if node.id == name:  # type: ignore[attr-defined]
+                        return True
+                    seen.add(node.id)  # type: ignore[attr-defined]
+                own = isinstance(node, (ast.stmt, ast.excepthandler, ast.match_case))
+                for field in NODE_FIELDS.get(node.__class__, node._fields):
+                    v = getattr(node, field, None)
+                    if own and field in _BLOCKS:  # a handler or a case belongs to its statement
+                        todo += [x for x in v if not isinstance(x, ast.stmt)]
+                    elif v.__class__ is list:
+                        todo += [x for x in v if isinstance(x, ast.AST) and not isinstance(x, OWN_SCOPES)]
+                    elif isinstance(v, ast.AST) and not isinstance(v, OWN_SCOPES):
+                        todo.append(v)
+        self._all = seen
+        return False
 
 
 @check("discarded-output")
 def _discarded_output(ctx):
     program = ctx.source
     flow = program.flow
-    scopes = [(f, fn, body) for f, fn, body in _forward_scopes(program)]
-    scopes += [(f, fn, body) for f, fn, body, _ in _loop_scopes(program)]
+    # Only a statement can drop an output, so each scope is read as its statements: the candidates, and the
+    # statements whose reads decide whether an assigned name is used (the function's, or the loop's at top level).
+    scopes = []
+    for m in _forward_methods(program):
+        stmts = scope_statements(m.node.body)
+        scopes.append((m.file, m, stmts, stmts))
+    for loop in _train_loops(program):
+        stmts = [n for n in loop.body() if isinstance(n, ast.stmt)]
+        scope = scope_statements(loop.scope.node.body) if loop.scope is not None else stmts
+        scopes.append((loop.file, loop.scope, stmts, scope))
     seen: set[int] = set()
-    for sf, fn, body in scopes:
+    for sf, fn, stmts, scope in scopes:
+        reads = _Reads(scope)
         env = None  # only for a scope with a dropped call (most use every result): 0.14 s -> 0.04 s, 1,000 files
-        loads = _loaded_names(list(walk_scope(fn.node.body)) if fn is not None else body)
-        for node in body:
+        for node in stmts:
             if id(node) in seen:
                 continue
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
                 names = [t.id for t in node.targets if isinstance(t, ast.Name)]
-                if len(names) != len(node.targets) or any(n.startswith("_") or n in loads for n in names):
+                if len(names) != len(node.targets) or any(n.startswith("_") for n in names):
+                    continue
+                if any(reads.has(n, node) for n in names):
                     continue
                 call, what = node.value, f"assigned to {', '.join(names)} and never used"
             elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):

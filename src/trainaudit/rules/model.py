@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import re
+from weakref import WeakKeyDictionary
 
-from trainaudit.evidence.flow import Kind
+from trainaudit.evidence.flow import Kind, Prov
 from trainaudit.evidence.index import ClassInfo
+from trainaudit.evidence.training import TrainLoop
 from trainaudit.finding import Severity
 from trainaudit.rules.registry import Rule, check, register
 
@@ -21,6 +24,18 @@ SYNTHETIC_DATA = register(
 )
 
 
+_FEEDS: WeakKeyDictionary[TrainLoop, list[tuple[ast.Call, Prov]]] = WeakKeyDictionary()
+
+
+def loop_feeds(program, loop: TrainLoop) -> list[tuple[ast.Call, Prov]]:
+    """`TrainingPath.feeds(loop)`, computed once per loop: synthetic-data and dummy-input both read it. Keyed by
+    the loop object, which lives as long as its audit's training path (the answer depends on that audit)."""
+    feeds = _FEEDS.get(loop)
+    if feeds is None:
+        feeds = _FEEDS[loop] = program.training.feeds(loop)
+    return feeds
+
+
 # --- placeholder-model ------------------------------------------------------------------------------
 
 
@@ -34,7 +49,8 @@ def _standin_signals(cls: ClassInfo) -> list[str]:
     words = [w.lower() for w in _WORD.findall(cls.name)]
     sig = [f"name word '{w}'" for w in words if w in STANDIN_WORDS]
     doc = cls.docstring.lower()
-    sig += [f"docstring says '{w}'" for w in STANDIN_WORDS if re.search(rf"\b{re.escape(w)}\b", doc)]
+    sig += [f"docstring says '{w}'" for w in STANDIN_WORDS  # the substring test is a cheap necessary condition
+            if w in doc and re.search(rf"\b{re.escape(w)}\b", doc)]
     return sig
 
 
@@ -76,6 +92,9 @@ def _placeholder_model(ctx):
     required_name = ctx.spec.model_name
     required = index.class_named(ctx.spec.model) if ctx.spec.model else []
     seen: set[tuple[str, str]] = set()
+    # By identity: SourceFile's generated __eq__ is slow, and two files compare equal only when they hold the
+    # same tree object (ast nodes compare by identity), that is, when they are the same file.
+    entry_files = {id(f) for f in program.entry_files}
     for opt in training.optimizers:
         for trained in opt.modules:
             if (trained, opt.file.path) in seen:
@@ -97,9 +116,11 @@ def _placeholder_model(ctx):
                 )
             elif cls is not None:
                 others = _counterparts(program, cls)
+                if not others:
+                    continue
                 signals = _standin_signals(cls)
-                in_script = cls.file in program.entry_files
-                if others and (signals or in_script):
+                in_script = id(cls.file) in entry_files
+                if signals or in_script:
                     real = others[0]
                     yield PLACEHOLDER_MODEL.finding(
                         f"the optimizer trains {cls.name} ({defined}), a stand-in for {real.name} "
@@ -117,7 +138,7 @@ def _synthetic_data(ctx):
     program = ctx.source
     declared = ctx.spec.data_name
     for loop in program.training.loops:
-        feeds = program.training.feeds(loop)
+        feeds = loop_feeds(program, loop)
         origins = {o for _, p in feeds for o in p}
         random = sorted((o for o in origins if o.kind is Kind.RANDOM), key=lambda o: (o.path, o.line))
         has_data = any(o.kind is Kind.DATA for o in origins)
