@@ -136,6 +136,7 @@ def _dummy_input(ctx):
 # --- discarded-output --------------------------------------------------------------------------------
 # Fields of a statement, handler or case that hold statements.
 _BLOCKS = frozenset({"body", "orelse", "finalbody", "handlers", "cases"})
+_BLOCK_LEVEL = (ast.stmt, ast.excepthandler, ast.match_case)
 
 
 class _Reads:
@@ -152,16 +153,18 @@ class _Reads:
             return name in self._all
         seen: set[str] = set()
         start = self.stmts.index(after) + 1
-        for i in range(len(self.stmts)):
+        for stmt in self.stmts[start:] + self.stmts[:start]:
             # A statement's own parts: its nested statements come later in the list.
-            todo: list[ast.AST] = [self.stmts[(start + i) % len(self.stmts)]]
+            todo: list[ast.AST] = [stmt]
             while todo:
                 node = todo.pop()
-                if node.__class__ is ast.Name and node.ctx.__class__ is ast.Load:  # type: ignore[attr-defined]
-                    if node.id == name:  # type: ignore[attr-defined]
-                        return True
-                    seen.add(node.id)  # type: ignore[attr-defined]
-                own = isinstance(node, (ast.stmt, ast.excepthandler, ast.match_case))
+                if node.__class__ is ast.Name:
+                    if node.ctx.__class__ is ast.Load:  # type: ignore[attr-defined]
+                        if node.id == name:  # type: ignore[attr-defined]
+                            return True
+                        seen.add(node.id)  # type: ignore[attr-defined]
+                    continue
+                own = isinstance(node, _BLOCK_LEVEL)
                 for field in NODE_FIELDS.get(node.__class__, node._fields):
                     v = getattr(node, field, None)
                     if own and field in _BLOCKS:  # a handler or a case belongs to its statement
@@ -221,7 +224,8 @@ def _discarded_output(ctx):
 # --- isolated-training -------------------------------------------------------------------------------
 # Stands for "whatever this call's arguments carry": a call that hands it back passes its arguments through.
 _ARGS_PROBE = frozenset({Origin(Kind.PARAM, "<arguments>")})
-_BOUND_BY = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)
+_BOUND_BY = frozenset({ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor})  # binding statements with one target
+_WITH = frozenset({ast.With, ast.AsyncWith})
 
 
 class _HeldClasses:
@@ -256,21 +260,32 @@ class _HeldClasses:
         return self._by_method[key]
 
     def _scan(self, m: FunctionInfo) -> set[str] | None:
-        out: set[str] = set()
-        bound: set[str] | None = None
+        values: list[ast.expr] = []  # what `self.<attr> = value` statements assign (as Flow._self_assigns)
+        bound = set(m.params)  # a superset of the names Flow.env binds: parameters and binding targets
         for node in scope_statements(m.node.body):
-            if not isinstance(node, (ast.Assign, ast.AnnAssign)) or node.value is None:
+            kind = node.__class__
+            if kind is ast.Assign:
+                targets = node.targets  # type: ignore[attr-defined]
+            elif kind in _BOUND_BY:
+                targets = [node.target]  # type: ignore[attr-defined]
+            elif kind in _WITH:
+                targets = [i.optional_vars for i in node.items if i.optional_vars is not None]  # type: ignore
+            else:
                 continue
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if not any(_is_self_attr(t) for t in targets):
-                continue
-            if isinstance(node.value, ast.Constant):
-                continue
-            if bound is None:
-                if ":=" in m.file.text:
-                    return None  # a walrus anywhere in the method binds names this statement scan misses
-                bound = _bound_names(m)
-            got = self._value(m, node.value, bound)
+            for t in targets:
+                if t.__class__ is ast.Name:
+                    bound.add(t.id)
+                elif isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
+                    if kind is ast.Assign or kind is ast.AnnAssign and node.value is not None:  # type: ignore
+                        values.append(node.value)  # type: ignore[attr-defined]
+                else:
+                    bound.update(n.id for n in walk(t) if isinstance(n, ast.Name))
+        values = [v for v in values if not isinstance(v, ast.Constant)]
+        if values and ":=" in m.file.text:
+            return None  # a walrus binds names in expressions, which the statements above do not show
+        out: set[str] = set()
+        for value in values:
+            got = self._value(m, value, bound)
             if got is None:
                 return None
             out |= got
@@ -287,7 +302,11 @@ class _HeldClasses:
         if not isinstance(root, ast.Name) or root.id in bound or root.id == "self":
             return None  # a call on a value: Flow evaluates the value
         assert isinstance(value, ast.Call)
-        target = self.index.resolve(m.file, value.func)
+        dotted = m.file.resolve(value.func)
+        assert dotted is not None
+        # A name whose last part spells no project definition resolves outside the project (def_spellings).
+        spelled = dotted.rpartition(".")[2] in self.index.def_spellings
+        target = self.index.resolve(m.file, value.func) if spelled else dotted
         if isinstance(target, ClassInfo):
             return {target.qualname}  # Flow._instantiate: the instance, and a dataset's items (never instances)
         if not isinstance(target, str):
@@ -297,30 +316,6 @@ class _HeldClasses:
             self._by_callee[target] = None if any(o.kind is Kind.PARAM for o in got) else {  # passes args on
                 o.what for o in got if o.kind is Kind.INSTANCE and o.what in self.index.classes}
         return self._by_callee[target]
-
-
-def _is_self_attr(t: ast.AST) -> bool:
-    return isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"
-
-
-def _bound_names(m: FunctionInfo) -> set[str]:
-    """A superset of the names Flow.env binds in a method: its parameters and every name in a binding
-    statement's targets (walrus targets aside)."""
-    out = set(m.params)
-    for node in scope_statements(m.node.body):
-        if isinstance(node, _BOUND_BY):
-            if isinstance(node, ast.Assign):
-                targets: list[ast.AST] = list(node.targets)
-            elif isinstance(node, (ast.With, ast.AsyncWith)):
-                targets = [i.optional_vars for i in node.items if i.optional_vars is not None]
-            else:
-                targets = [node.target]
-            for t in targets:
-                if isinstance(t, ast.Name):
-                    out.add(t.id)
-                elif not _is_self_attr(t):
-                    out.update(n.id for n in walk(t) if isinstance(n, ast.Name))
-    return out
 
 
 @check("isolated-training")
