@@ -11,7 +11,6 @@ from trainaudit.evidence.index import OWN_SCOPES, ClassInfo, FunctionInfo, scope
 from trainaudit.evidence.source import NODE_FIELDS, walk
 from trainaudit.evidence.training import TrainLoop
 from trainaudit.finding import Severity
-from trainaudit.rules.model import loop_feeds
 from trainaudit.rules.registry import Rule, check, register
 
 DUMMY_INPUT = register(
@@ -92,7 +91,7 @@ def _dummy_scopes(program):
     for m in _forward_methods(program, *_FACTORY_WORDS):
         yield m.file, m, walk_scope(m.node.body)
     for loop in _train_loops(program):
-        feeds = loop_feeds(program, loop)
+        feeds = program.training.feeds(loop)
         if not any(o.kind in (Kind.DATA, Kind.OUTPUT) for _, p in feeds for o in p):
             continue  # a loop with no real input at all is synthetic-data's finding, not this one
         # Every call of the loop that runs a module (loss modules aside) is among its feeds.

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import ast
 import re
-from weakref import WeakKeyDictionary
 
-from trainaudit.evidence.flow import Kind, Prov
+from trainaudit.evidence.flow import Kind
 from trainaudit.evidence.index import ClassInfo
-from trainaudit.evidence.training import TrainLoop
 from trainaudit.finding import Severity
 from trainaudit.rules.registry import Rule, check, register
 
@@ -22,18 +19,6 @@ SYNTHETIC_DATA = register(
          "The batches that reach the model come from random generators, and no dataset feeds the loop.",
          remedy="Feed the training loop from the real or declared data source{data}, not from random tensors.")
 )
-
-
-_FEEDS: WeakKeyDictionary[TrainLoop, list[tuple[ast.Call, Prov]]] = WeakKeyDictionary()
-
-
-def loop_feeds(program, loop: TrainLoop) -> list[tuple[ast.Call, Prov]]:
-    """`TrainingPath.feeds(loop)`, computed once per loop: synthetic-data and dummy-input both read it. Keyed by
-    the loop object, which lives as long as its audit's training path (the answer depends on that audit)."""
-    feeds = _FEEDS.get(loop)
-    if feeds is None:
-        feeds = _FEEDS[loop] = program.training.feeds(loop)
-    return feeds
 
 
 # --- placeholder-model ------------------------------------------------------------------------------
@@ -138,7 +123,7 @@ def _synthetic_data(ctx):
     program = ctx.source
     declared = ctx.spec.data_name
     for loop in program.training.loops:
-        feeds = loop_feeds(program, loop)
+        feeds = program.training.feeds(loop)
         origins = {o for _, p in feeds for o in p}
         random = sorted((o for o in origins if o.kind is Kind.RANDOM), key=lambda o: (o.path, o.line))
         has_data = any(o.kind is Kind.DATA for o in origins)
