@@ -260,7 +260,7 @@ class _HeldClasses:
 
     def _scan(self, m: FunctionInfo) -> set[str] | None:
         values: list[ast.expr] = []  # what `self.<attr> = value` statements assign (as Flow._self_assigns)
-        bound = set(m.params)  # a superset of the names Flow.env binds: parameters and binding targets
+        bound: set[str] = set()  # with the parameters, a superset of the names Flow.env binds
         for node in scope_statements(m.node.body):
             kind = node.__class__
             if kind is ast.Assign:
@@ -280,8 +280,11 @@ class _HeldClasses:
                 else:
                     bound.update(n.id for n in walk(t) if isinstance(n, ast.Name))
         values = [v for v in values if not isinstance(v, ast.Constant)]
-        if values and ":=" in m.file.text:
+        if not values:
+            return set()
+        if ":=" in m.file.text:
             return None  # a walrus binds names in expressions, which the statements above do not show
+        bound.update(m.params)
         out: set[str] = set()
         for value in values:
             got = self._value(m, value, bound)
@@ -338,7 +341,7 @@ def _isolated_training(ctx):
     for cls in index.classes.values():
         if cls.file.is_test or not index.is_module(cls) or cls.qualname in trained:
             continue
-        # Skip a class whose self-assigned values cannot yield two components: Flow.submodules finds no more.
+        # What Flow.submodules finds is among can_hold (when known): fewer than two components there, none here.
         can_hold = held_classes.of(cls)
         if can_hold is not None and len(can_hold & components) < 2:
             continue
