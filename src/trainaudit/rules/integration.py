@@ -8,7 +8,7 @@ from collections import Counter
 
 from trainaudit.evidence.flow import VALUE_KINDS, Kind, Origin, callee_module, is_loss_class
 from trainaudit.evidence.index import OWN_SCOPES, ClassInfo, FunctionInfo, scope_statements, walk_scope
-from trainaudit.evidence.source import NODE_FIELDS, walk
+from trainaudit.evidence.source import NODE_FIELDS, block_fields, walk
 from trainaudit.evidence.training import TrainLoop
 from trainaudit.finding import Severity
 from trainaudit.rules.registry import Rule, check, register
@@ -133,8 +133,6 @@ def _dummy_input(ctx):
 
 
 # --- discarded-output --------------------------------------------------------------------------------
-# Fields of a statement, handler or case that hold statements.
-_BLOCKS = frozenset({"body", "orelse", "finalbody", "handlers", "cases"})
 _BLOCK_LEVEL = (ast.stmt, ast.excepthandler, ast.match_case)
 
 
@@ -163,10 +161,10 @@ class _Reads:
                             return True
                         seen.add(node.id)  # type: ignore[attr-defined]
                     continue
-                own = isinstance(node, _BLOCK_LEVEL)
+                blocks = block_fields(node.__class__) if isinstance(node, _BLOCK_LEVEL) else ()
                 for field in NODE_FIELDS.get(node.__class__, node._fields):
                     v = getattr(node, field, None)
-                    if own and field in _BLOCKS:  # a handler or a case belongs to its statement
+                    if field in blocks:  # a handler or a case belongs to its statement
                         todo += [x for x in v if not isinstance(x, ast.stmt)]
                     elif v.__class__ is list:
                         todo += [x for x in v if isinstance(x, ast.AST) and not isinstance(x, OWN_SCOPES)]
