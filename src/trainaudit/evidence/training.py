@@ -63,11 +63,12 @@ class TrainLoop:
         return getattr(self.node, "lineno", 0)
 
     def body(self) -> list[ast.AST]:
-        """Nodes inside the loop, step function or flat script, not entering nested definitions."""
+        """Nodes inside the loop, step function or flat script, not entering nested definitions (the cached walk:
+        callers must not change it)."""
         if isinstance(self.node, (ast.For, ast.While, ast.AsyncFor, ast.FunctionDef, ast.AsyncFunctionDef)):
-            return list(walk_scope(self.node.body))
+            return walk_scope(self.node.body)
         if isinstance(self.node, ast.Module):
-            return list(walk_scope(scope_body(self.file, None)))
+            return walk_scope(scope_body(self.file, None))
         return [self.node]
 
 

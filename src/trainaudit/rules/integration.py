@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import re
 from collections import Counter
+from collections.abc import Callable
 
 from trainaudit.evidence.flow import VALUE_KINDS, Kind, Origin, callee_module, is_loss_class
 from trainaudit.evidence.index import OWN_SCOPES, ClassInfo, FunctionInfo, scope_statements, walk_scope
@@ -40,6 +41,13 @@ _FORWARD = re.compile(r"^(forward|__call__|\w*_step|step|compute_loss|train\w*)$
 # Words every random or constant tensor factory contains; files without any cannot feed a dummy input.
 _FACTORY_WORDS = ("rand", "zeros", "ones", "full", "empty", "normal", "uniform", "eye", "arange", "linspace",
                   "tensor", "Tensor")
+
+
+def _spells_factory(word: str) -> bool:
+    """A word holding a tensor factory's name: a file that spells none builds no dummy input."""
+    return any(w in word for w in _FACTORY_WORDS)
+
+
 _JOINS = frozenset({"torch.cat", "torch.concat", "torch.concatenate", "torch.stack", "torch.hstack",
                     "torch.vstack", "torch.dstack"})
 
@@ -63,11 +71,12 @@ def _slots(call: ast.Call, sf) -> list[tuple[str, ast.expr]]:
     return out
 
 
-def _forward_methods(program, *words: str):
-    """Forward-like methods of the project's modules (in files mentioning any of `words`, if given)."""
+def _forward_methods(program, spells: Callable[[str], bool] | None = None):
+    """Forward-like methods of the project's modules (in files with a word that passes `spells`, if given)."""
     index = program.index
+    spelled = index.words_where(spells) if spells is not None else None
     for cls in index.classes.values():
-        if cls.file.is_test or not index.is_module(cls) or words and not cls.file.mentions(*words):
+        if cls.file.is_test or not index.is_module(cls) or spelled is not None and cls.file.words.isdisjoint(spelled):
             continue
         for m in cls.methods.values():
             if _FORWARD.match(m.name) and not _NOT_TRAINING.search(m.name):
@@ -88,7 +97,7 @@ def _callee_label(call: ast.Call) -> str:
 # --- dummy-input -------------------------------------------------------------------------------------
 def _dummy_scopes(program):
     """Scopes to search, with the nodes that may be calls of a component."""
-    for m in _forward_methods(program, *_FACTORY_WORDS):
+    for m in _forward_methods(program, _spells_factory):
         yield m.file, m, walk_scope(m.node.body)
     for loop in _train_loops(program):
         feeds = program.training.feeds(loop)
