@@ -342,14 +342,14 @@ class ProjectIndex:
                     found.append(_unit(stmt, fn_of.get(id(stmt))))
         return found
 
-    def units_spelling(self, sf: SourceFile, name: str) -> list[int]:
-        """Indexes of the units whose lines spell the word `name` (all units of a non-ASCII file, whose
-        identifiers Python reads in NFKC form)."""
+    def units_calling(self, sf: SourceFile, name: str) -> list[int]:
+        """Indexes of the units whose lines spell the word `name` as a call spells it (see `_call_at`; all units
+        of a non-ASCII file, whose identifiers Python reads in NFKC form)."""
         units = self.units(sf)
         if not sf.text.isascii():
             return list(range(len(units)))
         starts, text = sf.line_starts, sf.text
-        lines = sorted({bisect.bisect_right(starts, at) for at in _word_at(text, name)})
+        lines = sorted({bisect.bisect_right(starts, at) for at in _call_at(text, name)})
         firsts = [u.first for u in units]
         out: list[int] = []
         for line in lines:
@@ -416,6 +416,39 @@ def _word_at(text: str, word: str) -> Iterator[int]:
         at = text.find(word, at + n)
 
 
+def _call_at(text: str, word: str) -> Iterator[int]:
+    """Offsets where `word` is spelled as the callee of a call: followed by `(`, with only whitespace, comments or
+    line continuations between, and not named by `def` or `class`. Most spellings of a function's name are its
+    definition and imports; the call-site search walks only the units that can call it."""
+    n = len(text)
+    for at in _word_at(text, word):
+        j = at + len(word)
+        while j < n:
+            c = text[j]
+            if c in " \t\r\n\f\\":
+                j += 1
+            elif c == "#":
+                end = text.find("\n", j)
+                j = n if end < 0 else end
+            else:
+                break
+        if j < n and text[j] == "(" and not _defined_at(text, at):
+            yield at
+
+
+def _defined_at(text: str, at: int) -> bool:
+    """Whether the name at `at` follows `def` or `class` (what follows it is parameters or bases, not arguments)."""
+    k = at
+    while k and text[k - 1] in " \t":
+        k -= 1
+    for keyword in ("def", "class"):
+        start = k - len(keyword)
+        if start >= 0 and text.startswith(keyword, start) and k < at and (
+                not start or not (text[start - 1].isalnum() or text[start - 1] in "_.")):
+            return True
+    return False
+
+
 def _unit(stmt: ast.stmt, owner: FunctionInfo | None) -> Unit:
     decorators = getattr(stmt, "decorator_list", None)
     first = min([stmt.lineno, *(d.lineno for d in decorators)]) if decorators else stmt.lineno
@@ -479,7 +512,7 @@ class CallSites(Mapping[str, list[CallSite]]):
         for name in index.spellings(target.name) - self._names:
             self._names.add(name)
             for sf in index.files_spelling({name}):
-                for i in index.units_spelling(sf, name):
+                for i in index.units_calling(sf, name):
                     if (id(sf), i) not in self._walked:
                         self._walked.add((id(sf), i))
                         for q, sites in index.unit_sites(sf, i).items():
