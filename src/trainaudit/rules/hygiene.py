@@ -49,6 +49,9 @@ _COSMETIC = frozenset({"tqdm", "rich", "colorama", "termcolor", "tabulate", "col
                        "simplejson", "typing_extensions"})
 _FAKE_FACTORIES = ("unittest.mock.", "mock.", "types.SimpleNamespace", "types.ModuleType")
 _CATCH_IMPORT = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
+# A finding needs a mock import (spelling `mock`), a write to `sys.modules` (whose last part is spelled in the
+# write or in the import it resolves through) or an except handler: a file without these words has none.
+_MOCK_WORDS = frozenset({"mock", "modules", "except"})
 
 
 def _mock_import(sf: SourceFile, node: ast.Import | ast.ImportFrom, index) -> str | None:
@@ -159,7 +162,7 @@ def _is_fake_value(sf: SourceFile, value: ast.AST, local_classes: set[str], inde
 def _mock_dependency(ctx):
     index = ctx.source.index
     for sf in ctx.source.production:
-        if not any(word in sf.text for word in ("mock", "modules", "except")):
+        if _MOCK_WORDS.isdisjoint(sf.words):
             continue
         loaded = _importlib_names(sf)
         imports, replaced = [], []
@@ -219,8 +222,8 @@ def _is_scaling(call: ast.Call, scalers: set[str], backwarded: set[int]) -> bool
 def _amp_unsafe_clipping(ctx):
     index = ctx.source.index
     for sf in ctx.source.production:
-        if "clip_grad" not in sf.text or ".scale(" not in sf.text:
-            continue  # a cheap text test spares walking the files that cannot match
+        if _CLIP.isdisjoint(sf.words) or ".scale(" not in sf.text:
+            continue  # a clip call's last name part is spelled in the call or its import: no word, no finding
         scalers = _scaler_names(sf)
         for fn in iter_scopes(index, sf):
             calls = [n for n in walk_scope(scope_body(sf, fn)) if isinstance(n, ast.Call)]
@@ -253,6 +256,9 @@ _DUMPS = frozenset({"json.dumps", "yaml.dump", "yaml.safe_dump", "yaml.dump_all"
 _DUMP_TO = {"json.dump": ("fp", 1), "yaml.dump": ("stream", 1), "yaml.safe_dump": ("stream", 1),
             "csv.writer": ("csvfile", 0), "csv.DictWriter": ("f", 0)}
 _MOVES = frozenset({"os.replace", "os.rename", "shutil.move"})
+# Every write `_Writes.target` reports calls a resolved name (or method) whose last part is one of these, and a
+# resolved name's last part is spelled in the file (in the call or in its import): a file without them has none.
+_WRITE_WORDS = frozenset({n.rsplit(".", 1)[-1] for n in (*_DUMPS, *_DUMP_TO)} | {"write_text", "to_csv", "to_json"})
 
 
 def _opened_path(sf: SourceFile, call: ast.AST) -> ast.expr | None:
@@ -356,7 +362,7 @@ def _caller_paths(ctx, fn, path: ast.expr) -> list[tuple[str, int, str, str, boo
 def _non_atomic_write(ctx):
     index = ctx.source.index
     for sf in ctx.source.production:
-        if not any(word in sf.text for word in ("dump", "to_csv", "to_json", "write_text", "csv")):
+        if _WRITE_WORDS.isdisjoint(sf.words):
             continue
         for fn in iter_scopes(index, sf):
             w = _Writes(sf, fn, scope_body(sf, fn))
@@ -385,6 +391,9 @@ def _non_atomic_write(ctx):
 _BROAD = frozenset({"Exception", "BaseException"})
 _NOT_ERRORS = frozenset({"KeyboardInterrupt", "SystemExit", "GeneratorExit", "StopIteration"})
 _EXITS = frozenset({"sys.exit", "exit", "quit", "os._exit", "builtins.exit"})
+# A finding is about a try/except (spelling `except`) or a `contextlib.suppress` (its last part is spelled in
+# the call or in its import).
+_SWALLOW_WORDS = frozenset({"except", "suppress"})
 
 
 def _caught(sf: SourceFile, h: ast.ExceptHandler) -> list[str]:
@@ -447,7 +456,7 @@ def _swallowed_failure(ctx):
     marks = {id(c) for loop in program.training.loops for c in (*loop.backward, *loop.steps)}
     marks |= {id(loop.node) for loop in program.training.loops if loop.kind in ("loop", "fit")}
     for sf in program.production:
-        if "except" not in sf.text and "suppress" not in sf.text:
+        if _SWALLOW_WORDS.isdisjoint(sf.words):
             continue
         owner = program.index.owner_of(sf)
         for node in subtree(sf.tree):
