@@ -23,15 +23,16 @@ class Program:
         self.spec = spec
         self.by_path = {f.path: f for f in files}
 
-    @property
+    # The file list never changes: each view is built once (callers must not change them).
+    @cached_property
     def parsed(self) -> list[SourceFile]:
         return [f for f in self.files if f.tree is not None]
 
-    @property
+    @cached_property
     def failed(self) -> list[SourceFile]:
         return [f for f in self.files if f.tree is None]
 
-    @property
+    @cached_property
     def production(self) -> list[SourceFile]:
         """Parsed files that are not tests."""
         return [f for f in self.parsed if not f.is_test]
