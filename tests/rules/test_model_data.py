@@ -160,6 +160,26 @@ def test_synthetic_data_through_helper_in_other_module_with_alias(tmp_path):
     assert finding.evidence["random_sources"] == ["numpy.random.rand at utils.py:4 via utils.make_batch"]
 
 
+def test_synthetic_data_reaches_a_training_function_called_through_parentheses(tmp_path):
+    # `(train)(x)` is a call of train: its call site gives the parameter its provenance.
+    write_project(tmp_path, {"train.py": joined(MODELS, """
+        import torch
+
+        def train(data):
+            model = FooNet()
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            for epoch in range(10):
+                loss = model(data).sum()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+
+        (train)(
+            torch.randn(64, 8))  # expect: synthetic-data
+    """)})
+    check_project(tmp_path, {"synthetic-data"})
+
+
 def test_synthetic_data_silent_on_diffusion_noise_and_gan_latents(tmp_path):
     write_project(tmp_path, {
         "train.py": """

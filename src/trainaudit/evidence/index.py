@@ -417,9 +417,10 @@ def _word_at(text: str, word: str) -> Iterator[int]:
 
 
 def _call_at(text: str, word: str) -> Iterator[int]:
-    """Offsets where `word` is spelled as the callee of a call: followed by `(`, with only whitespace, comments or
-    line continuations between, and not named by `def` or `class`. Most spellings of a function's name are its
-    definition and imports; the call-site search walks only the units that can call it."""
+    """Offsets where `word` can be spelled as the callee of a call: followed by `(` (or by `)`, which closes a
+    parenthesised callee such as `(train)(x)`), with only whitespace, comments or line continuations between,
+    and not named by `def` or `class`. Most spellings of a function's name are its definition and imports; the
+    call-site search walks only the units that can call it."""
     n = len(text)
     for at in _word_at(text, word):
         j = at + len(word)
@@ -432,7 +433,7 @@ def _call_at(text: str, word: str) -> Iterator[int]:
                 j = n if end < 0 else end
             else:
                 break
-        if j < n and text[j] == "(" and not _defined_at(text, at):
+        if j < n and text[j] in "()" and not _defined_at(text, at):
             yield at
 
 
@@ -507,7 +508,7 @@ class CallSites(Mapping[str, list[CallSite]]):
         if target is None:
             return []
         # Many callees share a spelling (every script's `main`): walk each unit once, merge, never rescan. Only
-        # the units whose lines spell the name are walked: a call's name is spelled on a line of its unit.
+        # the units whose lines spell the name as a call does are walked (see _call_at).
         order = index._file_order
         for name in index.spellings(target.name) - self._names:
             self._names.add(name)
