@@ -66,7 +66,6 @@ def run_audit(
         finally:
             ctx.close()
             del ctx
-            clear_walk_caches()
 
 
 def judge(ctx: AuditContext, rules: list[Rule]) -> list[Finding]:

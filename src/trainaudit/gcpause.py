@@ -12,7 +12,8 @@ def gc_paused() -> Iterator[None]:
     """An audit holds every parsed tree (about 1 KB per source line) until it ends, and builds its facts as small
     containers: each full collection rescans all of them and frees next to nothing, since all of it stays alive
     until the audit ends. Pausing the collector took a 10,000-file audit from 15.7 s to 12.0 s of CPU. Reference
-    counting still frees most garbage at once; cycles wait for the collector, whose state is restored after."""
+    counting still frees most garbage at once; cycles wait for the collector, whose state is restored after.
+    The collector is per process: a host running other threads meanwhile has it paused for them too."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

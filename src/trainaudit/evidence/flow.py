@@ -112,10 +112,6 @@ class Flow:
         self._assigns: dict[int, dict[str, list[ast.Assign | ast.AnnAssign]]] = {}
 
     # -- scopes ----------------------------------------------------------------------------
-    def built_env(self, sf: SourceFile, fn: FunctionInfo | None) -> dict[str, Prov] | None:
-        """The scope's environment if some rule has already asked for it, else None (never builds one)."""
-        return self._envs.get((sf.module, fn.qualname if fn else ""))
-
     def env(self, sf: SourceFile, fn: FunctionInfo | None) -> dict[str, Prov]:
         key = (sf.module, fn.qualname if fn else "")
         if key in self._envs:
@@ -371,7 +367,7 @@ class Flow:
                     return frozenset({Origin(Kind.DATA, f"declared data source {target.name}", *here)})
                 return self._apply(target, call, sf, fn, env)
             if isinstance(target, str):
-                return self.external(target, call, args, values, here)
+                return self.external(target, args, values, here)
             return values
         # A call on a value: a module held in an attribute, a method of a known object, or a callable value.
         if isinstance(func, ast.Attribute):
@@ -454,7 +450,7 @@ class Flow:
                 out.add(o if o.via or o.kind is Kind.INSTANCE else replace(o, via=target.qualname))
         return frozenset(out)
 
-    def external(self, dotted: str, call: ast.Call, args: Prov, values: Prov, here: tuple[str, int]) -> Prov:
+    def external(self, dotted: str, args: Prov, values: Prov, here: tuple[str, int]) -> Prov:
         """The provenance of a call to a non-project callable `dotted`, from what its arguments carry."""
         if dotted in RANDOM_FACTORIES:
             return frozenset({Origin(Kind.RANDOM, dotted, *here)})

@@ -8,6 +8,7 @@ import re
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from trainaudit.evidence.flow import Kind
 from trainaudit.evidence.index import (
@@ -20,6 +21,9 @@ from trainaudit.evidence.index import (
 )
 from trainaudit.evidence.run_path import Scope, referenced, scope_id, scope_nodes
 from trainaudit.evidence.source import SourceFile, statements
+
+if TYPE_CHECKING:
+    from trainaudit.evidence.program import Program
 
 LOOPS = (ast.For, ast.AsyncFor, ast.While)
 
@@ -501,7 +505,7 @@ def _on_scope_lines(lines: list[int], span: tuple[int, int] | None, fn_spans: li
     return any(span[0] <= n <= span[1] for n in lines)
 
 
-def file_fake_losses(program, sf: SourceFile) -> list[FakeLoss]:
+def file_fake_losses(program: Program, sf: SourceFile) -> list[FakeLoss]:
     """fake_losses of every scope of a file, in scope order. A scope is searched only when its lines spell a
     loss name or backward (a loss name has the token loss; a backpropagated name, a `.backward()` call) and one
     of its assignments could be a fake loss."""

@@ -7,8 +7,8 @@ import re
 from collections import Counter
 from collections.abc import Callable
 
-from trainaudit.evidence.flow import VALUE_KINDS, Kind, Origin, callee_module, is_loss_class
-from trainaudit.evidence.index import OWN_SCOPES, ClassInfo, FunctionInfo, scope_statements, walk_scope
+from trainaudit.evidence.flow import VALUE_KINDS, Flow, Kind, Origin, callee_module, is_loss_class
+from trainaudit.evidence.index import OWN_SCOPES, ClassInfo, FunctionInfo, ProjectIndex, scope_statements, walk_scope
 from trainaudit.evidence.source import NODE_FIELDS, block_fields, walk
 from trainaudit.evidence.training import TrainLoop
 from trainaudit.finding import Severity
@@ -242,7 +242,7 @@ class _HeldClasses:
     this says which project classes they yield without building it, and None for any value that depends on
     names, parameters or project functions (the caller then asks Flow.submodules)."""
 
-    def __init__(self, flow, index) -> None:
+    def __init__(self, flow: Flow, index: ProjectIndex) -> None:
         self.flow, self.index = flow, index
         self._by_method: dict[int, set[str] | None] = {}
         self._by_callee: dict[str, set[str] | None] = {}
@@ -282,7 +282,7 @@ class _HeldClasses:
                 if t.__class__ is ast.Name:
                     bound.add(t.id)
                 elif isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
-                    if kind is ast.Assign or kind is ast.AnnAssign and node.value is not None:  # type: ignore
+                    if kind is ast.Assign or (kind is ast.AnnAssign and node.value is not None):  # type: ignore
                         values.append(node.value)  # type: ignore[attr-defined]
                 else:
                     bound.update(n.id for n in walk(t) if isinstance(n, ast.Name))
@@ -321,7 +321,7 @@ class _HeldClasses:
         if not isinstance(target, str):
             return None  # a project function: what it returns
         if target not in self._by_callee:  # given the probe for arguments, the answer depends on the callee alone
-            got = self.flow.external(target, value, _ARGS_PROBE, _ARGS_PROBE, (m.file.path, value.lineno))
+            got = self.flow.external(target, _ARGS_PROBE, _ARGS_PROBE, (m.file.path, value.lineno))
             self._by_callee[target] = None if any(o.kind is Kind.PARAM for o in got) else {  # passes args on
                 o.what for o in got if o.kind is Kind.INSTANCE and o.what in self.index.classes}
         return self._by_callee[target]
