@@ -451,9 +451,13 @@ def _defined_at(text: str, at: int) -> bool:
 
 
 def _unit(stmt: ast.stmt, owner: FunctionInfo | None) -> Unit:
+    return Unit(first_line(stmt), stmt.end_lineno or stmt.lineno, (stmt,), owner)
+
+
+def first_line(stmt: ast.stmt) -> int:
+    """A statement's first line, its decorators included."""
     decorators = getattr(stmt, "decorator_list", None)
-    first = min([stmt.lineno, *(d.lineno for d in decorators)]) if decorators else stmt.lineno
-    return Unit(first, stmt.end_lineno or stmt.lineno, (stmt,), owner)
+    return min(stmt.lineno, *(d.lineno for d in decorators)) if decorators else stmt.lineno
 
 
 def _calls_with_owner(unit: Unit, fn_of: dict[int, FunctionInfo]) -> list[tuple[ast.Call, FunctionInfo | None]]:
@@ -550,13 +554,13 @@ def scope_text(sf: SourceFile, fn: FunctionInfo | None) -> str:
 
     if fn is not None:
         node = fn.node
-        first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+        first = first_line(node)
         return text[start(first):start((node.end_lineno or node.lineno) + 1)]
     pieces: list[str] = []
     at = 0
     for stmt in sf.tree.body if sf.tree is not None else []:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            first = stmt.decorator_list[0].lineno if stmt.decorator_list else stmt.lineno
+            first = first_line(stmt)
             pieces.append(text[at:start(first)])
             at = start((stmt.end_lineno or stmt.lineno) + 1)
     pieces.append(text[at:])

@@ -14,6 +14,7 @@ from trainaudit.evidence.flow import Kind
 from trainaudit.evidence.index import (
     FunctionInfo,
     ProjectIndex,
+    first_line,
     iter_scopes,
     scope_body,
     scope_statements,
@@ -493,8 +494,7 @@ def _lines_spelling(sf: SourceFile, words: tuple[str, ...]) -> list[int]:
 
 def _span(fn: FunctionInfo) -> tuple[int, int]:
     """First (decorators included) and last line of a function."""
-    node = fn.node
-    return min([node.lineno, *(d.lineno for d in node.decorator_list)]), node.end_lineno or node.lineno
+    return first_line(fn.node), fn.node.end_lineno or fn.node.lineno
 
 
 def _on_scope_lines(lines: list[int], span: tuple[int, int] | None, fn_spans: list[tuple[int, int]]) -> bool:

@@ -20,7 +20,15 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 
 from trainaudit.evidence.flow import Flow, Kind
-from trainaudit.evidence.index import ClassInfo, FunctionInfo, ProjectIndex, iter_scopes, scope_body, subtree
+from trainaudit.evidence.index import (
+    ClassInfo,
+    FunctionInfo,
+    ProjectIndex,
+    first_line,
+    iter_scopes,
+    scope_body,
+    subtree,
+)
 from trainaudit.evidence.source import NODE_FIELDS, SourceFile
 from trainaudit.evidence.training import TrainingPath
 
@@ -71,7 +79,6 @@ def scope_nodes(sf: SourceFile, fn: FunctionInfo | None) -> list[ast.AST]:
     return [node for stmt in scope_body(sf, fn) for node in subtree(stmt)]
 
 
-_DECORATED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 # Nodes that hold no call (names, constants, operators, contexts, import aliases): `calls_in` does not queue them.
 _NO_CALLS = frozenset({ast.Name, ast.Constant, ast.alias, *(
     c for c in vars(ast).values()
@@ -124,8 +131,7 @@ def _spelling(stmts: list[ast.stmt], lines: list[int] | None) -> list[ast.stmt]:
     out: list[ast.stmt] = []
     i, n = 0, len(lines)
     for stmt in stmts:
-        decorators = stmt.decorator_list if stmt.__class__ in _DECORATED else None  # type: ignore[attr-defined]
-        first = min(stmt.lineno, *(d.lineno for d in decorators)) if decorators else stmt.lineno
+        first = first_line(stmt)
         while i < n and lines[i] < first:
             i += 1
         if i == n:
