@@ -348,8 +348,7 @@ class ProjectIndex:
         units = self.units(sf)
         if not sf.text.isascii():
             return list(range(len(units)))
-        starts, text = sf.line_starts, sf.text
-        lines = sorted({bisect.bisect_right(starts, at) for at in _call_at(text, name)})
+        lines = sorted(set(sf.lines_at(_call_at(sf.text, name))))
         firsts = [u.first for u in units]
         out: list[int] = []
         for line in lines:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import bisect
 import re
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -489,7 +488,7 @@ def _lines_spelling(sf: SourceFile, words: tuple[str, ...]) -> list[int]:
         while at >= 0:
             offsets.append(at)
             at = text.find(w, at + 1)
-    return sorted({bisect.bisect_right(sf.line_starts, at) for at in offsets}) if offsets else []
+    return sorted(set(sf.lines_at(offsets)))
 
 
 def _span(fn: FunctionInfo) -> tuple[int, int]:

@@ -13,7 +13,6 @@ built on those edges:
 from __future__ import annotations
 
 import ast
-import bisect
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -111,18 +110,6 @@ def calls_in(stmts: list[ast.stmt], lines: list[int] | None = None) -> list[ast.
     return out
 
 
-def _lines_at(text: str, offsets: list[int]) -> list[int]:
-    """The line of each offset (ascending) of a text whose only line break is `\\n`, counted between
-    consecutive offsets rather than for the whole file."""
-    out: list[int] = []
-    line, last = 1, 0
-    for at in offsets:
-        line += text.count("\n", last, at)
-        last = at
-        out.append(line)
-    return out
-
-
 def _spelling(stmts: list[ast.stmt], lines: list[int] | None) -> list[ast.stmt]:
     """The statements (ascending, disjoint, as in a block) whose lines, decorators included, hold one of
     `lines` (ascending; None: all of them)."""
@@ -214,8 +201,7 @@ class RunPath:
                         offsets.append(at)
                         at = text.find(word, at + len(word))
                 offsets.sort()
-                found = _lines_at(text, offsets) if "\r" not in text else [
-                    bisect.bisect_right(sf.line_starts, at) for at in offsets]
+                found = sf.lines_at(offsets)
             self._lines[id(sf)] = found
         return self._lines[id(sf)]
 

@@ -6,6 +6,8 @@ import ast
 import os
 import re
 import unicodedata
+from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
@@ -131,6 +133,11 @@ class SourceFile:
             else:  # 3x faster than the regex: each line starts one past the end of the one before
                 self._starts = list(accumulate(map((1).__add__, map(len, text.split("\n"))), initial=0))[:-1]
         return self._starts
+
+    def lines_at(self, offsets: Iterable[int]) -> list[int]:
+        """The line of each offset into `text`."""
+        starts = self.line_starts
+        return [bisect_right(starts, at) for at in offsets]
 
     @property
     def is_notebook(self) -> bool:
