@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from harness import check_project, write_project
 
 ENCODERS = """
@@ -188,3 +191,24 @@ def test_isolated_training_silent_for_gan_style_joint_loop_and_for_trained_compo
             return self.fusion({"graph": self.graph(g), "image": self.image(x)})
 """)})
     check_project(tmp_path / "pretrain", {"isolated-training"})
+
+
+@pytest.mark.parametrize("project", sorted((Path(__file__).parents[1] / "fixtures").glob("*/*"))
+                         + sorted((Path(__file__).parents[2] / "examples").iterdir()), ids=lambda p: p.name)
+def test_held_class_screen_never_hides_what_flow_finds(project):
+    """isolated-training skips a class when the screen says it holds fewer than two trained components; the
+    screen copies how Flow binds values, so check it against Flow.submodules itself on every corpus class."""
+    from trainaudit.context import AuditContext
+    from trainaudit.rules.integration import _HeldClasses
+    from trainaudit.spec import load_spec
+
+    ctx = AuditContext(project.resolve(), load_spec(project, None))
+    index, flow = ctx.source.index, ctx.source.flow
+    screen = _HeldClasses(flow, index)
+    for cls in (c for c in index.classes.values() if index.is_module(c)):
+        allowed = screen.of(cls)
+        if allowed is not None:
+            held = {m for mods in flow.submodules(cls).values() for m in mods if m in index.classes}
+            assert held <= allowed, cls.qualname
+    ctx.close()
+

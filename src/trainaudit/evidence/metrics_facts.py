@@ -73,7 +73,7 @@ _SPLIT_WORDS = frozenset({"val", "valid", "validation", "test", "eval", "dev", "
 def _spelled_in(vocab: Iterable[str]) -> re.Pattern[str]:
     """Finds the words of `vocab` in a lower-case text. Tokens of an ASCII text are parts of it: a text whose lower
     case holds none of them is answered without being tokenised (rules ask about every word of the project)."""
-    return re.compile("|".join(sorted(vocab)))
+    return re.compile("|".join(map(re.escape, sorted(vocab))))
 
 
 def _may_have_token(text: str, spelled: re.Pattern[str]) -> bool:
