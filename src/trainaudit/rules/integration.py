@@ -153,12 +153,16 @@ class _Reads:
     def __init__(self, stmts: list[ast.stmt]) -> None:
         self.stmts = stmts
         self._all: set[str] | None = None
+        self._position: dict[int, int] | None = None
 
     def has(self, name: str, after: ast.stmt) -> bool:
+        """Whether the scope reads `name`, searched from the statement after `after` round to it."""
         if self._all is not None:
             return name in self._all
+        if self._position is None:
+            self._position = {id(s): i for i, s in enumerate(self.stmts)}
         seen: set[str] = set()
-        start = self.stmts.index(after) + 1
+        start = self._position[id(after)] + 1
         for stmt in self.stmts[start:] + self.stmts[:start]:
             # A statement's own parts: its nested statements come later in the list.
             todo: list[ast.AST] = [stmt]
