@@ -354,21 +354,24 @@ class Flow:
     def _call(self, call: ast.Call, sf: SourceFile, fn: FunctionInfo | None, env: dict[str, Prov]) -> Prov:
         func = call.func
         here = (sf.path, call.lineno)
-        args = self._args(call, sf, fn, env)
-        values = frozenset(o for o in args if o.kind in VALUE_KINDS)
         root = _root_name(func)
-        is_value_call = not _is_dotted(func) or root in env or root == "self"
-        if not is_value_call:
-            target = self.index.resolve(sf, func) if isinstance(func, (ast.Name, ast.Attribute)) else None
+        if _is_dotted(func) and root not in env and root != "self":  # a name: resolved through imports
+            # Only a name spelled like a project definition (or an alias to one) can resolve to one (see
+            # ProjectIndex.def_spellings); any other resolves to its dotted external name.
+            last = func.attr if isinstance(func, ast.Attribute) else func.id  # type: ignore[attr-defined]
+            target = self.index.resolve(sf, func) if last in self.index.def_spellings else sf.resolve(func)
+            # A project class or function makes its own provenance: the arguments' only count through _apply.
             if isinstance(target, ClassInfo):
-                return self._instantiate(target, sf, call, args)
+                return self._instantiate(target, sf, call)
             if isinstance(target, FunctionInfo):
                 if self.is_declared_data(target.name):
                     return frozenset({Origin(Kind.DATA, f"declared data source {target.name}", *here)})
                 return self._apply(target, call, sf, fn, env)
-            if isinstance(target, str):
-                return self.external(target, args, values, here)
-            return values
+            args = self._args(call, sf, fn, env)
+            values = frozenset(o for o in args if o.kind in VALUE_KINDS)
+            return self.external(target, args, values, here) if isinstance(target, str) else values
+        args = self._args(call, sf, fn, env)
+        values = frozenset(o for o in args if o.kind in VALUE_KINDS)
         # A call on a value: a module held in an attribute, a method of a known object, or a callable value.
         if isinstance(func, ast.Attribute):
             receiver = self.eval(func.value, sf, fn, env)
@@ -426,7 +429,7 @@ class Flow:
                 return self._apply(m, call, sf, fn, env, bound=True)
         return rvalues | values
 
-    def _instantiate(self, cls: ClassInfo, sf: SourceFile, call: ast.Call, args: Prov) -> Prov:
+    def _instantiate(self, cls: ClassInfo, sf: SourceFile, call: ast.Call) -> Prov:
         inst = frozenset({Origin(Kind.INSTANCE, cls.qualname, sf.path, call.lineno)})
         if self.is_declared_data(cls.name) or self.index.is_dataset(cls):
             return inst | self.dataset_prov(cls, sf, call.lineno)
@@ -490,9 +493,13 @@ def _reads_writes(node: ast.AST) -> tuple[frozenset[str], tuple[str, ...]]:
     else:
         assert isinstance(node, ast.NamedExpr)
         evaluated, targets = [node.value], [node.target]
-    reads = frozenset(n.id for e in evaluated for n in walk(e) if n.__class__ is ast.Name)
-    writes = tuple(dict.fromkeys(n.id for t in targets for n in walk(t) if n.__class__ is ast.Name))
-    return reads, writes  # type: ignore[attr-defined]
+    return frozenset(_names(evaluated)), tuple(dict.fromkeys(_names(targets)))
+
+
+def _names(exprs: list[ast.expr]) -> list[str]:
+    """Ids of the Name nodes in expressions, in walk order (a bare name, the usual target, is not walked)."""
+    return [n.id for e in exprs for n in ((e,) if e.__class__ is ast.Name else walk(e))  # type: ignore[attr-defined]
+            if n.__class__ is ast.Name]
 
 
 def _root_name(node: ast.AST) -> str | None:

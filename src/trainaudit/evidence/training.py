@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -114,6 +115,10 @@ class TrainingPath:
                 steps.append(node)  # type: ignore[arg-type]
             elif isinstance(func, ast.Attribute) and func.attr in FIT_METHODS and _looks_like_trainer(func.value):
                 self.loops.append(TrainLoop(sf, fn, node, "fit"))
+            # Every optimizer class name is capitalised (see _is_optimizer_class), and a resolved attribute chain
+            # ends in its own attribute: `x.step(...)`, `x.to(...)` need no resolving.
+            if func.__class__ is ast.Attribute and not func.attr[:1].isupper():
+                continue
             dotted = sf.resolve(func) if isinstance(func, (ast.Name, ast.Attribute)) else None
             if dotted and _is_optimizer_class(dotted):
                 env = env if env is not None else self.flow.env(sf, fn)
@@ -157,10 +162,14 @@ class TrainingPath:
 
     def _link_steps(self) -> None:
         """Attach each `x.step()` to the optimizer bound to `x`: in the same function if one is, else in the file."""
+        by_var: dict[tuple[int, str], list[Optimizer]] = {}  # (file, variable) -> optimizers, in order
+        for o in self.optimizers:
+            if o.var is not None:
+                by_var.setdefault((id(o.file), o.var), []).append(o)
         for loop in self.loops:
             for call in loop.steps:
                 name = _step_receiver_name(call)
-                named = [o for o in self.optimizers if o.file is loop.file and name is not None and o.var == name]
+                named = by_var.get((id(loop.file), name), []) if name is not None else []
                 local = [o for o in named if o.scope is loop.scope]
                 for opt in local or named:
                     opt.steps.append(call)
@@ -250,7 +259,7 @@ def _looks_like_trainer(node: ast.AST) -> bool:
 
 
 def _holds_training_part(word: str) -> bool:
-    return any(t in word for t in _TRAINING_PARTS)
+    return _TRAINING_PART.search(word) is not None
 
 
 def _ends_like_training_call(word: str) -> bool:
@@ -258,6 +267,7 @@ def _ends_like_training_call(word: str) -> bool:
 
 
 _TRAINING_PARTS = tuple(w for w in TRAINING_WORDS if w.isidentifier())
+_TRAINING_PART = re.compile("|".join(map(re.escape, _TRAINING_PARTS)))  # one search, not a test per part
 _TRAINING_CALLS = tuple(w for w in TRAINING_WORDS if not w.isidentifier())  # `fit(`, `train(`
 _TRAINING_CALL_NAMES = tuple(w.rstrip("(") for w in _TRAINING_CALLS)
 
