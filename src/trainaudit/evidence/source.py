@@ -64,7 +64,7 @@ def walk(node: ast.AST) -> list[ast.AST]:
     return out
 
 
-@dataclass
+@dataclass(eq=False)  # one object per file: identity is equality (comparing fields would compare whole trees)
 class SourceFile:
     """One parsed source file; `tree` is None when it could not be read or parsed (see `error`)."""
 

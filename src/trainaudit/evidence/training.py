@@ -6,6 +6,7 @@ import ast
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from trainaudit.evidence.flow import Flow, Kind, Prov, callee_module, is_loss_class
 from trainaudit.evidence.index import (
@@ -214,7 +215,16 @@ class TrainingPath:
         return out
 
     def loop_of_step(self, call: ast.Call) -> TrainLoop | None:
-        return next((loop for loop in self.loops if any(s is call for s in loop.steps)), None)
+        return self._loop_of_step.get(id(call))
+
+    @cached_property
+    def _loop_of_step(self) -> dict[int, TrainLoop]:
+        """id of a step call -> the first loop holding it (one pass, not a scan of every loop per step)."""
+        out: dict[int, TrainLoop] = {}
+        for loop in self.loops:
+            for s in loop.steps:
+                out.setdefault(id(s), loop)
+        return out
 
     def trained_classes(self) -> set[str]:
         """Project module classes whose parameters reach an optimizer, or that a framework step trains."""

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from trainaudit.evidence.flow import VALUE_KINDS, Flow, Kind, Origin, callee_module, is_loss_class
 from trainaudit.evidence.index import OWN_SCOPES, ClassInfo, FunctionInfo, ProjectIndex, scope_statements, walk_scope
 from trainaudit.evidence.source import NODE_FIELDS, block_fields, walk
-from trainaudit.evidence.training import TrainLoop
 from trainaudit.finding import Severity
 from trainaudit.rules.registry import Rule, check, register
 
@@ -337,11 +336,7 @@ def _isolated_training(ctx):
     index, flow, training = program.index, program.flow, program.training
     single = [o for o in training.optimizers
               if o.steps and len([m for m in o.modules if m in index.classes]) == 1]
-    loop_of: dict[int, TrainLoop] = {}  # training.loop_of_step for every step, from one pass over the loops
-    for lp in training.loops:
-        for s in lp.steps:
-            loop_of.setdefault(id(s), lp)
-    loops = {id(o): {id(loop_of[id(s)]) for s in o.steps if id(s) in loop_of} for o in single}
+    loops = {id(o): {id(lp) for s in o.steps if (lp := training.loop_of_step(s))} for o in single}
     sharing = Counter(lp for o in single for lp in loops[id(o)])
     isolated = [o for o in single if all(sharing[lp] == 1 for lp in loops[id(o)])]
     components = {m for o in isolated for m in o.modules if m in index.classes}

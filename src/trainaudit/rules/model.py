@@ -77,9 +77,6 @@ def _placeholder_model(ctx):
     required_name = ctx.spec.model_name
     required = index.class_named(ctx.spec.model) if ctx.spec.model else []
     seen: set[tuple[str, str]] = set()
-    # By identity: SourceFile's generated __eq__ is slow, and two files compare equal only when they hold the
-    # same tree object (ast nodes compare by identity), that is, when they are the same file.
-    entry_files = {id(f) for f in program.entry_files}
     for opt in training.optimizers:
         for trained in opt.modules:
             if (trained, opt.file.path) in seen:
@@ -104,7 +101,7 @@ def _placeholder_model(ctx):
                 if not others:
                     continue
                 signals = _standin_signals(cls)
-                in_script = id(cls.file) in entry_files
+                in_script = cls.file in program.entry_files
                 if signals or in_script:
                     real = others[0]
                     yield PLACEHOLDER_MODEL.finding(
