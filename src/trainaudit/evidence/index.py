@@ -542,6 +542,10 @@ def iter_scopes(index: ProjectIndex, sf: SourceFile) -> list[FunctionInfo | None
     return [None, *index.module_functions.get(sf.module, [])]
 
 
+# Definitions: statements whose bodies are scopes of their own.
+_NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
 def scope_text(sf: SourceFile, fn: FunctionInfo | None) -> str:
     """Source text holding a scope's nodes, for word and substring prefilters: a function's lines from its first
     decorator to its end, or the file without its top-level definitions (cut in a few slices, not joined line by
@@ -558,7 +562,7 @@ def scope_text(sf: SourceFile, fn: FunctionInfo | None) -> str:
     pieces: list[str] = []
     at = 0
     for stmt in sf.tree.body if sf.tree is not None else []:
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        if isinstance(stmt, _NESTED_SCOPES):
             first = first_line(stmt)
             pieces.append(text[at:start(first)])
             at = start((stmt.end_lineno or stmt.lineno) + 1)
@@ -571,7 +575,7 @@ def scope_body(sf: SourceFile, fn: FunctionInfo | None) -> list[ast.stmt]:
     if fn is not None:
         return fn.node.body
     assert sf.tree is not None
-    return [s for s in sf.tree.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    return [s for s in sf.tree.body if not isinstance(s, _NESTED_SCOPES)]
 
 
 _SCOPE_CACHE: dict[tuple[int, int, int], list[ast.AST]] = {}
@@ -580,7 +584,7 @@ OWN_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 
 def clear_walk_caches() -> None:
-    """Forget cached walks; the engine calls this when an audit starts and ends (keys are ids of its trees)."""
+    """Forget cached walks: when an audit starts (engine) and ends (Program.close); keys are ids of its trees."""
     _SCOPE_CACHE.clear()
     _STMT_CACHE.clear()
     _SUBTREE_CACHE.clear()
@@ -616,7 +620,6 @@ def walk_scope(stmts: list[ast.stmt]) -> list[ast.AST]:
 
 
 _STMT_CACHE: dict[tuple[int, int, int], list[ast.stmt]] = {}
-_NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
 def scope_statements(stmts: list[ast.stmt]) -> list[ast.stmt]:

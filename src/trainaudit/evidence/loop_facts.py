@@ -479,18 +479,6 @@ def _may_fake_a_loss(sf: SourceFile, fn: FunctionInfo | None, any_target: bool) 
     return False
 
 
-def _lines_spelling(sf: SourceFile, words: tuple[str, ...]) -> list[int]:
-    """The lines, in order, on which the text holds any of `words`."""
-    text = sf.text
-    offsets: list[int] = []
-    for w in words:
-        at = text.find(w)
-        while at >= 0:
-            offsets.append(at)
-            at = text.find(w, at + 1)
-    return sorted(set(sf.lines_at(offsets)))
-
-
 def _span(fn: FunctionInfo) -> tuple[int, int]:
     """First (decorators included) and last line of a function."""
     return first_line(fn.node), fn.node.end_lineno or fn.node.lineno
@@ -509,10 +497,10 @@ def file_fake_losses(program: Program, sf: SourceFile) -> list[FakeLoss]:
     loss name or backward (a loss name has the token loss; a backpropagated name, a `.backward()` call) and one
     of its assignments could be a fake loss."""
     if sf.text.isascii():
-        loss_lines = _lines_spelling(sf, _LOSS_SPELLINGS)
+        loss_lines = sf.lines_spelling(_LOSS_SPELLINGS)
         if not loss_lines:
             return []
-        backward_lines = _lines_spelling(sf, ("backward",))
+        backward_lines = sf.lines_spelling(("backward",))
     elif sf.mentions(*_LOSS_SPELLINGS):  # read in NFKC form, as Python reads identifiers: search every scope
         loss_lines = backward_lines = list(range(1, len(sf.line_starts) + 1))
     else:

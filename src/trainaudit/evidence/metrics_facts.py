@@ -12,6 +12,7 @@ from trainaudit.evidence.index import (
     FunctionInfo,
     ProjectIndex,
     iter_scopes,
+    scope_body,
     scope_statements,
     scope_text,
     subtree,
@@ -549,9 +550,7 @@ def literal_metrics(index: ProjectIndex, sf: SourceFile) -> list[LiteralMetric]:
             text = scope_text(sf, fn)
             if not any(w in text for w in spellings):
                 continue  # a word the scope holds is part of its text
-        stmts = fn.node.body if fn is not None else [s for s in (sf.tree.body if sf.tree else [])
-                                                     if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef,
-                                                                           ast.ClassDef))]
+        stmts = scope_body(sf, fn)
         counters = LazyCounters(sf, fn)
         if fn is not None:
             for key, value, how in _return_literals(sf, fn, stmts, counters):

@@ -37,6 +37,13 @@ class Program:
         """Parsed files that are not tests."""
         return [f for f in self.parsed if not f.is_test]
 
+    def production_spelling(self, words: frozenset[str]) -> list[SourceFile]:
+        """Production files whose words include any of `words` (identifiers as Python reads them): the files a
+        check that needs one of these names can find anything in. None is looked at when no file has any."""
+        if words.isdisjoint(self.index.all_words):
+            return []
+        return [sf for sf in self.production if not words.isdisjoint(sf.words)]
+
     def close(self) -> None:
         """The audit is over: let its trees go (see ProjectIndex.close), with the walks cached over them."""
         if "index" in self.__dict__:

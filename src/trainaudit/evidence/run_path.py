@@ -191,18 +191,7 @@ class RunPath:
         search: a superset of where such a name is used). None for a non-ASCII file, whose identifiers Python
         reads in NFKC form: any line may spell one."""
         if id(sf) not in self._lines:
-            text = sf.text
-            found: list[int] | None = None
-            if text.isascii():
-                offsets: list[int] = []
-                for word in sf.words & self.index.def_spellings:
-                    at = text.find(word)
-                    while at >= 0:
-                        offsets.append(at)
-                        at = text.find(word, at + len(word))
-                offsets.sort()
-                found = sf.lines_at(offsets)
-            self._lines[id(sf)] = found
+            self._lines[id(sf)] = sf.lines_spelling(sf.words & self.index.def_spellings) if sf.text.isascii() else None
         return self._lines[id(sf)]
 
     def call_edges(self, sf: SourceFile, fn: FunctionInfo | None, call: ast.Call) -> list[Edge]:

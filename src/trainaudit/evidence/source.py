@@ -139,6 +139,17 @@ class SourceFile:
         starts = self.line_starts
         return [bisect_right(starts, at) for at in offsets]
 
+    def lines_spelling(self, words: Iterable[str]) -> list[int]:
+        """The lines, ascending and distinct, on which the text holds any of `words` (a substring search)."""
+        text = self.text
+        offsets: list[int] = []
+        for w in words:
+            at = text.find(w)
+            while at >= 0:
+                offsets.append(at)
+                at = text.find(w, at + 1)
+        return sorted(set(self.lines_at(offsets)))
+
     @property
     def is_notebook(self) -> bool:
         return self.notebook_map is not None

@@ -42,13 +42,6 @@ def _top_module(name: str) -> str:
     return name.split(".")[0]
 
 
-def _spelling(program, words: frozenset[str]) -> list[SourceFile]:
-    """Production files with any of these words; none, without a look at each file, when the project has none."""
-    if words.isdisjoint(program.index.all_words):
-        return []
-    return [sf for sf in program.production if not words.isdisjoint(sf.words)]
-
-
 # -- mock-dependency -----------------------------------------------------------------------------------
 
 # Stand-ins for these change how output looks, not what is trained or measured.
@@ -168,7 +161,7 @@ def _is_fake_value(sf: SourceFile, value: ast.AST, local_classes: set[str], inde
 @check("mock-dependency")
 def _mock_dependency(ctx):
     index = ctx.source.index
-    for sf in _spelling(ctx.source, _MOCK_WORDS):
+    for sf in ctx.source.production_spelling(_MOCK_WORDS):
         loaded = _importlib_names(sf)
         imports, replaced = [], []
         for node in subtree(sf.tree):
@@ -227,7 +220,7 @@ def _is_scaling(call: ast.Call, scalers: set[str], backwarded: set[int]) -> bool
 def _amp_unsafe_clipping(ctx):
     index = ctx.source.index
     # A clip call's last name part is spelled in the call or in its import: a file without one has no finding.
-    for sf in _spelling(ctx.source, _CLIP):
+    for sf in ctx.source.production_spelling(_CLIP):
         if ".scale(" not in sf.text:
             continue
         scalers = _scaler_names(sf)
@@ -367,7 +360,7 @@ def _caller_paths(ctx, fn, path: ast.expr) -> list[tuple[str, int, str, str, boo
 @check("non-atomic-write")
 def _non_atomic_write(ctx):
     index = ctx.source.index
-    for sf in _spelling(ctx.source, _WRITE_WORDS):
+    for sf in ctx.source.production_spelling(_WRITE_WORDS):
         for fn in iter_scopes(index, sf):
             w = _Writes(sf, fn, scope_body(sf, fn))
             for call in w.calls:
@@ -457,7 +450,7 @@ def _training_in(sf: SourceFile, fn, body: list[ast.stmt], marks: set[int], run)
 @check("swallowed-failure")
 def _swallowed_failure(ctx):
     program = ctx.source
-    files = _spelling(program, _SWALLOW_WORDS)
+    files = program.production_spelling(_SWALLOW_WORDS)
     if not files:
         return
     marks = {id(c) for loop in program.training.loops for c in (*loop.backward, *loop.steps)}

@@ -120,11 +120,7 @@ _WRITER_WORDS = frozenset({n.rsplit(".", 1)[-1] for n in (*_WRITER_SUFFIXES, *_S
 
 def _log_writing_calls(ctx: AuditContext) -> list[tuple[str, int, str]]:
     found: list[tuple[str, int, str]] = []
-    if _WRITER_WORDS.isdisjoint(ctx.source.index.all_words):
-        return found  # no file has any (all_words: every parsed file's words)
-    for sf in ctx.source.production:
-        if _WRITER_WORDS.isdisjoint(sf.words):
-            continue
+    for sf in ctx.source.production_spelling(_WRITER_WORDS):
         for node in sf.nodes_of(ast.Call):
             assert isinstance(node, ast.Call)
             name = sf.resolve(node.func) or ""
