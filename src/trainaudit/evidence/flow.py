@@ -204,7 +204,7 @@ class Flow:
         env = self.env(fn.file, fn)
         out: set[Origin] = set()
         # Yields are expressions, returns statements: a file that never spells `yield` needs no full walk.
-        yields = "yield" in fn.file.text or not fn.file.text.isascii()
+        yields = "yield" in fn.file.text
         for node in walk_scope(fn.node.body) if yields else scope_statements(fn.node.body):
             if isinstance(node, (ast.Return, ast.Yield, ast.YieldFrom)) and node.value is not None:
                 out |= self.eval(node.value, fn.file, fn, env)

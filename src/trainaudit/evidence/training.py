@@ -25,7 +25,7 @@ OPTIMIZER_NAMES = frozenset(
     "AdamW8bit Adam8bit PagedAdamW LAMB Lamb FusedAdam Muon".split()
 )
 FIT_METHODS = frozenset({"fit", "train"})
-# A file that mentions none of these cannot train anything: skip walking it (a substring search is ~free).
+# A file or scope that spells none of these cannot train anything: it is not walked (see TrainingPath).
 TRAINING_WORDS = ("backward", "step", "fit(", "train(", "optim", *OPTIMIZER_NAMES)
 TRAINER_HINTS = ("Trainer", "trainer")
 
