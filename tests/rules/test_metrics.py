@@ -560,7 +560,7 @@ def test_hardcoded_metric_named_in_full_width_letters(tmp_path):
 
 
 def test_metric_key_split_around_an_empty_string_counts_as_measuring(tmp_path):
-    # "ac" "" "c" is the key "acc": the loop measures accuracy, so training is not loss-only.
+    # "ac" "" "c" is the key "acc": the loop reports accuracy, so training is not loss-only.
     write_project(tmp_path, {
         "data.py": """
             import numpy as np
@@ -568,38 +568,26 @@ def test_metric_key_split_around_an_empty_string_counts_as_measuring(tmp_path):
             def load():
                 return np.load("data.npy")
         """,
-        "train.py": """
-            import torch
-            import torch.nn as nn
-
-            from data import load
+        "train.py": MODEL + '''
+from data import load
 
 
-            class Net(nn.Module):
-                def __init__(self):
-                    super().__init__()
-                    self.fc = nn.Linear(10, 2)
-
-                def forward(self, x):
-                    return self.fc(x)
-
-
-            def train():
-                model = Net()
-                opt = torch.optim.SGD(model.parameters(), lr=0.1)
-                for epoch in range(10):
-                    for x, y in load():
-                        out = model(x)
-                        loss = nn.functional.cross_entropy(out, y)
-                        loss.backward()
-                        opt.step()
-                    stats = {"ac" "" "c": out.max().item()}
-                    print(stats)
+def train():
+    model = Net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for epoch in range(10):
+        for x, y in load():
+            out = model(x)
+            loss = F.cross_entropy(out, y)
+            loss.backward()
+            opt.step()
+        stats = {"ac" "" "c": out.max().item()}
+        print(stats)
 
 
-            if __name__ == "__main__":
-                train()
-        """,
+if __name__ == "__main__":
+    train()
+''',
     })
     check_project(tmp_path, MISSING)
 
