@@ -365,3 +365,48 @@ def test_bad_fixture_matches_its_markers():
 @pytest.mark.parametrize("project", LEGIT_DIRS, ids=[p.name for p in LEGIT_DIRS])
 def test_legit_fixture_has_no_placeholder_loop(project):
     assert found(audit(project), SLUG) == set()
+
+
+def test_a_final_loop_over_held_out_data_is_evaluation_not_a_placeholder(tmp_path):
+    """The shape of Hugging Face's run_glue_no_trainer.py: after training, `model.eval()` and a loop over the
+    mismatched validation set, without torch.no_grad(), in the function that builds the optimizer."""
+    write_project(tmp_path, {"train.py": HEAD + '''
+
+def main(num_epochs=3):
+    eval_dataloader = DataLoader(datasets.MNIST("data", train=False, transform=transforms.ToTensor()))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for epoch in range(num_epochs):
+        model.train()
+        for step, (x, y) in enumerate(loader):
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    model.eval()
+    for step, (x, y) in enumerate(eval_dataloader):
+        predictions = model(x).argmax(dim=-1)
+        print((predictions == y).float().mean().item())
+
+
+main()
+'''})
+    check_project(tmp_path, SLUG)
+    assert markers(tmp_path, SLUG) == set()
+
+
+def test_the_same_final_loop_over_training_data_is_a_placeholder(tmp_path):
+    write_project(tmp_path, {"train.py": HEAD + '''
+
+def main(num_epochs=3):
+    train_dataloader = loader
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for epoch in range(num_epochs):  # expect: placeholder-loop
+        for step, (x, y) in enumerate(train_dataloader):
+            predictions = model(x).argmax(dim=-1)
+            print((predictions == y).float().mean().item())
+    optimizer.step()
+
+
+main()
+'''})
+    check_project(tmp_path, SLUG)

@@ -322,6 +322,9 @@ _NOT_TRAIN_SCOPE = frozenset({"generate", "generator", "simulate", "preprocess",
                               "inference", "export", "convert", "split", "collate", "schedule", "warmup",
                               "eval", "evaluate", "evaluation", "validate", "validation", "val", "valid", "test",
                               "benchmark", "profile"})
+# A loop whose header names held-out data (`enumerate(eval_dataloader)`, `val_loader`) evaluates, unless it names
+# the training data too (`for phase in ["train", "val"]`).
+_EVAL_HEADER = frozenset({"eval", "evaluate", "evaluation", "val", "valid", "validate", "validation", "test", "dev"})
 NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.set_grad_enabled", "torch.enable_grad"})
 
 
@@ -394,7 +397,7 @@ def _outer_loops(stmts: list[ast.stmt]) -> Iterator[ast.AST]:
 def training_loop_candidates(index: ProjectIndex, sf: SourceFile, builds_optimizer: bool) -> list[LoopCandidate]:
     """Outermost loops that look like training loops: an epoch/step header inside a train*/fit* function or
     in a file that builds an optimizer, or a batch loop inside a train*/fit* function. Loops in evaluation,
-    sampling, data-preparation functions and under torch.no_grad() are not candidates."""
+    sampling, data-preparation functions, under torch.no_grad() and over held-out data are not candidates."""
     out = []
     for fn in iter_scopes(index, sf):
         if not builds_optimizer and (fn is None or not _TRAIN_SPELLED.search(fn.name)):
@@ -409,6 +412,8 @@ def training_loop_candidates(index: ProjectIndex, sf: SourceFile, builds_optimiz
         quiet: set[int] | None = None  # walked only for a scope that has a candidate
         for loop in _outer_loops(stmts):
             header = _header_tokens(loop)
+            if header & _EVAL_HEADER and "train" not in header:
+                continue
             epochish = bool(header & _HEADER_WORDS)
             if (epochish and (train_scope or builds_optimizer)) or (train_scope and header & _BATCH_WORDS):
                 if quiet is None:  # an outer loop is a statement outside nested defs: so are its no-grad blocks
