@@ -132,6 +132,45 @@ def test_discarded_output_silent_when_used_or_deliberately_ignored(tmp_path):
     check_project(tmp_path, {"discarded-output"})
 
 
+FIT = """
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader
+    from data import PairDataset
+    from models import System
+
+
+    def fit(model, loader, epochs=3):
+        opt = torch.optim.Adam(model.parameters())
+        for epoch in range(epochs):
+            for g, x, y in loader:
+                {line}
+                loss = F.cross_entropy(model(g, x), y)
+                model.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+
+
+    fit(System(), DataLoader(PairDataset("pairs.npz"), batch_size=8))
+"""
+FORWARD = """
+        def forward(self, g, x):
+            return self.fusion({"graph": self.graph(g), "image": self.image(x)})
+"""
+
+
+def test_discarded_output_silent_on_module_methods_of_a_model_passed_in(tmp_path):
+    """minGPT's Trainer: `model.zero_grad(set_to_none=True)` on the model it was handed runs no component."""
+    write_project(tmp_path, {"train.py": FIT.format(line="model.train()"), "models.py": _system(FORWARD)})
+    check_project(tmp_path, {"discarded-output"})
+
+
+def test_discarded_output_fires_on_the_model_passed_in_run_and_dropped(tmp_path):
+    write_project(tmp_path, {"train.py": FIT.format(line="model(g, x)  # expect: discarded-output"),
+                             "models.py": _system(FORWARD)})
+    check_project(tmp_path, {"discarded-output"})
+
+
 ISOLATED = """
     import torch
     import torch.nn.functional as F

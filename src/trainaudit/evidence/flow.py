@@ -86,6 +86,18 @@ CONTAINERS = frozenset({"list", "tuple", "iter", "next", "zip", "enumerate", "it
 KEEP_INSTANCE = frozenset({"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "train", "eval",
                            "parameters", "named_parameters", "children", "modules", "requires_grad_", "apply",
                            "share_memory", "type", "__iter__", "values", "items"})
+# torch.nn.Module's public methods other than forward (torch 2.13): calling one (`model.zero_grad()`,
+# `model.state_dict()`) does not run the module.
+MODULE_METHODS = frozenset({
+    "add_module", "apply", "bfloat16", "buffers", "children", "compile", "cpu", "cuda", "double", "eval", "extra_repr",
+    "float", "get_buffer", "get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "load_state_dict",
+    "modules", "mtia", "named_buffers", "named_children", "named_modules", "named_parameters", "parameters",
+    "register_backward_hook", "register_buffer", "register_forward_hook", "register_forward_pre_hook",
+    "register_full_backward_hook", "register_full_backward_pre_hook", "register_load_state_dict_post_hook",
+    "register_load_state_dict_pre_hook", "register_module", "register_parameter", "register_state_dict_post_hook",
+    "register_state_dict_pre_hook", "requires_grad_", "set_extra_state", "set_submodule", "share_memory",
+    "state_dict", "to", "to_empty", "train", "type", "xpu", "zero_grad",
+})
 LIGHTNING_BATCH_HOOKS = frozenset({"training_step", "validation_step", "test_step", "predict_step",
                                    "compute_loss", "prediction_step", "shared_step", "_shared_step", "step"})
 
@@ -549,7 +561,7 @@ def callee_module(flow: Flow, call: ast.Call, sf: SourceFile, fn: FunctionInfo |
                 return None
             mods = [c for c in flow._instances(receiver) if flow._is_module_class(c)]
             return mods[0] if mods and func.attr not in KEEP_INSTANCE else None
-        if func.attr in KEEP_INSTANCE:
+        if func.attr in KEEP_INSTANCE or func.attr in MODULE_METHODS:
             return None
         callee = flow._attribute(func, sf, fn, env)
     else:
