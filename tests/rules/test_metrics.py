@@ -353,6 +353,109 @@ trainer.fit(x, y, validation_data=(xv, yv), epochs=3)
 }
 
 
+GAN = '''
+import torch
+import torch.nn as nn
+{imports}
+
+generator = nn.Sequential(nn.Linear(100, 784), nn.Tanh())
+discriminator = nn.Sequential(nn.Linear(784, 1), nn.Sigmoid())
+loader = torch.utils.data.DataLoader(torch.load("mnist.pt"), batch_size=64, shuffle=True)
+adversarial_loss = nn.BCELoss()
+optimizer_G = torch.optim.Adam(generator.parameters(), lr=2e-4)
+optimizer_D = torch.optim.Adam(discriminator.parameters(), lr=2e-4)
+
+for epoch in range(200):  {marker}
+    for i, (imgs, _) in enumerate(loader):
+        valid, fake = torch.ones(imgs.size(0), 1), torch.zeros(imgs.size(0), 1)
+        optimizer_G.zero_grad()
+        z = torch.randn(imgs.size(0), 100)
+        gen_imgs = generator(z)
+        g_loss = adversarial_loss(discriminator(gen_imgs), valid)
+        g_loss.backward()
+        optimizer_G.step()
+        optimizer_D.zero_grad()
+        real_loss = adversarial_loss(discriminator(imgs.flatten(1)), valid)
+        fake_loss = adversarial_loss(discriminator(gen_imgs.detach()), fake)
+        d_loss = (real_loss + fake_loss) / 2
+        d_loss.backward()
+        optimizer_D.step()
+        print("[Epoch %d] [D loss: %f] [G loss: %f]" % (epoch, d_loss.item(), g_loss.item()))
+        {write}
+'''
+
+
+@pytest.mark.parametrize(("imports", "write"), [
+    ("from torchvision.utils import save_image", 'save_image(gen_imgs.data[:25], "images/%d.png" % i, nrow=5)'),
+    ("import torchvision.utils as vutils", 'vutils.save_image(gen_imgs.detach(), "images/fake.png", normalize=True)'),
+    ("from torchvision.utils import save_image as dump", 'dump(gen_imgs.data[:25], "images/%d.png" % i)'),
+    ("from torch.utils.tensorboard import SummaryWriter\nwriter = SummaryWriter()",
+     'writer.add_images("samples", gen_imgs.view(-1, 1, 28, 28), i)'),
+])
+def test_gan_that_writes_its_samples_is_evaluated_by_them(tmp_path, imports, write):
+    """PyTorch-GAN and the pytorch/examples DCGAN measure nothing but the losses and judge the generator by the
+    images they write: their missing-metrics errors were false alarms."""
+    write_project(tmp_path, {"gan.py": GAN.format(imports=imports, write=write, marker="")})
+    assert found(audit(tmp_path), MISSING) == set()
+
+
+def test_gan_that_writes_nothing_measures_nothing(tmp_path):
+    write_project(tmp_path, {"gan.py": GAN.format(imports="import json", write='json.dump(i, open("i.json", "w"))',
+                                                  marker="# expect: missing-metrics")})
+    check_project(tmp_path, MISSING)
+
+
+REINFORCE = '''
+import gymnasium as gym
+import torch
+import torch.nn as nn
+from torch.distributions import Categorical
+
+env = gym.make("CartPole-v1")
+policy = nn.Sequential(nn.Linear(4, 128), nn.ReLU(), nn.Linear(128, 2), nn.Softmax(dim=-1))
+optimizer = torch.optim.Adam(policy.parameters(), lr=1e-2)
+
+
+def main():
+    {init}
+    for i_episode in range(1000):  {marker}
+        state, _ = env.reset()
+        log_probs, {collected} = [], []
+        for t in range(1, 10000):
+            m = Categorical(policy(torch.from_numpy(state).float()))
+            action = m.sample()
+            log_probs.append(m.log_prob(action))
+            state, r, done, _, _ = env.step(action.item())
+            {collected}.append(r)
+            if done:
+                break
+        loss = -(torch.stack(log_probs) * torch.tensor({collected}).flip(0).cumsum(0).flip(0)).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        {report}
+
+
+main()
+'''
+
+
+def test_reinforcement_learning_measured_by_its_rewards_is_silent(tmp_path):
+    """pytorch/examples reinforce.py: the policy is judged by the running reward it earns, not on held-out data."""
+    report = "running_reward = 0.05 * sum(rewards) + 0.95 * running_reward\n        print(i_episode, running_reward)"
+    write_project(tmp_path, {"reinforce.py": REINFORCE.format(
+        init="running_reward = 10", marker="", collected="rewards", report=report)})
+    assert found(audit(tmp_path), MISSING) == set()
+
+
+def test_reinforcement_learning_printing_only_its_loss_measures_nothing(tmp_path):
+    """The same loop with the rewards kept only as discounted returns for the loss, and only the loss printed."""
+    write_project(tmp_path, {"reinforce.py": REINFORCE.format(
+        init="episodes = 0", marker="# expect: missing-metrics", collected="returns",
+        report="print(i_episode, loss.item())")})
+    check_project(tmp_path, MISSING)
+
+
 @pytest.mark.parametrize("name", sorted(LEGIT_STYLES))
 def test_legitimate_training_styles_are_silent(tmp_path, name):
     write_project(tmp_path, LEGIT_STYLES[name])

@@ -37,12 +37,13 @@ from trainaudit.evidence.source import SourceFile
 SYNONYMS = {
     "acc": "accuracy", "accuracies": "accuracy", "top1": "accuracy", "dsc": "dice", "jaccard": "iou",
     "miou": "iou", "ppl": "perplexity", "auroc": "auc", "rocauc": "auc", "f1score": "f1", "fscore": "f1",
-    "fbeta": "f1", "prec": "precision", "rec": "recall", "sensitivity": "recall", "tpr": "recall",
+    "fbeta": "f1", "prec": "precision", "rec": "recall", "sensitivity": "recall", "tpr": "recall", "rewards": "reward",
 }
 METRIC_WORDS = frozenset({
     "accuracy", "correct", "top5", "f1", "precision", "recall", "specificity", "auc", "ap", "map", "dice", "iou",
     "psnr", "ssim", "lpips", "bleu", "rouge", "meteor", "perplexity", "wer", "cer", "r2", "kappa", "mcc", "fid",
     "ndcg", "mrr", "hits", "pearson", "spearman", "correlation", "confusion", "hausdorff", "chrf", "sacrebleu",
+    "reward",  # reinforcement learning measures the policy by the rewards it earns
 })
 WEAK_METRIC_WORDS = frozenset({"mse", "mae", "rmse", "mape", "nll", "error", "err"})  # metrics only in evaluation
 LOSS_WORDS = frozenset({"loss", "losses", "nll", "elbo"})
@@ -69,6 +70,9 @@ EVAL_KEYWORDS = frozenset({"eval_dataset", "compute_metrics", "validation_data",
 EVAL_CALLS = frozenset({"evaluate", "validate", "test", "run_eval", "run_validation", "run_test", "eval_epoch",
                         "evaluate_model"})
 _SPLIT_WORDS = frozenset({"val", "valid", "validation", "test", "eval", "dev", "holdout", "heldout"})
+# A generative model is judged by its samples: GAN, VAE and diffusion examples write them as images (the
+# pytorch/examples DCGAN with vutils.save_image) and measure nothing else.
+SAMPLE_WRITERS = frozenset({"save_image", "add_image", "add_images", "log_image", "log_images"})
 
 
 def _spelled_in(vocab: Iterable[str]) -> re.Pattern[str]:
@@ -251,7 +255,7 @@ def evaluation_passes(sf: SourceFile, fn: FunctionInfo | None) -> Iterator[EvalP
     """Evaluation in a scope, found lazily (callers that ask whether there is any stop at the first): eval-named
     functions (`evaluate`, `validation_step`), torch.no_grad() or inference_mode() work, loops over validation/test
     data, `trainer.validate/test`, `model.evaluate`, `model.eval()` outside a backward pass, and HF/Keras/Lightning
-    evaluation arguments."""
+    evaluation arguments, and a generative model's samples written as images."""
     if fn is not None and is_eval_name(fn.name):
         yield EvalPass(f"{fn.name}()", sf.path, fn.node.lineno)
     if is_no_grad_function(sf, fn):
@@ -269,6 +273,9 @@ def evaluation_passes(sf: SourceFile, fn: FunctionInfo | None) -> Iterator[EvalP
                                    and m.func.attr == "backward" for m in scope_nodes(sf, fn))
             if last in EVAL_CALLS or (model_eval and not has_backward):
                 yield EvalPass(f"{ast.unparse(func)}()", sf.path, n.lineno)
+            elif last in SAMPLE_WRITERS or (isinstance(func, ast.Name) and func.id in sf.aliases and (
+                    _dotted(sf, func).rpartition(".")[2] in SAMPLE_WRITERS)):
+                yield EvalPass(f"samples written with {ast.unparse(func)}()", sf.path, n.lineno)
             for k in n.keywords:
                 if k.arg in EVAL_KEYWORDS:
                     yield EvalPass(f"{k.arg}=", sf.path, n.lineno)
@@ -343,13 +350,14 @@ def _may_spell(index: ProjectIndex, text: str, words: frozenset[str], test: Call
 
 
 _NO_GRAD_NAMES = frozenset(q.rpartition(".")[2] for q in NO_GRAD)
+_PASS_CALL_NAMES = _NO_GRAD_NAMES | SAMPLE_WRITERS  # what an imported name may stand for
 _EVAL_TOKENS = EVAL_WORDS | _SPLIT_WORDS
 _EVAL_TOKENS_SPELLED = _spelled_in(_EVAL_TOKENS)
 
 
 def _evaluation_word(word: str) -> bool:
-    """Eval names and calls, split names, evaluation keywords and no_grad spell one of these."""
-    return word in EVAL_KEYWORDS or word in _NO_GRAD_NAMES or (
+    """Eval names and calls, split names, evaluation keywords, no_grad and sample writers spell one of these."""
+    return word in EVAL_KEYWORDS or word in _PASS_CALL_NAMES or (
         _may_have_token(word, _EVAL_TOKENS_SPELLED) and not _EVAL_TOKENS.isdisjoint(name_token_tuple(word)))
 
 
@@ -371,7 +379,7 @@ def evaluates_or_measures(index: ProjectIndex, scope: Scope) -> bool:
     words = frozenset(_WORD.findall(text))
     imported = {k: v for k, v in sf.aliases.items() if k in words}
     if (_may_spell(index, text, words, _evaluation_word)
-            or any(v.rpartition(".")[2] in _NO_GRAD_NAMES for v in imported.values())):
+            or any(v.rpartition(".")[2] in _PASS_CALL_NAMES for v in imported.values())):
         if next(evaluation_passes(sf, fn), None) is not None:
             return True
     if (_may_spell(index, text, words, _metric_word)
