@@ -171,6 +171,16 @@ def test_discarded_output_fires_on_the_model_passed_in_run_and_dropped(tmp_path)
     check_project(tmp_path, {"discarded-output"})
 
 
+def test_discarded_output_silent_on_a_loss_that_read_an_attribute_of_the_model(tmp_path):
+    """Pytorch-UNet's train_net: the target's dtype depends on `net.n_classes`, so the loss carries the
+    parameter `net`; `loss.backward()` was reported as a dropped output of the UNet."""
+    line = ("mask_type = torch.float32 if model.n_classes == 1 else torch.long\n"
+            "                y = y.to(dtype=mask_type)")
+    write_project(tmp_path, {"train.py": FIT.format(line=line).replace(
+        "model.zero_grad(set_to_none=True)", "opt.zero_grad()"), "models.py": _system(FORWARD)})
+    check_project(tmp_path, {"discarded-output"})
+
+
 ISOLATED = """
     import torch
     import torch.nn.functional as F

@@ -563,7 +563,12 @@ def callee_module(flow: Flow, call: ast.Call, sf: SourceFile, fn: FunctionInfo |
             return mods[0] if mods and func.attr not in KEEP_INSTANCE else None
         if func.attr in KEEP_INSTANCE or func.attr in MODULE_METHODS:
             return None
-        callee = flow._attribute(func, sf, fn, env)
+        # The callee is what a project object holds in `self.<attr>` (Flow._attribute), the receiver's parameters
+        # bound first: a value's methods (`loss.backward()`, where the loss once touched `net.n_classes` and so
+        # carries the parameter `net`) run no module.
+        classes = flow.index.classes
+        callee = frozenset(a for o in flow.concrete(receiver) if o.kind is Kind.INSTANCE and o.what in classes
+                           for a in flow.self_attr(classes[o.what], func.attr))
     else:
         callee = flow.eval(func, sf, fn, env)
     mods = [c for c in flow._instances(callee) if flow._is_module_class(c)]
