@@ -105,6 +105,46 @@ def test_dummy_input_silent_on_real_wiring_rnn_state_and_reparameterisation(tmp_
     check_project(tmp_path, {"dummy-input"})
 
 
+SEQUENTIAL_GAN = """
+    import torch
+    import torch.nn as nn
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+    loader = DataLoader(datasets.MNIST("data", transform=transforms.ToTensor()), batch_size=100, shuffle=True)
+    D = nn.Sequential(nn.Linear(784, 256), nn.LeakyReLU(0.2), nn.Linear(256, 1), nn.Sigmoid())
+    G = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 784), nn.Tanh())
+    criterion = nn.BCELoss()
+    d_optimizer = torch.optim.Adam(D.parameters(), lr=2e-4)
+    g_optimizer = torch.optim.Adam(G.parameters(), lr=2e-4)
+    for epoch in range(200):
+        for images, _ in loader:
+            images = images.reshape(100, -1)
+            {latent} = torch.randn(100, 64){marker}
+            fake_images = G({latent}.to("cpu"))
+            d_loss = criterion(D(images), torch.ones(100, 1)) + criterion(D(fake_images.detach()), torch.zeros(100, 1))
+            d_optimizer.zero_grad()
+            d_loss.backward()
+            d_optimizer.step()
+            g_loss = criterion(D(fake_images), torch.ones(100, 1))
+            g_optimizer.zero_grad()
+            g_loss.backward()
+            g_optimizer.step()
+"""
+
+
+def test_dummy_input_silent_on_a_latent_fed_to_an_anonymous_generator(tmp_path):
+    """yunjey/pytorch-tutorial's GAN: `G = nn.Sequential(...)` fed `z = torch.randn(...)`; nothing but the
+    names says it is a generator, and `z` is the latent's name in every GAN paper."""
+    write_project(tmp_path, {"gan.py": SEQUENTIAL_GAN.format(latent="z", marker="")})
+    check_project(tmp_path, {"dummy-input"})
+
+
+def test_dummy_input_fires_on_the_same_random_tensor_named_as_features(tmp_path):
+    write_project(tmp_path, {"gan.py": SEQUENTIAL_GAN.format(latent="features", marker="  # expect: dummy-input")})
+    check_project(tmp_path, {"dummy-input"})
+
+
 def test_discarded_output_fires_on_unused_encoder_output(tmp_path):
     write_project(tmp_path, {"train.py": TRAIN, "models.py": _system("""
         def forward(self, g, x):

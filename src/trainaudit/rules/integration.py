@@ -32,6 +32,9 @@ DISCARDED_OUTPUT = register(
 
 # Callee or slot names where a random input is the point: GAN generators, decoders of prior samples, noise.
 _GENERATIVE = re.compile(r"gen|decod|sampl|diffus|unet|denois|prior|noise|latent", re.I)
+# A latent by its name (`G(z)`, `netG(noise)`): an argument whose root name is one of these is a generator's
+# input even when the generator is an anonymous nn.Sequential called `G`.
+_LATENT_NAME = re.compile(r"z|z_\w*|\w*(noise|latent)\w*", re.I)
 # Methods where a dummy forward is routine (shape inference, tracing, sampling), not training.
 _NOT_TRAINING = re.compile(r"^__init__$|sampl|generat|warm|trace|export|summary|example|infer|build|shape", re.I)
 _FORWARD = re.compile(r"^(forward|__call__|\w*_step|step|compute_loss|train\w*)$")
@@ -126,7 +129,7 @@ def _dummy_input(ctx):
                 randoms = sorted((o for o in prov if o.kind is Kind.RANDOM), key=lambda o: o.line)
                 if not randoms and not project_component:
                     continue  # zeros for an RNN state or a mask fed to a library layer is routine
-                if _GENERATIVE.search(label):
+                if _GENERATIVE.search(label) or _LATENT_NAME.fullmatch(_root_id(expr)):
                     continue
                 first = (randoms or sorted(prov, key=lambda o: o.line))[0]
                 kind = "random" if randoms else "constant"
@@ -138,6 +141,17 @@ def _dummy_input(ctx):
                     evidence={"component": cls, "call": f"{sf.path}:{node.lineno}", "input": label,
                               "source": f"{first.what} at {first.path}:{first.line}"},
                 )
+
+
+def _root_id(expr: ast.expr) -> str:
+    """The name an argument is built on: `z` for `z`, `z.to(device)` and `z.view(n, -1)`."""
+    while True:
+        if isinstance(expr, ast.Call):
+            expr = expr.func
+        elif isinstance(expr, (ast.Attribute, ast.Subscript)):
+            expr = expr.value
+        else:
+            return expr.id if isinstance(expr, ast.Name) else ""
 
 
 # --- discarded-output --------------------------------------------------------------------------------
