@@ -160,6 +160,59 @@ def test_synthetic_data_through_helper_in_other_module_with_alias(tmp_path):
     assert finding.evidence["random_sources"] == ["numpy.random.rand at utils.py:4 via utils.make_batch"]
 
 
+STAR_TRAIN = """
+    import torch
+    from utils import *
+    from datasets import *
+
+    model = torch.nn.Linear(8, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for step in range(100):
+        x = torch.from_numpy(make_batch(32))
+        loss = model(x).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+"""
+
+
+def test_synthetic_data_through_a_helper_imported_with_a_star(tmp_path):
+    """PyTorch-GAN's scripts import their helpers with `from utils import *`: names so imported were left
+    unresolved, and a random helper behind one went unseen."""
+    write_project(tmp_path, {
+        "utils.py": """
+            import numpy as np
+
+            def make_batch(n):
+                return np.random.rand(n, 8).astype("float32")  # expect: synthetic-data
+        """,
+        "datasets.py": "import numpy as np\n",
+        "train.py": STAR_TRAIN,
+    })
+    report = check_project(tmp_path, {"synthetic-data"})
+    finding = next(f for f in report.findings if f.rule == "synthetic-data")
+    assert finding.evidence["random_sources"] == ["numpy.random.rand at utils.py:4 via utils.make_batch"]
+
+
+def test_star_imported_helper_that_reads_data_is_silent_and_the_last_star_wins(tmp_path):
+    write_project(tmp_path, {
+        "utils.py": """
+            import numpy as np
+
+            def make_batch(n):
+                return np.random.rand(n, 8).astype("float32")
+        """,
+        "datasets.py": """
+            import numpy as np
+
+            def make_batch(n):
+                return np.load("train.npy")[:n]
+        """,
+        "train.py": STAR_TRAIN,
+    })
+    check_project(tmp_path, {"synthetic-data"})
+
+
 def test_synthetic_data_reaches_a_training_function_called_through_parentheses(tmp_path):
     # `(train)(x)` is a call of train: its call site gives the parameter its provenance.
     write_project(tmp_path, {"train.py": joined(MODELS, """

@@ -155,6 +155,10 @@ class ProjectIndex:
             local = self.classes.get(f"{sf.module}.{dotted}") or self.functions.get(f"{sf.module}.{dotted}")
             if local:
                 return local
+            for star in reversed(sf.star_imports):  # `from models import *`: the last import of a name wins
+                found = self.lookup(f"{star}.{dotted}", sf)
+                if found:
+                    return found
         return self.lookup(dotted, sf) or dotted
 
     def class_named(self, name: str) -> list[ClassInfo]:

@@ -76,6 +76,7 @@ class SourceFile:
     error_line: int | None = None
     notebook_map: tuple[tuple[int, int], ...] | None = None
     aliases: dict[str, str] = field(default_factory=dict)  # local name -> dotted target
+    star_imports: tuple[str, ...] = ()  # modules imported with `from m import *`, dotted, in import order
     is_test: bool = False
     _lines: list[str] | None = None
     _by_type: dict[type, list[ast.AST]] | None = None
@@ -193,8 +194,10 @@ def _package_of(sf_module: str, rel: str) -> str:
     return sf_module if rel.endswith("__init__.py") else sf_module.rpartition(".")[0]
 
 
-def collect_aliases(tree: ast.Module, module: str, rel: str, text: str | None = None) -> dict[str, str]:
-    """Map every imported local name to what it names, once, so rules see `torch.randn` however spelled.
+def collect_aliases(tree: ast.Module, module: str, rel: str, text: str | None = None,
+                    stars: list[str] | None = None) -> dict[str, str]:
+    """Map every imported local name to what it names, once, so rules see `torch.randn` however spelled; the
+    modules of `from m import *` go to `stars` when given (ProjectIndex.resolve looks there for project names).
 
     Given the source text, only the top-level statements whose lines spell `import` are searched (every
     import statement does): most of a file is not visited at all."""
@@ -217,6 +220,8 @@ def collect_aliases(tree: ast.Module, module: str, rel: str, text: str | None = 
                 base = ".".join(p for p in (prefix, base) if p)
             for a in node.names:
                 if a.name == "*":
+                    if stars is not None and base:
+                        stars.append(base)
                     continue
                 aliases[a.asname or a.name] = f"{base}.{a.name}" if base else a.name
     return aliases
@@ -318,5 +323,7 @@ def read_source(root: Path, rel: str) -> SourceFile:
     except (ValueError, RecursionError, MemoryError) as exc:
         sf.error = f"cannot parse: {type(exc).__name__}"
         return sf
-    sf.aliases = collect_aliases(sf.tree, sf.module, rel, text)
+    stars: list[str] = []
+    sf.aliases = collect_aliases(sf.tree, sf.module, rel, text, stars)
+    sf.star_imports = tuple(stars)
     return sf
