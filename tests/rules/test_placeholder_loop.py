@@ -410,3 +410,59 @@ def main(num_epochs=3):
 main()
 '''})
     check_project(tmp_path, SLUG)
+
+
+MAE_ENGINE = {
+    "engine.py": """
+        import torch.nn.functional as F
+
+
+        def train_one_epoch(model, data_loader, optimizer, epoch, loss_scaler):
+            model.train()
+            for data_iter_step, (samples, targets) in enumerate(data_loader):  {marker}
+                loss = F.cross_entropy(model(samples), targets)
+                optimizer.zero_grad()
+                loss_scaler(loss, optimizer, parameters=model.parameters())
+    """,
+    "util/misc.py": """
+        import torch
+
+
+        class NativeScalerWithGradNormCount:
+            def __init__(self):
+                self._scaler = torch.cuda.amp.GradScaler()
+                self.seen = []
+
+            def __call__(self, loss, optimizer, parameters=None):
+                {body}
+    """,
+    "main.py": """
+        import torch
+        from torch.utils.data import DataLoader
+        from torchvision import datasets, transforms
+
+        from engine import train_one_epoch
+        from util.misc import NativeScalerWithGradNormCount as NativeScaler
+
+        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        loader = DataLoader(datasets.MNIST("data", transform=transforms.ToTensor()), batch_size=64)
+        loss_scaler = NativeScaler()
+        for epoch in range(10):
+            train_one_epoch(model, loader, optimizer, epoch, loss_scaler)
+    """,
+}
+
+
+def test_loss_scaler_object_that_runs_backward_and_step_trains_the_loop(tmp_path):
+    """MAE's engine: `loss_scaler(loss, optimizer)` calls an object whose __call__ scales, backpropagates and
+    steps; the loop was reported as a placeholder because no name led there."""
+    body = "self._scaler.scale(loss).backward()\n                self._scaler.step(optimizer)"
+    write_project(tmp_path, {k: v.format(marker="", body=body) for k, v in MAE_ENGINE.items()})
+    check_project(tmp_path, SLUG)
+
+
+def test_loss_scaler_object_that_only_records_the_loss_is_a_placeholder(tmp_path):
+    write_project(tmp_path, {k: v.format(marker="# expect: placeholder-loop", body="self.seen.append(loss.item())")
+                             for k, v in MAE_ENGINE.items()})
+    check_project(tmp_path, SLUG)

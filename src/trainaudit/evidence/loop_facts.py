@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from trainaudit.evidence.flow import Kind
 from trainaudit.evidence.index import (
+    ClassInfo,
     FunctionInfo,
     ProjectIndex,
     first_line,
@@ -23,6 +24,7 @@ from trainaudit.evidence.run_path import Scope, referenced, scope_id, scope_node
 from trainaudit.evidence.source import SourceFile, statements
 
 if TYPE_CHECKING:
+    from trainaudit.evidence.flow import Flow
     from trainaudit.evidence.program import Program
 
 LOOPS = (ast.For, ast.AsyncFor, ast.While)
@@ -259,12 +261,13 @@ def trains_among(sf: SourceFile, loop: ast.AST, calls: Iterable[ast.Call]) -> bo
 
 
 def loop_effects(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, loop: ast.AST,
-                 max_depth: int = 6, until_trains: bool = False) -> Effects:
+                 max_depth: int = 6, until_trains: bool = False, flow: Flow | None = None) -> Effects:
     """Backward, optimizer steps and delegated training a loop reaches, following project calls.
 
-    Closures count: `opt.step(closure)` runs the closure's backward (LBFGS). With `until_trains`, the walk
-    stops as soon as the loop is seen to train (`trains` only ever turns true), leaving the rest unfilled:
-    enough for a caller that wants the full account only of loops that do not train."""
+    Closures count: `opt.step(closure)` runs the closure's backward (LBFGS). Given the flow, so do calls of
+    project objects, through their `__call__` (MAE's `loss_scaler(loss, optimizer)` runs backward and step).
+    With `until_trains`, the walk stops as soon as the loop is seen to train (`trains` only ever turns true),
+    leaving the rest unfilled: enough for a caller that wants the full account only of loops that do not train."""
     eff = Effects()
     nodes = list(subtree(loop))
     for node in nodes:
@@ -286,7 +289,7 @@ def loop_effects(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, l
                     isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
                     and node.func.value.id == "self"):
                 eff.calls.append(ast.unparse(node.func))
-    todo = [(f, 1) for f in referenced(index, sf, fn, nodes)]
+    todo = [(f, 1) for f in _called(index, flow, sf, fn, nodes)]
     while todo:
         callee, depth = todo.pop()
         key = scope_id((callee.file, callee))
@@ -299,8 +302,31 @@ def loop_effects(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, l
         if until_trains and eff.trains:
             return eff
         if depth < max_depth:
-            todo += [(f, depth + 1) for f in referenced(index, callee.file, callee, body)]
+            todo += [(f, depth + 1) for f in _called(index, flow, callee.file, callee, body)]
     return eff
+
+
+def _called(index: ProjectIndex, flow: Flow | None, sf: SourceFile, fn: FunctionInfo | None,
+            nodes: list[ast.AST]) -> list[FunctionInfo]:
+    """The project functions `nodes` reference (run_path.referenced) and, given the flow, the `__call__` of
+    project objects they call: a parameter or attribute bound to one, which no name resolves."""
+    out = referenced(index, sf, fn, nodes)
+    if flow is None or "__call__" not in index.method_names:
+        return out
+    env = None
+    for node in nodes:
+        if node.__class__ is not ast.Call or node.func.__class__ not in (ast.Name, ast.Attribute):  # type: ignore[attr-defined]
+            continue
+        func = node.func  # type: ignore[attr-defined]
+        if isinstance(index.resolve(sf, func), (FunctionInfo, ClassInfo)):
+            continue  # a definition by name: referenced has it
+        env = env if env is not None else flow.env(sf, fn)
+        for o in flow.concrete(flow.eval(func, sf, fn, env)):
+            cls = index.classes.get(o.what) if o.kind is Kind.INSTANCE else None
+            call = index.method(cls, "__call__") if cls is not None else None
+            if call is not None:
+                out.append(call)
+    return out
 
 
 def outermost_loop(sf: SourceFile, fn: FunctionInfo | None, node: ast.AST) -> ast.AST | None:

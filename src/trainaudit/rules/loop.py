@@ -170,7 +170,7 @@ def _placeholder_loop(ctx):
         for cand in loop_facts.training_loop_candidates(index, sf, sf.path in builders):
             if loop_facts.trains_among(sf, cand.node, seen.get(id(sf), ())):
                 continue
-            eff = loop_facts.loop_effects(index, sf, cand.scope, cand.node, until_trains=True)
+            eff = loop_facts.loop_effects(index, sf, cand.scope, cand.node, until_trains=True, flow=program.flow)
             if not eff.trains:
                 failing.append((cand, eff))
     fakes = [(sf, fake) for sf in program.production for fake in loop_facts.file_fake_losses(program, sf)]
