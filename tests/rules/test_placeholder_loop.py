@@ -466,3 +466,43 @@ def test_loss_scaler_object_that_only_records_the_loss_is_a_placeholder(tmp_path
     write_project(tmp_path, {k: v.format(marker="# expect: placeholder-loop", body="self.seen.append(loss.item())")
                              for k, v in MAE_ENGINE.items()})
     check_project(tmp_path, SLUG)
+
+
+DEIT = {
+    "engine.py": """
+        import torch.nn.functional as F
+
+
+        def train_one_epoch(model, data_loader, optimizer, loss_scaler):
+            for samples, targets in data_loader:  {marker}
+                loss = F.cross_entropy(model(samples), targets)
+                optimizer.zero_grad()
+                loss_scaler(loss, optimizer)
+    """,
+    "main.py": """
+        import torch
+        from timm.utils import {helper}
+        from torch.utils.data import DataLoader
+        from torchvision import datasets, transforms
+
+        from engine import train_one_epoch
+
+        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        loader = DataLoader(datasets.MNIST("data", transform=transforms.ToTensor()), batch_size=64)
+        for epoch in range(10):
+            train_one_epoch(model, loader, optimizer, {helper}())
+    """,
+}
+
+
+def test_timm_loss_scaler_handed_to_the_engine_trains_the_loop(tmp_path):
+    """DeiT and ConvNeXt build timm's NativeScaler in main.py and call it in engine.py: backward and step."""
+    write_project(tmp_path, {k: v.format(marker="", helper="NativeScaler") for k, v in DEIT.items()})
+    check_project(tmp_path, SLUG)
+
+
+def test_another_timm_helper_called_with_the_loss_does_not_train(tmp_path):
+    write_project(tmp_path, {k: v.format(marker="# expect: placeholder-loop", helper="AverageMeter")
+                             for k, v in DEIT.items()})
+    check_project(tmp_path, SLUG)

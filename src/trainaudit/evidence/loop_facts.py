@@ -289,7 +289,7 @@ def loop_effects(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, l
                     isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
                     and node.func.value.id == "self"):
                 eff.calls.append(ast.unparse(node.func))
-    todo = [(f, 1) for f in _called(index, flow, sf, fn, nodes)]
+    todo = [(f, 1) for f in _called(index, flow, sf, fn, nodes, eff)]
     while todo:
         callee, depth = todo.pop()
         key = scope_id((callee.file, callee))
@@ -302,16 +302,22 @@ def loop_effects(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, l
         if until_trains and eff.trains:
             return eff
         if depth < max_depth:
-            todo += [(f, depth + 1) for f in _called(index, flow, callee.file, callee, body)]
+            todo += [(f, depth + 1) for f in _called(index, flow, callee.file, callee, body, eff)]
     return eff
 
 
+# Library objects whose call backpropagates the loss and steps the optimizer: `loss_scaler(loss, optimizer)`.
+LOSS_SCALERS = frozenset({"timm.utils.NativeScaler", "timm.utils.ApexScaler", "timm.utils.cuda.NativeScaler",
+                          "timm.utils.cuda.ApexScaler"})
+
+
 def _called(index: ProjectIndex, flow: Flow | None, sf: SourceFile, fn: FunctionInfo | None,
-            nodes: list[ast.AST]) -> list[FunctionInfo]:
+            nodes: list[ast.AST], eff: Effects) -> list[FunctionInfo]:
     """The project functions `nodes` reference (run_path.referenced) and, given the flow, the `__call__` of
-    project objects they call: a parameter or attribute bound to one, which no name resolves."""
+    project objects they call: a parameter or attribute bound to one, which no name resolves. A call of one of
+    timm's loss scalers is a backward and a step, noted in `eff`."""
     out = referenced(index, sf, fn, nodes)
-    if flow is None or "__call__" not in index.method_names:
+    if flow is None or ("__call__" not in index.method_names and "timm" not in index.all_words):
         return out
     env = None
     for node in nodes:
@@ -322,6 +328,10 @@ def _called(index: ProjectIndex, flow: Flow | None, sf: SourceFile, fn: Function
             continue  # a definition by name: referenced has it
         env = env if env is not None else flow.env(sf, fn)
         for o in flow.concrete(flow.eval(func, sf, fn, env)):
+            if o.kind is Kind.INSTANCE and o.what in LOSS_SCALERS:
+                where = f"{sf.path}:{node.lineno} {ast.unparse(func)}()"  # type: ignore[attr-defined]
+                eff.backward.append(where)
+                eff.steps.append(where)
             cls = index.classes.get(o.what) if o.kind is Kind.INSTANCE else None
             call = index.method(cls, "__call__") if cls is not None else None
             if call is not None:
