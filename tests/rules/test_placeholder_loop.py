@@ -499,7 +499,10 @@ DEIT = {
 def test_timm_loss_scaler_handed_to_the_engine_trains_the_loop(tmp_path):
     """DeiT and ConvNeXt build timm's NativeScaler in main.py and call it in engine.py: backward and step."""
     write_project(tmp_path, {k: v.format(marker="", helper="NativeScaler") for k, v in DEIT.items()})
-    check_project(tmp_path, SLUG)
+    report = check_project(tmp_path, SLUG)
+    # The training path finds the engine's loop too (it was "no training code found"): this toy has no
+    # evaluation, so missing-metrics reports it there.
+    assert found(report, {"missing-metrics"}) == {("missing-metrics", "engine.py", 5)}
 
 
 def test_another_timm_helper_called_with_the_loss_does_not_train(tmp_path):

@@ -98,6 +98,9 @@ MODULE_METHODS = frozenset({
     "register_state_dict_pre_hook", "requires_grad_", "set_extra_state", "set_submodule", "share_memory",
     "state_dict", "to", "to_empty", "train", "type", "xpu", "zero_grad",
 })
+# Library objects whose call backpropagates the loss and steps the optimizer: `loss_scaler(loss, optimizer)`.
+LOSS_SCALERS = frozenset({"timm.utils.NativeScaler", "timm.utils.ApexScaler", "timm.utils.cuda.NativeScaler",
+                          "timm.utils.cuda.ApexScaler"})
 LIGHTNING_BATCH_HOOKS = frozenset({"training_step", "validation_step", "test_step", "predict_step",
                                    "compute_loss", "prediction_step", "shared_step", "_shared_step", "step"})
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from trainaudit.evidence.flow import Kind
+from trainaudit.evidence.flow import LOSS_SCALERS, Kind
 from trainaudit.evidence.index import (
     ClassInfo,
     FunctionInfo,
@@ -304,11 +304,6 @@ def loop_effects(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, l
         if depth < max_depth:
             todo += [(f, depth + 1) for f in _called(index, flow, callee.file, callee, body, eff)]
     return eff
-
-
-# Library objects whose call backpropagates the loss and steps the optimizer: `loss_scaler(loss, optimizer)`.
-LOSS_SCALERS = frozenset({"timm.utils.NativeScaler", "timm.utils.ApexScaler", "timm.utils.cuda.NativeScaler",
-                          "timm.utils.cuda.ApexScaler"})
 
 
 def _called(index: ProjectIndex, flow: Flow | None, sf: SourceFile, fn: FunctionInfo | None,

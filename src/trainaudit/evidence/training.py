@@ -8,7 +8,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from trainaudit.evidence.flow import Flow, Kind, Prov, callee_module, is_loss_class
+from trainaudit.evidence.flow import LOSS_SCALERS, Flow, Kind, Prov, callee_module, is_loss_class
 from trainaudit.evidence.index import (
     FunctionInfo,
     ProjectIndex,
@@ -26,7 +26,7 @@ OPTIMIZER_NAMES = frozenset(
 )
 FIT_METHODS = frozenset({"fit", "train"})
 # A file or scope that spells none of these cannot train anything: it is not walked (see TrainingPath).
-TRAINING_WORDS = ("backward", "step", "fit(", "train(", "optim", *OPTIMIZER_NAMES)
+TRAINING_WORDS = ("backward", "step", "fit(", "train(", "optim", "scaler", "Scaler", "SCALER", *OPTIMIZER_NAMES)
 TRAINER_HINTS = ("Trainer", "trainer")
 
 
@@ -116,6 +116,12 @@ class TrainingPath:
                 steps.append(node)  # type: ignore[arg-type]
             elif isinstance(func, ast.Attribute) and func.attr in FIT_METHODS and _looks_like_trainer(func.value):
                 self.loops.append(TrainLoop(sf, fn, node, "fit"))
+            elif _is_scaler_call(node):  # timm's `loss_scaler(loss, optimizer)` backpropagates and steps
+                env = env if env is not None else self.flow.env(sf, fn)
+                if any(o.kind is Kind.INSTANCE and o.what in LOSS_SCALERS
+                       for o in self.flow.concrete(self.flow.eval(func, sf, fn, env))):
+                    backward.append(node)  # type: ignore[arg-type]
+                    steps.append(node)  # type: ignore[arg-type]
             # Every optimizer class name is capitalised (see _is_optimizer_class), and a resolved attribute chain
             # ends in its own attribute: `x.step(...)`, `x.to(...)` need no resolving.
             if func.__class__ is ast.Attribute and not func.attr[:1].isupper():
@@ -130,13 +136,14 @@ class TrainingPath:
         # Group backward/step calls by their innermost enclosing loop.
         groups: dict[int, TrainLoop] = {}
         loops = [s for s in scope_statements(scope_body(sf, fn)) if isinstance(s, _LOOPS)] if nodes else []
-        for call in backward + steps:
-            loop = _enclosing_loop(call, loops)
-            key = id(loop) if loop is not None else 0
-            if key not in groups:
-                node = loop if loop is not None else (fn.node if fn is not None else sf.tree)
-                groups[key] = TrainLoop(sf, fn, node, "loop" if loop is not None else "step-fn")
-            (groups[key].backward if call in backward else groups[key].steps).append(call)
+        for calls, is_backward in ((backward, True), (steps, False)):  # a loss scaler's call is in both
+            for call in calls:
+                loop = _enclosing_loop(call, loops)
+                key = id(loop) if loop is not None else 0
+                if key not in groups:
+                    node = loop if loop is not None else (fn.node if fn is not None else sf.tree)
+                    groups[key] = TrainLoop(sf, fn, node, "loop" if loop is not None else "step-fn")
+                (groups[key].backward if is_backward else groups[key].steps).append(call)
         self.loops.extend(groups.values())
 
     def _optimizer(self, sf: SourceFile, fn: FunctionInfo | None, call: ast.Call, dotted: str,
@@ -242,8 +249,19 @@ def _is_optimizer_class(dotted: str) -> bool:
     return (dotted.startswith("torch.optim.") and last[:1].isupper()) or last in OPTIMIZER_NAMES
 
 
+def _is_scaler_call(call: ast.Call) -> bool:
+    """`loss_scaler(loss, optimizer)`, `self.scaler(loss, opt)`: a call of something named a scaler, with the
+    loss and the optimizer (not `scaler.step(optimizer)`)."""
+    func = call.func
+    name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+    return "scaler" in name.lower() and (len(call.args) > 1 or any(k.arg == "optimizer" for k in call.keywords))
+
+
 def _step_receiver_name(call: ast.Call) -> str | None:
     func = call.func
+    if _is_scaler_call(call):  # the optimizer is its second argument
+        opt = call.args[1] if len(call.args) > 1 else next(k.value for k in call.keywords if k.arg == "optimizer")
+        return opt.id if isinstance(opt, ast.Name) else opt.attr if isinstance(opt, ast.Attribute) else None
     assert isinstance(func, ast.Attribute)
     recv = func.value
     if isinstance(recv, ast.Name) and "scaler" in recv.id.lower() and call.args:
