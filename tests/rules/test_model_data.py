@@ -133,37 +133,7 @@ def test_placeholder_model_with_spec_accepts_subclass_and_wrapper(tmp_path):
     check_project(tmp_path, {"placeholder-model"})
 
 
-def test_synthetic_data_through_helper_in_other_module_with_alias(tmp_path):
-    write_project(tmp_path, {
-        "utils.py": """
-            import numpy as N
-
-            def make_batch(n):
-                return N.random.rand(n, 8).astype("float32")  # expect: synthetic-data
-        """,
-        "train.py": """
-            import torch
-            from utils import make_batch
-
-            model = torch.nn.Linear(8, 1)
-            opt = torch.optim.SGD(model.parameters(), lr=0.1)
-            for step in range(100):
-                x = torch.from_numpy(make_batch(32))
-                loss = model(x).pow(2).mean()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-        """,
-    })
-    report = check_project(tmp_path, {"synthetic-data"})
-    finding = next(f for f in report.findings if f.rule == "synthetic-data")
-    assert finding.evidence["random_sources"] == ["numpy.random.rand at utils.py:4 via utils.make_batch"]
-
-
-STAR_TRAIN = """
-    import torch
-    from utils import *
-    from datasets import *
+BATCH_LOOP = """
 
     model = torch.nn.Linear(8, 1)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -174,6 +144,24 @@ STAR_TRAIN = """
         loss.backward()
         opt.step()
 """
+
+
+def test_synthetic_data_through_helper_in_other_module_with_alias(tmp_path):
+    write_project(tmp_path, {
+        "utils.py": """
+            import numpy as N
+
+            def make_batch(n):
+                return N.random.rand(n, 8).astype("float32")  # expect: synthetic-data
+        """,
+        "train.py": joined("import torch\nfrom utils import make_batch\n", BATCH_LOOP),
+    })
+    report = check_project(tmp_path, {"synthetic-data"})
+    finding = next(f for f in report.findings if f.rule == "synthetic-data")
+    assert finding.evidence["random_sources"] == ["numpy.random.rand at utils.py:4 via utils.make_batch"]
+
+
+STAR_TRAIN = joined("import torch\nfrom utils import *\nfrom datasets import *\n", BATCH_LOOP)
 
 
 def test_synthetic_data_through_a_helper_imported_with_a_star(tmp_path):
