@@ -509,3 +509,27 @@ def test_another_timm_helper_called_with_the_loss_does_not_train(tmp_path):
     write_project(tmp_path, {k: v.format(marker="# expect: placeholder-loop", helper="AverageMeter")
                              for k, v in DEIT.items()})
     check_project(tmp_path, SLUG)
+
+
+PREPARE = HEAD + """
+
+def {name}(pair_batch):
+    pair_batch.sort(key=len, reverse=True)
+    inputs, outputs = [], []
+    for pair in pair_batch:{marker}
+        inputs.append(pair[0])
+        outputs.append(pair[1])
+    return inputs, outputs
+"""
+
+
+def test_a_function_named_for_training_data_prepares_it(tmp_path):
+    """pytorch/tutorials' chatbot: `batch2TrainData(voc, pair_batch)` loops over the pairs of a batch to build
+    tensors; its name holds "train", and the loop was reported as a training loop that never steps."""
+    write_project(tmp_path, {"chatbot.py": PREPARE.format(name="batch2TrainData", marker="")})
+    check_project(tmp_path, SLUG)
+
+
+def test_a_function_named_for_training_on_a_batch_is_judged(tmp_path):
+    write_project(tmp_path, {"chatbot.py": PREPARE.format(name="train_batch", marker="  # expect: placeholder-loop")})
+    check_project(tmp_path, SLUG)

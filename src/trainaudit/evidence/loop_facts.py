@@ -425,6 +425,16 @@ def _outer_loops(stmts: list[ast.stmt]) -> Iterator[ast.AST]:
                 yield from _outer_loops(case.body)
 
 
+# Nouns that make "train" an adjective: `batch2TrainData`, `get_train_dataset` prepare data, they do not train
+# (`train_batch` and `train_epoch` may well train, so batch and epoch are not among them).
+_DATA_NOUNS = frozenset({"data", "dataset", "datasets", "loader", "loaders", "dataloader", "dataloaders", "set",
+                         "sets", "split", "splits", "samples", "examples", "pairs", "files", "paths"})
+
+
+def _names_training_data(tokens: tuple[str, ...]) -> bool:
+    return any(t in _TRAIN_SCOPE and nxt in _DATA_NOUNS for t, nxt in zip(tokens, tokens[1:], strict=False))
+
+
 def training_loop_candidates(index: ProjectIndex, sf: SourceFile, builds_optimizer: bool) -> list[LoopCandidate]:
     """Outermost loops that look like training loops: an epoch/step header inside a train*/fit* function or
     in a file that builds an optimizer, or a batch loop inside a train*/fit* function. Loops in evaluation,
@@ -433,11 +443,12 @@ def training_loop_candidates(index: ProjectIndex, sf: SourceFile, builds_optimiz
     for fn in iter_scopes(index, sf):
         if not builds_optimizer and (fn is None or not _TRAIN_SPELLED.search(fn.name)):
             continue  # the test below, without tokenizing the name (most names are seen once)
-        words = set(name_token_tuple(fn.name)) if fn is not None else set()
+        tokens = name_token_tuple(fn.name) if fn is not None else ()
+        words = set(tokens)
         train_scope = bool(words & _TRAIN_SCOPE) and not (fn is not None and fn.name == "training_step")
         if not (train_scope or builds_optimizer):
             continue  # both kinds of candidate below need one of the two
-        if words & _NOT_TRAIN_SCOPE or is_no_grad_function(sf, fn):
+        if words & _NOT_TRAIN_SCOPE or _names_training_data(tokens) or is_no_grad_function(sf, fn):
             continue
         stmts = scope_body(sf, fn)
         quiet: set[int] | None = None  # walked only for a scope that has a candidate
