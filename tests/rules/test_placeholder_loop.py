@@ -533,3 +533,55 @@ def test_a_function_named_for_training_data_prepares_it(tmp_path):
 def test_a_function_named_for_training_on_a_batch_is_judged(tmp_path):
     write_project(tmp_path, {"chatbot.py": PREPARE.format(name="train_batch", marker="  # expect: placeholder-loop")})
     check_project(tmp_path, SLUG)
+
+
+SCORE_SDE = {
+    "losses.py": """
+        def optimization_manager(lr):
+            def optimize_fn(optimizer, params, step):
+                for g in optimizer.param_groups:
+                    g["lr"] = lr * min(step / 1000, 1.0)
+                optimizer.step()
+
+            return optimize_fn
+
+
+        def get_step_fn(loss_fn, train, optimize_fn=None):
+            def step_fn(state, batch):
+                model, optimizer = state["model"], state["optimizer"]
+                {body}
+                return loss
+
+            return step_fn
+    """,
+    "run_lib.py": """
+        import torch
+
+        import losses
+
+
+        def train(model, train_iter, n_iters):
+            state = {{"model": model, "optimizer": torch.optim.Adam(model.parameters()), "step": 0}}
+            optimize_fn = losses.optimization_manager(2e-4)
+            train_step_fn = losses.get_step_fn(lambda m, b: m(b).pow(2).mean(), train=True, optimize_fn=optimize_fn)
+            for step in range(n_iters):  {marker}
+                batch = next(train_iter).float()
+                loss = train_step_fn(state, batch)
+                print(step, loss.item())
+    """,
+}
+
+
+def test_step_function_made_by_a_factory_trains_the_loop(tmp_path):
+    """score_sde_pytorch: the loop calls train_step_fn, a closure losses.get_step_fn returns; it backpropagates
+    and hands the optimizer to optimize_fn, a closure of optimization_manager bound through the factory's call."""
+    body = ("optimizer.zero_grad()\n                loss = loss_fn(model, batch)\n                loss.backward()\n"
+            "                optimize_fn(optimizer, model.parameters(), step=state['step'])")
+    write_project(tmp_path, {k: v.format(marker="", body=body) for k, v in SCORE_SDE.items()})
+    check_project(tmp_path, SLUG)
+
+
+def test_step_function_made_by_a_factory_that_only_evaluates_is_a_placeholder(tmp_path):
+    body = "loss = loss_fn(model, batch)"
+    write_project(tmp_path, {k: v.format(marker="# expect: placeholder-loop", body=body) for k, v in SCORE_SDE.items()})
+    check_project(tmp_path, SLUG)

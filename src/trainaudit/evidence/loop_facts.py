@@ -289,7 +289,8 @@ def loop_effects(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, l
                     isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
                     and node.func.value.id == "self"):
                 eff.calls.append(ast.unparse(node.func))
-    todo = [(f, 1) for f in _called(index, flow, sf, fn, nodes, eff)]
+    made: dict[int, _Made] = {}  # closures followed, by id of their def: the factory call that made each
+    todo = [(f, 1) for f in _called(index, flow, sf, fn, nodes, eff, made)]
     while todo:
         callee, depth = todo.pop()
         key = scope_id((callee.file, callee))
@@ -302,17 +303,60 @@ def loop_effects(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, l
         if until_trains and eff.trains:
             return eff
         if depth < max_depth:
-            todo += [(f, depth + 1) for f in _called(index, flow, callee.file, callee, body, eff)]
+            todo += [(f, depth + 1) for f in _called(index, flow, callee.file, callee, body, eff, made)]
     return eff
 
 
+@dataclass(frozen=True)
+class _Made:
+    """Where a closure came from: the call of its factory, in the scope that made it."""
+
+    file: SourceFile
+    scope: FunctionInfo | None
+    call: ast.Call
+    factory: FunctionInfo
+
+
+def _closure(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, name: str,
+             made: dict[int, _Made]) -> FunctionInfo | None:
+    """The function a name of `fn` holds when it was bound by a project factory that returns a def of its own
+    (`train_step_fn = losses.get_step_fn(...)`, score_sde's idiom), or when it is a parameter of such a
+    closure's factory, bound by the factory's call to another one (`optimize_fn=optimize_fn`)."""
+    origin = made.get(id(fn.node)) if fn is not None else None
+    if origin is not None and name in origin.factory.params:
+        call, factory = origin.call, origin.factory
+        at = factory.params.index(name)
+        arg = next((k.value for k in call.keywords if k.arg == name), None)
+        arg = arg if arg is not None else (call.args[at] if at < len(call.args) else None)
+        if not isinstance(arg, ast.Name):
+            return None
+        return _closure(index, origin.file, origin.scope, arg.id, made)
+    value = next((s.value for s in reversed(scope_statements(scope_body(sf, fn))) if isinstance(s, ast.Assign)
+                  and isinstance(s.value, ast.Call) and any(isinstance(t, ast.Name) and t.id == name
+                                                           for t in s.targets)), None)
+    if value is None or not isinstance(value.func, (ast.Name, ast.Attribute)):
+        return None
+    factory = index.resolve(sf, value.func)
+    if not isinstance(factory, FunctionInfo):
+        return None
+    defs = {d.name: d for d in factory.node.body if isinstance(d, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    returned = next((r.value.id for r in scope_statements(factory.node.body) if isinstance(r, ast.Return)
+                     and isinstance(r.value, ast.Name) and r.value.id in defs), None)
+    if returned is None:
+        return None
+    inner = FunctionInfo(f"{factory.qualname}.<locals>.{returned}", defs[returned], factory.file)
+    made[id(inner.node)] = _Made(sf, fn, value, factory)
+    return inner
+
+
 def _called(index: ProjectIndex, flow: Flow | None, sf: SourceFile, fn: FunctionInfo | None,
-            nodes: list[ast.AST], eff: Effects) -> list[FunctionInfo]:
-    """The project functions `nodes` reference (run_path.referenced) and, given the flow, the `__call__` of
-    project objects they call: a parameter or attribute bound to one, which no name resolves. A call of one of
-    timm's loss scalers is a backward and a step, noted in `eff`."""
+            nodes: list[ast.AST], eff: Effects, made: dict[int, _Made]) -> list[FunctionInfo]:
+    """The project functions `nodes` reference (run_path.referenced) and, given the flow, those no name
+    resolves: the `__call__` of project objects they call (a parameter or attribute bound to one) and the
+    closures project factories return (see _closure). A call of one of timm's loss scalers is a backward and a
+    step, noted in `eff`."""
     out = referenced(index, sf, fn, nodes)
-    if flow is None or ("__call__" not in index.method_names and "timm" not in index.all_words):
+    if flow is None:
         return out
     env = None
     for node in nodes:
@@ -321,6 +365,12 @@ def _called(index: ProjectIndex, flow: Flow | None, sf: SourceFile, fn: Function
         func = node.func  # type: ignore[attr-defined]
         if isinstance(index.resolve(sf, func), (FunctionInfo, ClassInfo)):
             continue  # a definition by name: referenced has it
+        inner = _closure(index, sf, fn, func.id, made) if isinstance(func, ast.Name) else None
+        if inner is not None:
+            out.append(inner)
+            continue
+        if "__call__" not in index.method_names and "timm" not in index.all_words:
+            continue
         env = env if env is not None else flow.env(sf, fn)
         for o in flow.concrete(flow.eval(func, sf, fn, env)):
             if o.kind is Kind.INSTANCE and o.what in LOSS_SCALERS:
