@@ -325,7 +325,7 @@ def _closure(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, name:
     origin = made.get(id(fn.node)) if fn is not None else None
     if origin is not None and name in origin.factory.params:
         call, factory = origin.call, origin.factory
-        at = factory.params.index(name) - (factory.cls is not None)  # a method's call does not pass self
+        at = factory.params.index(name)
         arg = next((k.value for k in call.keywords if k.arg == name), None)
         arg = arg if arg is not None else (call.args[at] if 0 <= at < len(call.args) else None)
         if not isinstance(arg, ast.Name):
