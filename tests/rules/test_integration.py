@@ -105,6 +105,69 @@ def test_dummy_input_silent_on_real_wiring_rnn_state_and_reparameterisation(tmp_
     check_project(tmp_path, {"dummy-input"})
 
 
+AUXILIARY = ENCODERS + """
+    class Transformer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 8)
+
+        def forward(self, h, attention_mask, position_ids, spatial_shapes=None):
+            return self.fc(h) * attention_mask[..., None] + position_ids[..., None]
+
+    class TimeEmbedding(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(1, 8)
+
+        def forward(self, t):
+            return self.fc(t[:, None])
+
+    class System(nn.Module):
+        def __init__(self, delay=3):
+            super().__init__()
+            self.delay = delay
+            self.image = ImageEncoder()
+            self.graph = GraphEncoder()
+            self.fusion = Fusion()
+            self.transformer = Transformer()
+            self.time = TimeEmbedding()
+
+        def _prepare(self, h, ones):
+            return h * ones
+
+        def forward(self, g, x):
+            image = self.image(x)
+            h = image[:, None, :].expand(-1, 4, -1)
+"""
+
+
+def test_dummy_input_silent_on_masks_positions_shapes_and_real_fills(tmp_path):
+    """What transformer code feeds its components routinely (seen in transformers' BLIP, Deformable DETR,
+    Decision Transformer, rotary embeddings): an all-ones attention mask, arange or zero position ids, feature-map
+    shapes, a tensor filled with a configured value, ones passed to the module's own helper method."""
+    write_project(tmp_path, {"train.py": TRAIN, "models.py": AUXILIARY + """
+            positions = torch.arange(h.size(1)).expand(h.size(0), -1)
+            shapes = torch.as_tensor([tuple(t.shape[-2:]) for t in (x,)])
+            h = self.transformer(h, torch.ones(h.shape[:-1]), positions, spatial_shapes=shapes)
+            h = self.transformer(h, attention_mask=torch.ones(h.shape[:-1]), position_ids=torch.zeros(h.shape[:-1]))
+            t = self.time(torch.full((x.size(0),), self.delay, dtype=torch.float))
+            h = self._prepare(h, torch.ones(h.shape[:-1] + (1,)))
+            return self.fusion({"graph": self.graph(g), "image": image + h.mean(1) + t})
+"""})
+    check_project(tmp_path, {"dummy-input"})
+
+
+def test_dummy_input_fires_on_constant_features_fills_and_written_out_tensors(tmp_path):
+    write_project(tmp_path, {"train.py": TRAIN, "models.py": AUXILIARY + """
+            h = self.transformer(torch.zeros(h.shape), torch.ones(h.shape[:-1]), torch.arange(4))  # expect: dummy-input
+            t = self.time(torch.full((x.size(0),), 0.5))  # expect: dummy-input
+            graph = self.graph(torch.tensor([[0.0] * 16]))  # expect: dummy-input
+            return self.fusion({"graph": graph, "image": image + h.mean(1) + t})
+"""})
+    report = check_project(tmp_path, {"dummy-input"})
+    assert {f.evidence["input"] for f in report.findings if f.rule == "dummy-input"} == {"argument 1"}
+
+
 SEQUENTIAL_GAN = """
     import torch
     import torch.nn as nn

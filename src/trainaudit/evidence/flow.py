@@ -21,7 +21,7 @@ from trainaudit.spec import Spec
 class Kind(str, enum.Enum):
     RANDOM = "random"  # a random generator call
     DATA = "data"  # a dataset, loader, file or the declared data source
-    CONST = "constant"  # zeros/ones/full/arange or a literal tensor
+    CONST = "constant"  # zeros/ones/empty/eye, a fill with a literal value, or a literal tensor
     OUTPUT = "module-output"  # what a module call returned
     PARAM = "param"  # a function parameter, filled in from call sites
     INSTANCE = "instance"  # an object of a known class (models, optimizers, datasets)
@@ -58,10 +58,17 @@ RNG_CONSTRUCTORS = frozenset({"numpy.random.default_rng", "numpy.random.RandomSt
                               "random.Random"})
 INPLACE_RANDOM = frozenset({"normal_", "uniform_", "random_", "exponential_", "cauchy_", "log_normal_",
                             "geometric_"})
-_CONST_NAMES = "zeros ones full empty zeros_like ones_like full_like empty_like eye arange linspace logspace"
+_CONST_NAMES = "zeros ones full empty zeros_like ones_like full_like empty_like eye"
 CONST_FACTORIES = frozenset({f"torch.{n}" for n in _CONST_NAMES.split()} | {f"numpy.{n}" for n in _CONST_NAMES.split()})
+# Index ranges and grids (position ids, relative-position buckets, coordinate grids) hold no input's values and
+# stand in for none: they carry no provenance at all.
+INDEX_FACTORIES = frozenset({f"{m}.{n}" for m in ("torch", "numpy") for n in ("arange", "linspace", "logspace")})
+# Fills whose value is an argument: `torch.full(shape, n_tokens)` holds that value, a constant only when it is one.
+FILL_VALUE = {f"{m}.{n}": (i, "fill_value") for m in ("torch", "numpy") for n, i in (("full", 1), ("full_like", 1))}
 LITERAL_TENSOR = frozenset({"torch.tensor", "torch.as_tensor", "torch.Tensor", "torch.FloatTensor",
                             "torch.LongTensor", "numpy.array", "numpy.asarray"})
+# Of those, the ones that convert their first argument: a constant only when that argument is written out.
+CONVERTERS = frozenset({"torch.tensor", "torch.as_tensor", "numpy.array", "numpy.asarray"})
 DATA_SOURCES = (
     "torch.load", "numpy.load", "numpy.loadtxt", "numpy.genfromtxt", "numpy.fromfile", "numpy.memmap",
     "pandas.read_", "open", "builtins.open", "io.open", "json.load", "pickle.load", "PIL.Image.open",
@@ -389,6 +396,13 @@ class Flow:
                 if self.is_declared_data(target.name):
                     return frozenset({Origin(Kind.DATA, f"declared data source {target.name}", *here)})
                 return self._apply(target, call, sf, fn, env)
+            if target in INDEX_FACTORIES:
+                return EMPTY
+            if target in FILL_VALUE or target in CONVERTERS:
+                i, name = FILL_VALUE.get(target, (0, "data"))  # type: ignore[arg-type]
+                given = arg_for(call, name, i)
+                if given is not None and not is_literal(given):  # a value computed elsewhere, not a constant
+                    return frozenset(o for o in self.eval(given, sf, fn, env) if o.kind in VALUE_KINDS)
             args = self._args(call, sf, fn, env)
             values = frozenset(o for o in args if o.kind in VALUE_KINDS)
             return self.external(target, args, values, here) if isinstance(target, str) else values
@@ -536,6 +550,17 @@ def _is_dotted(node: ast.AST) -> bool:
     while isinstance(node, ast.Attribute):
         node = node.value
     return isinstance(node, ast.Name)
+
+
+def is_literal(expr: ast.expr) -> bool:
+    """A value written out in the source: `0.5`, `-1`, `[[1, 2], [3, 4]]`, `[0.0] * 16`."""
+    if isinstance(expr, ast.UnaryOp):
+        expr = expr.operand
+    if isinstance(expr, ast.BinOp):
+        return is_literal(expr.left) and is_literal(expr.right)
+    if isinstance(expr, (ast.List, ast.Tuple)):
+        return all(is_literal(e) for e in expr.elts)
+    return isinstance(expr, ast.Constant)
 
 
 def arg_for(call: ast.Call, name: str, pos: int) -> ast.expr | None:

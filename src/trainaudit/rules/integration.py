@@ -41,8 +41,11 @@ _FORWARD = re.compile(r"^(forward|__call__|\w*_step|step|compute_loss|train\w*)$
 
 
 # Words every random or constant tensor factory contains; files without any cannot feed a dummy input.
-_FACTORY_WORDS = ("rand", "zeros", "ones", "full", "empty", "normal", "uniform", "eye", "arange", "linspace",
-                  "tensor", "Tensor")
+_FACTORY_WORDS = ("rand", "zeros", "ones", "full", "empty", "normal", "uniform", "eye", "tensor", "Tensor", "array")
+# Inputs that describe the data rather than carry it: an all-ones attention mask, zero position ids, the shapes
+# of feature maps. A constant there is routine, and no upstream component ever computes them.
+_AUXILIARY = re.compile(r"mask|position|(?<![a-z])pos(?![a-z])|index|indices|(?<![a-z])idx|shape|length|"
+                        r"(?<![a-z])lens?(?![a-z])|size|offset|segment|token_type|bucket|padding", re.I)
 
 
 def _spells_factory(word: str) -> bool:
@@ -122,6 +125,7 @@ def _dummy_input(ctx):
             if cls is None or is_loss_class(cls) or _GENERATIVE.search(_callee_label(node) + cls):
                 continue
             project_component = cls in index.classes
+            params: list[str] | None = None  # the parameters of what the call runs, read once it matters
             for label, expr in _slots(node, sf):
                 prov = {o for o in flow.eval(expr, sf, fn, env) if o.kind in VALUE_KINDS}
                 if not prov or any(o.kind not in (Kind.RANDOM, Kind.CONST) for o in prov):
@@ -129,7 +133,13 @@ def _dummy_input(ctx):
                 randoms = sorted((o for o in prov if o.kind is Kind.RANDOM), key=lambda o: o.line)
                 if not randoms and not project_component:
                     continue  # zeros for an RNN state or a mask fed to a library layer is routine
+                if not randoms and callee_module(flow, node, sf, fn, env, forward_only=True) is None:
+                    continue  # a constant passed to a helper method (`self._prepare_mask(x, ones)`), not a forward
                 if _GENERATIVE.search(label) or _LATENT_NAME.fullmatch(_root_id(expr)):
+                    continue
+                if params is None:
+                    params = _forward_params(index, node, cls)
+                if _AUXILIARY.search(f"{label} {_slot_param(label, params)} {_root_id(expr)}"):
                     continue
                 first = (randoms or sorted(prov, key=lambda o: o.line))[0]
                 kind = "random" if randoms else "constant"
@@ -141,6 +151,24 @@ def _dummy_input(ctx):
                     evidence={"component": cls, "call": f"{sf.path}:{node.lineno}", "input": label,
                               "source": f"{first.what} at {first.path}:{first.line}"},
                 )
+
+
+def _forward_params(index: ProjectIndex, call: ast.Call, cls: str) -> list[str]:
+    """The parameters, `self` left out, of what a call of a project module runs: `forward`, or the method
+    called (`self.encoder.encode(x)`); empty for a library class."""
+    ci = index.classes.get(cls)
+    if ci is None:
+        return []
+    name = call.func.attr if isinstance(call.func, ast.Attribute) else "forward"
+    m = index.method(ci, name) or index.method(ci, "forward")
+    return m.params[1:] if m is not None else []
+
+
+def _slot_param(label: str, params: list[str]) -> str:
+    """The parameter a positional slot (`argument 2 ...`) binds to, or ''."""
+    m = re.match(r"argument (\d+)", label)
+    i = int(m.group(1)) - 1 if m else -1
+    return params[i] if 0 <= i < len(params) else ""
 
 
 def _root_id(expr: ast.expr) -> str:
