@@ -535,6 +535,30 @@ def test_a_function_named_for_training_on_a_batch_is_judged(tmp_path):
     check_project(tmp_path, SLUG)
 
 
+DENOISING_GROUP = HEAD + """
+
+def get_denoising_training_group(targets, num_classes, max_gt):
+    batch_size = len(targets)
+    labels = torch.full([batch_size, max_gt], num_classes)
+    for i in range({bound}):{marker}
+        labels[i, :len(targets[i])] = targets[i]
+    return labels
+"""
+
+
+def test_a_loop_over_the_items_of_one_batch_builds_it(tmp_path):
+    """transformers' RT-DETR: `get_contrastive_denoising_training_group` fills its query tensors with
+    `for i in range(batch_size)`; "training" and "batch" made it look like a training loop that never steps."""
+    write_project(tmp_path, {"detr.py": DENOISING_GROUP.format(bound="batch_size", marker="")})
+    check_project(tmp_path, SLUG)
+
+
+def test_a_loop_striding_over_batches_in_a_training_function_is_judged(tmp_path):
+    write_project(tmp_path, {"detr.py": DENOISING_GROUP.format(bound="0, len(targets), batch_size",
+                                                               marker="  # expect: placeholder-loop")})
+    check_project(tmp_path, SLUG)
+
+
 SCORE_SDE = {
     "losses.py": """
         def optimization_manager(lr):

@@ -485,6 +485,20 @@ def _names_training_data(tokens: tuple[str, ...]) -> bool:
     return any(t in _TRAIN_SCOPE and nxt in _DATA_NOUNS for t, nxt in zip(tokens, tokens[1:], strict=False))
 
 
+def _over_one_batch(loop: ast.AST) -> bool:
+    """`for i in range(batch_size)`: a loop over the items of one batch (building its targets, say), not over
+    batches; `range(0, n, batch_size)` strides over batches and is not one."""
+    it = getattr(loop, "iter", None)
+    if not (isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range" and not it.keywords):
+        return False
+    args = it.args
+    if len(args) == 2 and isinstance(args[0], ast.Constant) and args[0].value == 0:
+        args = args[1:]
+    bound = args[0] if len(args) == 1 else None
+    name = bound.attr if isinstance(bound, ast.Attribute) else getattr(bound, "id", "")
+    return name_token_tuple(name)[-1:] == ("size",)
+
+
 def training_loop_candidates(index: ProjectIndex, sf: SourceFile, builds_optimizer: bool) -> list[LoopCandidate]:
     """Outermost loops that look like training loops: an epoch/step header inside a train*/fit* function or
     in a file that builds an optimizer, or a batch loop inside a train*/fit* function. Loops in evaluation,
@@ -507,7 +521,8 @@ def training_loop_candidates(index: ProjectIndex, sf: SourceFile, builds_optimiz
             if header & _EVAL_HEADER and "train" not in header:
                 continue
             epochish = bool(header & _HEADER_WORDS)
-            if (epochish and (train_scope or builds_optimizer)) or (train_scope and header & _BATCH_WORDS):
+            if (epochish and (train_scope or builds_optimizer)) or (
+                    train_scope and header & _BATCH_WORDS and not _over_one_batch(loop)):
                 if quiet is None:  # an outer loop is a statement outside nested defs: so are its no-grad blocks
                     quiet = {id(n) for w in no_grad_blocks(sf, scope_statements(stmts))
                              for n in scope_statements(w.body)}
