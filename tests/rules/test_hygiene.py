@@ -162,6 +162,73 @@ def test_mock_dependency_silent_on_tests_and_optional_dependency_patterns(tmp_pa
     assert not found(report, {"mock-dependency"})
 
 
+COMPAT = {
+    "compat.py": """
+        import sys
+
+        import torch
+        import torch.nn as nn
+
+        try:
+            from torch._prims_common import is_contiguous_or_false
+        except ImportError:  # added in torch 2.9
+            def is_contiguous_or_false(a):
+                return bool(a.is_contiguous())
+
+        try:
+            from torch.nn.attention import sdpa_kernel
+        except ImportError:
+            from torch.backends.cuda import sdp_kernel as _old
+
+            def sdpa_kernel(*backends):
+                return _old()
+
+        def expose_alias(name):
+            base = sys.modules[name]
+            sys.modules.setdefault(name + "_fast", base)
+    """,
+    "testing_utils.py": """
+        from unittest import mock
+
+        def offline():
+            return mock.patch.dict("os.environ", {"HF_HUB_OFFLINE": "1"})
+    """,
+}
+
+
+def test_mock_dependency_silent_on_version_fallbacks_module_aliases_and_testing_helpers(tmp_path):
+    """transformers: a fallback for a function older torch releases lack (torch itself imported above), a real
+    module registered under a backward-compatible name, `testing_utils.py` importing unittest.mock."""
+    write_project(tmp_path, {"train.py": LOOP, **COMPAT})
+    check_project(tmp_path, {"mock-dependency"})
+
+
+def test_mock_dependency_fires_when_the_fallback_replaces_another_package_or_a_guarded_one(tmp_path):
+    write_project(tmp_path, {"train.py": LOOP, "layers.py": """
+        import torch
+        import torch.nn as nn
+
+        try:
+            from torch_geometric.nn import GCNConv
+        except ImportError:
+            class GCNConv(nn.Module):  # expect: mock-dependency
+                def forward(self, x, edge_index):
+                    return x
+
+        try:
+            import lightning
+        except ImportError:
+            lightning = None
+
+        try:
+            from lightning.pytorch import LightningModule
+        except ImportError:
+            class LightningModule(nn.Module):  # expect: mock-dependency
+                pass
+    """})
+    check_project(tmp_path, {"mock-dependency"})
+
+
 def test_mock_dependency_in_a_notebook_cell(tmp_path):
     notebook(tmp_path, "explore.ipynb", [LOOP, """
         import sys

@@ -6,7 +6,7 @@ import ast
 
 from trainaudit.evidence.flow import arg_for
 from trainaudit.evidence.index import ClassInfo, iter_scopes, scope_body, subtree, walk_scope
-from trainaudit.evidence.source import SourceFile
+from trainaudit.evidence.source import SourceFile, walk
 from trainaudit.finding import Severity
 from trainaudit.rules.registry import Rule, check, register
 
@@ -71,14 +71,24 @@ def _mock_import(sf: SourceFile, node: ast.Import | ast.ImportFrom, index) -> st
     return None
 
 
-def _importlib_names(sf: SourceFile) -> set[str]:
-    """Names bound to modules loaded by importlib: `sys.modules[name] = module` of those is how loaders work."""
+def _module_names(sf: SourceFile) -> set[str]:
+    """Names bound to real modules, loaded by importlib or read from `sys.modules`: registering those under
+    another name (`sys.modules[name] = module`, a backward-compatible alias) is how loaders work."""
     out = set()
     for node in subtree(sf.tree):
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
-            if _dotted(sf, node.value.func).startswith("importlib."):
-                out.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        if isinstance(node, ast.Assign) and _is_real_module(sf, node.value):
+            out.update(t.id for t in node.targets if isinstance(t, ast.Name))
     return out
+
+
+def _is_real_module(sf: SourceFile, value: ast.AST | None) -> bool:
+    """`importlib.import_module(...)`, `sys.modules[...]` or `sys.modules.get(...)`."""
+    if isinstance(value, ast.Subscript):
+        return _dotted(sf, value.value) == "sys.modules"
+    if isinstance(value, ast.Call):
+        name = _dotted(sf, value.func)
+        return name.startswith("importlib.") or name == "sys.modules.get"
+    return False
 
 
 def _sys_modules_write(sf: SourceFile, node: ast.AST, loaded: set[str]) -> str | None:
@@ -101,9 +111,7 @@ def _sys_modules_write(sf: SourceFile, node: ast.AST, loaded: set[str]) -> str |
     if isinstance(value, ast.Name) and (value.id in loaded or value.id in sf.aliases
                                         and not sf.aliases[value.id].startswith(_FAKE_FACTORIES)):
         return None  # a real module (loaded by importlib, or imported) registered under another name
-    if isinstance(value, ast.Subscript) and _dotted(sf, value.value) == "sys.modules":
-        return None
-    if isinstance(value, ast.Call) and _dotted(sf, value.func).startswith("importlib."):
+    if _is_real_module(sf, value):
         return None
     return repr(key.value) if isinstance(key, ast.Constant) else (ast.unparse(key) if key is not None else "…")
 
@@ -126,6 +134,8 @@ def _stand_ins(sf: SourceFile, node: ast.Try, index) -> tuple[list[str], list[tu
             for a in stmt.names:
                 imported[a.asname or a.name] = _top_module(stmt.module)
     deps = sorted({m for m in imported.values() if m not in _COSMETIC and m not in index.by_module})
+    if deps:  # a fallback for a name that one version of an installed package lacks is no stand-in
+        deps = sorted(set(deps) - _present(sf, node))
     if not deps:
         return [], []
     found: list[tuple[str, int]] = []
@@ -146,6 +156,21 @@ def _stand_ins(sf: SourceFile, node: ast.Try, index) -> tuple[list[str], list[tu
     return deps, found
 
 
+def _present(sf: SourceFile, node: ast.Try) -> set[str]:
+    """Top-level modules this file must have to get past `node`: imported by its ImportError handlers, or by a
+    statement of the file that no ImportError handler guards (`import torch` above
+    `try: from torch._prims_common import f`)."""
+    guarded = {id(n) for t in sf.nodes_of(ast.Try) if any(_catches_import_error(sf, h) for h in t.handlers)
+               for s in t.body for n in walk(s)}
+    inside = {id(n) for h in node.handlers if _catches_import_error(sf, h) for s in h.body for n in walk(s)}
+    out = set()
+    for s in sf.nodes_of(ast.Import, ast.ImportFrom):
+        if id(s) in inside or id(s) not in guarded:
+            names = [a.name for a in s.names] if isinstance(s, ast.Import) else [s.module or ""]
+            out.update(_top_module(n) for n in names if n and not getattr(s, "level", 0))
+    return out
+
+
 def _is_fake_value(sf: SourceFile, value: ast.AST, local_classes: set[str], index) -> bool:
     """A lambda, a mock/namespace object, or a project class (or an instance of one) standing in for a module."""
     if isinstance(value, ast.Lambda):
@@ -162,7 +187,7 @@ def _is_fake_value(sf: SourceFile, value: ast.AST, local_classes: set[str], inde
 def _mock_dependency(ctx):
     index = ctx.source.index
     for sf in ctx.source.production_spelling(_MOCK_WORDS):
-        loaded = _importlib_names(sf)
+        loaded = _module_names(sf)
         imports, replaced = [], []
         for node in subtree(sf.tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)) and (mod := _mock_import(sf, node, index)):
