@@ -105,6 +105,25 @@ def test_empty_directory_is_inconclusive(tmp_path):
     assert "no Python source" in proc.stdout
 
 
+def test_a_jax_project_is_inconclusive_and_says_why(tmp_path):
+    """google/flax's MNIST example trains with jax.value_and_grad and optax, which the rules do not read."""
+    write_project(tmp_path, {"train.py": """
+        import jax
+        import optax
+        from flax.training import train_state
+
+        def train_step(state, images, labels):
+            def loss_fn(params):
+                logits = state.apply_fn({"params": params}, images)
+                return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+            loss, grads = jax.value_and_grad(loss_fn)(state.params)
+            return state.apply_gradients(grads=grads), loss
+    """})
+    proc = run("audit", str(tmp_path))
+    assert proc.returncode == 3
+    assert "the project imports flax, jax, optax, whose training trainaudit does not analyse" in proc.stdout
+
+
 @pytest.mark.parametrize("target", ["does-not-exist", "file.txt"])
 def test_bad_path_is_a_usage_error(tmp_path, target):
     (tmp_path / "file.txt").write_text("x")

@@ -129,8 +129,24 @@ def _gaps(ctx: AuditContext) -> list[str]:
     if not program.parsed:
         gaps.append("no Python source or notebook could be read in the project")
     elif not program.entry_files:
-        gaps.append("no training code found (no backward(), optimizer step, trainer.fit or training_step)")
+        gap = "no training code found (no backward(), optimizer step, trainer.fit or training_step)"
+        others = _other_frameworks(program)
+        if others:
+            gap += f"; the project imports {', '.join(others)}, whose training trainaudit does not analyse " \
+                   "(PyTorch only)"
+        gaps.append(gap)
     return gaps
+
+
+# Frameworks whose training loops (jax.grad + optax, keras fit, ...) the static rules do not read: a project that
+# trains with them must not look like one with no training at all.
+_OTHER_FRAMEWORKS = frozenset({"jax", "flax", "optax", "haiku", "equinox", "tensorflow", "keras", "mlx", "paddle",
+                               "mxnet"})
+
+
+def _other_frameworks(program) -> list[str]:
+    return sorted({target.split(".")[0] for sf in program.production_spelling(_OTHER_FRAMEWORKS)
+                   for target in sf.aliases.values()} & _OTHER_FRAMEWORKS)
 
 
 __all__ = ["AuditError", "run_audit", "select_rules"]
