@@ -69,6 +69,61 @@ main()
     assert "train.py" in f.evidence["searched"]
 
 
+GRADIENTS_OF_INPUTS = {
+    "saliency.py": MODEL + """
+
+model = Net()
+model.load_state_dict(torch.load("checkpoints/model.pt"))
+model.eval()
+x = torch.load("data/test_image.pt").unsqueeze(0).requires_grad_()
+score = model(x)[0].max()
+score.backward()
+saliency = x.grad.abs().amax(1)[0]
+torch.save(saliency, "saliency.pt")
+""",
+    "pgd.py": MODEL + """
+
+def pgd(model, x, y, eps=0.03, alpha=0.01, steps=10):
+    x_adv = x.clone()
+    for _ in range(steps):
+        x_adv.requires_grad = True
+        loss = F.cross_entropy(model(x_adv), y)
+        model.zero_grad()
+        loss.backward()
+        x_adv = (x_adv.detach() + alpha * x_adv.grad.sign()).clamp(x - eps, x + eps)
+    return x_adv
+""",
+}
+
+
+def test_gradients_taken_for_inputs_are_not_training(tmp_path):
+    """A saliency map and a PGD attack call backward() to read the inputs' gradients: the project trains in
+    train.py (evaluated), and these files must not count as training that measures nothing."""
+    write_project(tmp_path, {**LEGIT_STYLES["mnist-test-function"], **GRADIENTS_OF_INPUTS})
+    check_project(tmp_path, MISSING)
+
+
+def test_manual_sgd_on_tensors_marked_for_gradients_is_training(tmp_path):
+    """pytorch/tutorials' polynomial fit: weights made with requires_grad=True and updated by hand."""
+    write_project(tmp_path, {"fit.py": """
+        import torch
+
+        x = torch.load("data/x.pt")
+        y = torch.load("data/y.pt")
+        a = torch.randn((), requires_grad=True)
+        b = torch.randn((), requires_grad=True)
+        for t in range(2000):  # expect: missing-metrics
+            loss = (a + b * x - y).pow(2).sum()
+            loss.backward()
+            with torch.no_grad():
+                a -= 1e-6 * a.grad
+                b -= 1e-6 * b.grad
+                a.grad = None
+                b.grad = None
+    """})
+    check_project(tmp_path, MISSING)
+
+
 def test_spec_metric_never_computed_is_reported_even_with_a_validation_pass(tmp_path):
     write_project(tmp_path, {
         "trainaudit.toml": 'metrics = ["dice", "accuracy"]\n',

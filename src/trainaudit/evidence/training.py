@@ -74,6 +74,53 @@ class TrainLoop:
         return [self.node]
 
 
+_IN_PLACE = frozenset({"sub_", "add_", "copy_", "mul_", "addcmul_", "addcdiv_", "zero_"})
+
+
+def _input_gradient_leaves(nodes: list[ast.AST]) -> set[str]:
+    """Tensors a scope asks gradients of and reads them from, without ever updating them in place: saliency
+    maps and adversarial examples (`x.requires_grad_()`, `score.backward()`, `x.grad`), where backward trains
+    nothing. Manual SGD marks its weights the same way but updates them: `w -= lr * w.grad`."""
+    marked: set[str] = set()
+    read: set[str] = set()
+    updated: set[str] = set()
+    for n in nodes:
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute):
+            base = _base_name(n.func.value)
+            if n.func.attr == "requires_grad_" and base:
+                marked.add(base)
+            elif n.func.attr in _IN_PLACE and base and not _reads_grad(n.func.value):
+                updated.add(base)
+        elif isinstance(n, ast.Attribute) and n.attr == "grad" and (base := _base_name(n.value)):
+            read.add(base)
+        elif isinstance(n, ast.AugAssign) and (base := _base_name(n.target)):
+            updated.add(base)
+        elif isinstance(n, ast.Assign):
+            for t in n.targets:
+                if isinstance(t, ast.Attribute) and t.attr == "requires_grad" and (base := _base_name(t.value)):
+                    marked.add(base)
+                elif isinstance(t, ast.Attribute) and t.attr == "data" and (base := _base_name(t.value)):
+                    updated.add(base)
+            if isinstance(n.value, ast.Call) and any(k.arg == "requires_grad" for k in n.value.keywords):
+                marked.update(t.id for t in n.targets if isinstance(t, ast.Name))
+            elif isinstance(n.value, ast.Call) and isinstance(n.value.func, ast.Attribute) \
+                    and n.value.func.attr == "requires_grad_":
+                marked.update(t.id for t in n.targets if isinstance(t, ast.Name))
+    return (marked & read) - updated
+
+
+def _base_name(node: ast.AST) -> str:
+    """`x` for `x`, `x.data`, `x.grad`, `x[0]`; '' when the chain does not start at a plain name."""
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+def _reads_grad(node: ast.AST) -> bool:
+    """`x.grad.zero_()` clears a gradient; it does not update `x`."""
+    return isinstance(node, ast.Attribute) and node.attr == "grad"
+
+
 class TrainingPath:
     """Finds, once, where the project trains and with what."""
 
@@ -144,7 +191,13 @@ class TrainingPath:
                     node = loop if loop is not None else (fn.node if fn is not None else sf.tree)
                     groups[key] = TrainLoop(sf, fn, node, "loop" if loop is not None else "step-fn")
                 (groups[key].backward if is_backward else groups[key].steps).append(call)
-        self.loops.extend(groups.values())
+        leaves = None
+        for group in groups.values():
+            if not group.steps:  # backward alone may be for the gradients of inputs, not of weights
+                leaves = leaves if leaves is not None else _input_gradient_leaves(nodes)
+                if leaves:
+                    continue
+            self.loops.append(group)
 
     def _optimizer(self, sf: SourceFile, fn: FunctionInfo | None, call: ast.Call, dotted: str,
                    env: dict[str, Prov]) -> Optimizer:
