@@ -187,6 +187,14 @@ COMPAT = {
             base = sys.modules[name]
             sys.modules.setdefault(name + "_fast", base)
     """,
+    "mypkg/__init__.py": "",
+    "mypkg/migration.py": """
+        import sys
+        from types import ModuleType
+
+        def legacy_patch():
+            sys.modules["mypkg.argparse_utils"] = ModuleType("mypkg.argparse_utils")
+    """,
     "testing_utils.py": """
         from unittest import mock
 
@@ -198,7 +206,8 @@ COMPAT = {
 
 def test_mock_dependency_silent_on_version_fallbacks_module_aliases_and_testing_helpers(tmp_path):
     """transformers: a fallback for a function older torch releases lack (torch itself imported above), a real
-    module registered under a backward-compatible name, `testing_utils.py` importing unittest.mock."""
+    module registered under a backward-compatible name, `testing_utils.py` importing unittest.mock; Lightning:
+    an empty module registered under the project's own former module name so that old checkpoints load."""
     write_project(tmp_path, {"train.py": LOOP, **COMPAT})
     check_project(tmp_path, {"mock-dependency"})
 
@@ -225,6 +234,12 @@ def test_mock_dependency_fires_when_the_fallback_replaces_another_package_or_a_g
         except ImportError:
             class LightningModule(nn.Module):  # expect: mock-dependency
                 pass
+    """, "mypkg/__init__.py": "", "mypkg/migration.py": """
+        import sys
+        from types import ModuleType
+
+        def legacy_patch():
+            sys.modules["wandb"] = ModuleType("wandb")  # expect: mock-dependency
     """})
     check_project(tmp_path, {"mock-dependency"})
 

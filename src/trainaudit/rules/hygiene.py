@@ -91,8 +91,10 @@ def _is_real_module(sf: SourceFile, value: ast.AST | None) -> bool:
     return False
 
 
-def _sys_modules_write(sf: SourceFile, node: ast.AST, loaded: set[str]) -> str | None:
-    """The key written by `sys.modules[k] = v` / `.update()` / `.setdefault()`, unless v is a real loaded module."""
+def _sys_modules_write(sf: SourceFile, node: ast.AST, loaded: set[str], own: set[str]) -> str | None:
+    """The key written by `sys.modules[k] = v` / `.update()` / `.setdefault()`, unless v is a real loaded module
+    or k a module of the project's own packages (`own`): a shim for a name it used to have, so that old pickles
+    still load, replaces no dependency."""
     value: ast.AST | None = None
     key: ast.AST | None = None
     if isinstance(node, ast.Assign):
@@ -108,6 +110,8 @@ def _sys_modules_write(sf: SourceFile, node: ast.AST, loaded: set[str]) -> str |
         return None
     if isinstance(key, ast.Name) and key.id == "__name__":
         return None  # a module replacing itself (lazy-loading packages), not a dependency
+    if isinstance(key, ast.Constant) and isinstance(key.value, str) and _top_module(key.value) in own:
+        return None
     if isinstance(value, ast.Name) and (value.id in loaded or value.id in sf.aliases
                                         and not sf.aliases[value.id].startswith(_FAKE_FACTORIES)):
         return None  # a real module (loaded by importlib, or imported) registered under another name
@@ -186,13 +190,15 @@ def _is_fake_value(sf: SourceFile, value: ast.AST, local_classes: set[str], inde
 @check("mock-dependency")
 def _mock_dependency(ctx):
     index = ctx.source.index
+    own: set[str] | None = None  # the project's top-level packages, found once a file needs them
     for sf in ctx.source.production_spelling(_MOCK_WORDS):
         loaded = _module_names(sf)
+        own = own if own is not None else {_top_module(m) for m in index.by_module}
         imports, replaced = [], []
         for node in subtree(sf.tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)) and (mod := _mock_import(sf, node, index)):
                 imports.append((mod, node.lineno))
-            elif (key := _sys_modules_write(sf, node, loaded)) is not None:
+            elif (key := _sys_modules_write(sf, node, loaded, own)) is not None:
                 replaced.append((f"sys.modules[{key}] is replaced outside the tests: later imports get the "
                                  "stand-in, not the real module", node.lineno, {"module": key}))
             elif isinstance(node, ast.Try):
