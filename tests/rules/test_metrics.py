@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -748,6 +750,19 @@ if __name__ == "__main__":
 ''',
     })
     check_project(tmp_path, MISSING)
+
+
+def test_a_licence_banner_after_a_quoted_word_does_not_stall_the_audit(tmp_path):
+    """torch's NVIDIA-licensed files: `"AS IS"` in a comment, then a line of `#`. The search for strings written
+    side by side split that line in exponentially many ways and the audit never ended; it is one pass now.
+    The hang is the failure, so the timeout is generous (the audit takes about a second)."""
+    banner = "#" * 97
+    licence = f'{banner}\n#\n# PROVIDED BY THE COPYRIGHT HOLDERS "AS IS"\n#\n{banner}\n'
+    write_project(tmp_path, {"train.py": LEGIT_STYLES["mnist-test-function"]["main.py"],
+                             "report.py": licence + "def summary(acc):\n    return {'acc': acc}\n"})
+    proc = subprocess.run([sys.executable, "-m", "trainaudit", "audit", str(tmp_path), "--format", "json"],
+                          capture_output=True, text=True, timeout=120)
+    assert json.loads(proc.stdout)["verdict"] == "valid", proc.stdout + proc.stderr
 
 
 def test_hardcoded_metric_in_a_notebook_cell(tmp_path):
