@@ -168,6 +168,101 @@ def test_dummy_input_fires_on_constant_features_fills_and_written_out_tensors(tm
     assert {f.evidence["input"] for f in report.findings if f.rule == "dummy-input"} == {"argument 1"}
 
 
+DIT_MODELS = """
+import math
+import torch
+import torch.nn as nn
+
+
+class TimestepEmbedder(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+        self.dim = dim
+
+    def forward(self, t):
+        half = self.dim // 2
+        freqs = torch.exp(-math.log(10000) * torch.arange(half) / half)
+        args = t[:, None].float() * freqs[None]
+        return self.mlp(torch.cat([torch.cos(args), torch.sin(args)], dim=-1))
+
+
+class DiT(nn.Module):
+    def __init__(self, dim=64, classes=10):
+        super().__init__()
+        self.x_embed = nn.Linear(16, dim)
+        self.t_embed = TimestepEmbedder(dim)
+        self.y_embed = nn.Embedding(classes + 1, dim)
+        self.block = nn.TransformerEncoderLayer(dim, 4, batch_first=True)
+        self.out = nn.Linear(dim, 16)
+
+    def forward(self, x, t, y):
+        h = self.x_embed(x) + (self.t_embed(t) + self.y_embed(y))[:, None]
+        return self.out(self.block(h))
+"""
+DIT_DATA = """
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+
+class PatchDataset(Dataset):
+    def __init__(self, root):
+        self.x = np.load(f"{root}/x.npy")
+        self.y = np.load(f"{root}/y.npy")
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return torch.from_numpy(self.x[i]), int(self.y[i])
+"""
+DIT_TRAIN = """
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from data import PatchDataset
+from models import DiT
+
+T = 1000
+alphas_bar = torch.cumprod(1 - torch.linspace(1e-4, 0.02, T), 0)
+
+
+def q_sample(x0, t, noise):
+    return alphas_bar[t].sqrt()[:, None, None] * x0 + (1 - alphas_bar[t]).sqrt()[:, None, None] * noise
+
+
+def main():
+    loader = DataLoader(PatchDataset("data/train"), batch_size=32, shuffle=True)
+    model = DiT()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    for epoch in range(100):
+        for x0, y in loader:
+            t = torch.randint(0, T, (x0.size(0),)){marker}
+            noise = torch.randn_like(x0)
+            pred = model({x_in}, t, y)
+            loss = F.mse_loss(pred, noise)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+"""
+
+
+def test_dummy_input_silent_on_diffusion_timesteps_fed_to_a_denoiser_of_any_name(tmp_path):
+    """A DiT-style loop: the model is not named like a generator, and the random timesteps it is given are the
+    ones that noised its input (`model(q_sample(x0, t, noise), t, y)`)."""
+    write_project(tmp_path, {"models.py": DIT_MODELS, "data.py": DIT_DATA,
+                             "train.py": DIT_TRAIN.format(x_in="q_sample(x0, t, noise)", marker="")})
+    check_project(tmp_path, {"dummy-input"})
+
+
+def test_dummy_input_fires_on_random_timesteps_that_noised_nothing(tmp_path):
+    write_project(tmp_path, {"models.py": DIT_MODELS, "data.py": DIT_DATA,
+                             "train.py": DIT_TRAIN.format(x_in="x0", marker="  # expect: dummy-input")})
+    check_project(tmp_path, {"dummy-input"})
+
+
 SEQUENTIAL_GAN = """
     import torch
     import torch.nn as nn

@@ -53,6 +53,7 @@ def _spells_factory(word: str) -> bool:
     return any(w in word for w in _FACTORY_WORDS)
 
 
+_REAL = frozenset({Kind.DATA, Kind.OUTPUT, Kind.PARAM})  # what a real input is made of
 _JOINS = frozenset({"torch.cat", "torch.concat", "torch.concatenate", "torch.stack", "torch.hstack",
                     "torch.vstack", "torch.dstack"})
 
@@ -126,11 +127,18 @@ def _dummy_input(ctx):
                 continue
             project_component = cls in index.classes
             params: list[str] | None = None  # the parameters of what the call runs, read once it matters
-            for label, expr in _slots(node, sf):
-                prov = {o for o in flow.eval(expr, sf, fn, env) if o.kind in VALUE_KINDS}
+            slots = [(label, expr, {o for o in flow.eval(expr, sf, fn, env) if o.kind in VALUE_KINDS})
+                     for label, expr in _slots(node, sf)]
+            # Random values that also went into a real input of the same call: the timestep or noise level that
+            # corrupted the data (`model(q_sample(x0, t, noise), t)`), a condition of that input, not a stand-in.
+            shaping = {o for _, _, prov in slots if any(o.kind in _REAL for o in prov)
+                       for o in prov if o.kind is Kind.RANDOM}
+            for label, expr, prov in slots:
                 if not prov or any(o.kind not in (Kind.RANDOM, Kind.CONST) for o in prov):
                     continue
                 randoms = sorted((o for o in prov if o.kind is Kind.RANDOM), key=lambda o: o.line)
+                if randoms and shaping.issuperset(randoms):
+                    continue
                 if not randoms and not project_component:
                     continue  # zeros for an RNN state or a mask fed to a library layer is routine
                 if not randoms and callee_module(flow, node, sf, fn, env, forward_only=True) is None:
