@@ -57,6 +57,21 @@ def test_zip_state_dict_nesting_metadata_and_values(tmp_path: Path) -> None:
     _same_values(ckpt, {"ema.w": torch.ones(3, dtype=torch.bfloat16), "scale": torch.tensor([2.5]).half()})
 
 
+@pytest.mark.parametrize("make", ["script", "trace"])
+def test_torchscript_archive_lists_the_module_weights_and_no_unsafe_global(tmp_path: Path, make: str) -> None:
+    """torch.jit.save archives: scripted classes are rebuilt without __init__ (they failed with an AttributeError),
+    and their debug pickles' torch.jit._pickle builders are what jit.load's own unpickler resolves, not unsafe."""
+    model = _model().eval()
+    scripted = torch.jit.script(model) if make == "script" else torch.jit.trace(model, torch.randn(2, 3, 3, 3))
+    path = tmp_path / "model.pt"
+    torch.jit.save(scripted, path)
+    ckpt = read_checkpoint(path)
+    assert ckpt.format == "torchscript" and not ckpt.problems and not ckpt.unsafe
+    assert set(ckpt.model_tensors()) == set(model.state_dict())
+    assert ckpt.parameter_count == sum(p.numel() for p in model.parameters())
+    _same_values(ckpt, model.state_dict())
+
+
 def test_any_top_level_folder_name(tmp_path: Path) -> None:
     path = tmp_path / "weights.pt"
     torch.save({"w": torch.arange(6.0).reshape(2, 3)}, path)

@@ -130,15 +130,18 @@ class MetaTensor(TensorStub):
 class Record:
     """An attribute bag for allowlisted plain-data classes (argparse.Namespace, numpy dtype)."""
 
+    args: tuple[Any, ...] = ()  # NEWOBJ builds instances without __init__ (TorchScript modules): state only
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.args = args
         self.fields: dict[str, Any] = dict(kwargs)
 
     def __setstate__(self, state: Any) -> None:
+        fields = self.__dict__.setdefault("fields", {})
         if isinstance(state, dict):
-            self.fields.update(state)
+            fields.update(state)
         else:
-            self.fields["__state__"] = state
+            fields["__state__"] = state
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.fields or self.args})"

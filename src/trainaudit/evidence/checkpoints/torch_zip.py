@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import zipfile
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from trainaudit.evidence.checkpoints.interpret import fill_from_pickle
@@ -12,6 +13,10 @@ from trainaudit.evidence.checkpoints.model import Checkpoint, StorageRef
 from trainaudit.evidence.checkpoints.safe_pickle import is_pickle_head, load_pickle
 
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # the 30-byte zip local file header
+# A TorchScript archive is read by torch.jit.load's C++ unpickler (torch.load hands it over), which resolves only
+# the scripted classes (`__torch__.*`) and its own list and tensor builders, never an arbitrary Python global:
+# those are inert records here, not unsafe imports.
+TORCHSCRIPT_GLOBALS = ("__torch__", "torch.jit._pickle")
 
 
 def unsafe_member_name(name: str) -> bool:
@@ -100,7 +105,7 @@ def read_torch_zip(path: Path, ckpt: Checkpoint) -> None:
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
             ckpt.problems.append(f"{pkl.filename} cannot be read ({exc})")
             return
-        extra = ("__torch__",) if is_script else ()
+        extra = TORCHSCRIPT_GLOBALS if is_script else ()
         result = load_pickle(data, pkl.filename, extra)
 
         def locate(ref: StorageRef) -> tuple[Path | None, int | None, str | None, int]:
@@ -115,6 +120,8 @@ def read_torch_zip(path: Path, ckpt: Checkpoint) -> None:
             return path, offset, None, max(0, min(info.file_size, size - offset))
 
         fill_from_pickle(ckpt, result, locate)
+        if is_script:  # the archive is the module itself: its attribute paths are its state_dict names
+            ckpt.tensors = {n: replace(t, nest=(), key=n) for n, t in ckpt.tensors.items()}
         _scan_other_pickles(zf, infos, prefix, ckpt)
 
 
@@ -138,5 +145,5 @@ def _scan_other_pickles(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], prefi
             data = _read_member(zf, info, MAX_PICKLE_BYTES)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
             continue
-        extra = ("__torch__",) if ckpt.format == "torchscript" else ()
+        extra = TORCHSCRIPT_GLOBALS if ckpt.format == "torchscript" else ()
         ckpt.unsafe.extend(load_pickle(data, name, extra).unsafe)
