@@ -183,6 +183,12 @@ COMPAT = {
             def sdpa_kernel(*backends):
                 return _old()
 
+        try:
+            from contextlib import ContextDecorator
+        except ImportError:  # Python 2
+            class ContextDecorator:
+                pass
+
         def expose_alias(name):
             base = sys.modules[name]
             sys.modules.setdefault(name + "_fast", base)

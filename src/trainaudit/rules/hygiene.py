@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 
 from trainaudit.evidence.flow import arg_for
 from trainaudit.evidence.index import ClassInfo, iter_scopes, scope_body, subtree, walk_scope
@@ -44,7 +45,8 @@ def _top_module(name: str) -> str:
 
 # -- mock-dependency -----------------------------------------------------------------------------------
 
-# Stand-ins for these change how output looks, not what is trained or measured.
+# Stand-ins for these change how output looks, not what is trained or measured. (A fallback for a standard-library
+# name, `class ContextDecorator` where an old Python lacks it, replaces no dependency either.)
 _COSMETIC = frozenset({"tqdm", "rich", "colorama", "termcolor", "tabulate", "coloredlogs", "ujson", "orjson",
                        "simplejson", "typing_extensions"})
 _FAKE_FACTORIES = ("unittest.mock.", "mock.", "types.SimpleNamespace", "types.ModuleType")
@@ -137,7 +139,8 @@ def _stand_ins(sf: SourceFile, node: ast.Try, index) -> tuple[list[str], list[tu
         elif isinstance(stmt, ast.ImportFrom) and not stmt.level and stmt.module:
             for a in stmt.names:
                 imported[a.asname or a.name] = _top_module(stmt.module)
-    deps = sorted({m for m in imported.values() if m not in _COSMETIC and m not in index.by_module})
+    deps = sorted({m for m in imported.values()
+                   if m not in _COSMETIC and m not in sys.stdlib_module_names and m not in index.by_module})
     if deps:  # a fallback for a name that one version of an installed package lacks is no stand-in
         deps = sorted(set(deps) - _present(sf, node))
     if not deps:
