@@ -28,6 +28,7 @@ class Kind(str, enum.Enum):
 
 
 VALUE_KINDS = frozenset({Kind.RANDOM, Kind.DATA, Kind.CONST, Kind.OUTPUT, Kind.PARAM})
+_SELECTED = frozenset({Kind.RANDOM, Kind.DATA, Kind.OUTPUT, Kind.PARAM})  # values an index selects among
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,9 @@ DATA_SOURCES = (
     "scipy.io.loadmat", "nibabel.load", "lmdb.open", "webdataset.", "zarr.open", "xarray.open_",
     "netCDF4.Dataset", "glob.glob", "os.listdir", "os.scandir", "safetensors.torch.load_file",
     "nilearn.datasets.", "torchvision.transforms.functional.to_tensor", "torch.utils.data.default_collate",
+    # Reinforcement learning: the environment is the data source; what `env.reset()`/`env.step()` return is data.
+    "gym.make", "gymnasium.make", "gym.vector.", "gymnasium.vector.", "envpool.make", "dm_control.suite.load",
+    "procgen.ProcgenEnv", "pettingzoo.",
 )
 LOADERS = frozenset({
     "torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader", "torch.utils.data.TensorDataset",
@@ -264,8 +268,8 @@ class Flow:
                 targets = node.targets if isinstance(node, ast.Assign) else (
                     [node.target] if isinstance(node, ast.AnnAssign) and node.value else [])
                 for t in targets:
-                    if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
-                        found.setdefault(t.attr, []).append(node)  # type: ignore[arg-type]
+                    for attr in self_attrs_written(t):
+                        found.setdefault(attr, []).append(node)  # type: ignore[arg-type]
         return found
 
     def submodules(self, cls: ClassInfo) -> dict[str, list[str]]:
@@ -351,7 +355,15 @@ class Flow:
                 self._bind(gen.target, self.eval(gen.iter, sf, fn, inner), inner)
             parts = [expr.key, expr.value] if isinstance(expr, ast.DictComp) else [expr.elt]
             return frozenset().union(*(self.eval(p, sf, fn, inner) for p in parts))
-        keep_instances = isinstance(expr, (ast.Tuple, ast.List, ast.Dict, ast.Starred, ast.Subscript))
+        if isinstance(expr, ast.Subscript):
+            # Indexing selects values, it does not make them: real data at random indices (a replay buffer's
+            # sample, a shuffled batch) is real data. A table without real values (a noise schedule indexed by
+            # random timesteps) gives values as random as the index.
+            base = self.eval(expr.value, sf, fn, env)
+            if any(o.kind in _SELECTED for o in base):
+                return base
+            return base | frozenset(o for o in self.eval(expr.slice, sf, fn, env) if o.kind in VALUE_KINDS)
+        keep_instances = isinstance(expr, (ast.Tuple, ast.List, ast.Dict, ast.Starred))
         out: set[Origin] = set()
         for name in NODE_FIELDS.get(expr.__class__, expr._fields):  # ast.iter_child_nodes, without generators
             v = getattr(expr, name, None)
@@ -550,6 +562,22 @@ def _is_dotted(node: ast.AST) -> bool:
     while isinstance(node, ast.Attribute):
         node = node.value
     return isinstance(node, ast.Name)
+
+
+def self_attrs_written(target: ast.AST) -> list[str]:
+    """Attributes of `self` an assignment target writes: `self.x = v`, and in place `self.buf[i] = v` (a buffer
+    allocated with zeros and filled later holds what it is filled with), through tuple targets."""
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [a for elt in target.elts for a in self_attrs_written(elt)]
+    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
+        return [target.attr]
+    if isinstance(target, ast.Subscript):
+        root = target.value
+        while isinstance(root, ast.Subscript):
+            root = root.value
+        if isinstance(root, ast.Attribute) and isinstance(root.value, ast.Name) and root.value.id == "self":
+            return [root.attr]
+    return []
 
 
 def is_literal(expr: ast.expr) -> bool:

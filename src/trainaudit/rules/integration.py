@@ -7,7 +7,15 @@ import re
 from collections import Counter
 from collections.abc import Callable
 
-from trainaudit.evidence.flow import VALUE_KINDS, Flow, Kind, Origin, callee_module, is_loss_class
+from trainaudit.evidence.flow import (
+    VALUE_KINDS,
+    Flow,
+    Kind,
+    Origin,
+    callee_module,
+    is_loss_class,
+    self_attrs_written,
+)
 from trainaudit.evidence.index import OWN_SCOPES, ClassInfo, FunctionInfo, ProjectIndex, scope_statements, walk_scope
 from trainaudit.evidence.source import NODE_FIELDS, block_fields, walk
 from trainaudit.finding import Severity
@@ -334,11 +342,10 @@ class _HeldClasses:
             for t in targets:
                 if t.__class__ is ast.Name:
                     bound.add(t.id)
-                elif isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
-                    if kind is ast.Assign or (kind is ast.AnnAssign and node.value is not None):  # type: ignore
-                        values.append(node.value)  # type: ignore[attr-defined]
-                else:
-                    bound.update(n.id for n in walk(t) if isinstance(n, ast.Name))
+                    continue
+                if self_attrs_written(t) and (kind is ast.Assign or kind is ast.AnnAssign and node.value is not None):
+                    values.append(node.value)  # type: ignore[attr-defined]
+                bound.update(n.id for n in walk(t) if isinstance(n, ast.Name))
         values = [v for v in values if not isinstance(v, ast.Constant)]
         if not values:
             return set()
