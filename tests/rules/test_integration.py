@@ -263,6 +263,67 @@ def test_dummy_input_fires_on_random_timesteps_that_noised_nothing(tmp_path):
     check_project(tmp_path, {"dummy-input"})
 
 
+BPR = """
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class MF(nn.Module):
+    def __init__(self, users, items, dim=32):
+        super().__init__()
+        self.u = nn.Embedding(users, dim)
+        self.i = nn.Embedding(items, dim)
+
+    def forward(self, user, pos, neg):
+        u = self.u(user)
+        return (u * self.i(pos)).sum(-1), (u * self.i(neg)).sum(-1)
+
+
+def recall_at_k(model, val, k=10):
+    with torch.no_grad():
+        scores = model.u.weight[val[:, 0]] @ model.i.weight.T
+        top = scores.topk(k).indices
+        return (top == val[:, 1:2]).any(1).float().mean().item()
+
+
+def main():
+    inter = np.load("data/interactions.npy")
+    val = torch.from_numpy(np.load("data/val.npy"))
+    n_users, n_items = inter[:, 0].max() + 1, inter[:, 1].max() + 1
+    loader = DataLoader(TensorDataset(torch.from_numpy(inter[:, 0]), torch.from_numpy(inter[:, 1])), batch_size=1024,
+                        shuffle=True)
+    model = MF(n_users, n_items)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for epoch in range(20):
+        for user, pos in loader:
+            neg = torch.randint(0, n_items, pos.shape)
+            p, n = model(user, {pos}, neg){marker}
+            loss = -torch.nn.functional.logsigmoid(p - n).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        print(epoch, recall_at_k(model, val))
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_dummy_input_silent_on_negative_samples(tmp_path):
+    """BPR matrix factorisation: negatives are random item ids by design, `model(user, pos, neg)`."""
+    write_project(tmp_path, {"train.py": BPR.format(pos="pos", marker="")})
+    check_project(tmp_path, {"dummy-input"})
+
+
+def test_dummy_input_fires_on_random_positives(tmp_path):
+    write_project(tmp_path, {"train.py": BPR.format(pos="torch.randint(0, n_items, pos.shape)",
+                                                    marker="  # expect: dummy-input")})
+    check_project(tmp_path, {"dummy-input"})
+
+
 SEQUENTIAL_GAN = """
     import torch
     import torch.nn as nn

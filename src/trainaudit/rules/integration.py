@@ -43,6 +43,8 @@ _GENERATIVE = re.compile(r"gen|decod|sampl|diffus|unet|denois|prior|noise|latent
 # A latent by its name (`G(z)`, `netG(noise)`): an argument whose root name is one of these is a generator's
 # input even when the generator is an anonymous nn.Sequential called `G`.
 _LATENT_NAME = re.compile(r"z|z_\w*|\w*(noise|latent)\w*", re.I)
+# Negative samples are drawn at random by design (BPR, word2vec, contrastive negatives): `model(user, pos, neg)`.
+_NEGATIVES = re.compile(r"(?<![a-z])negs?(?![a-z])|negative", re.I)
 # Methods where a dummy forward is routine (shape inference, tracing, sampling), not training.
 _NOT_TRAINING = re.compile(r"^__init__$|sampl|generat|warm|trace|export|summary|example|infer|build|shape", re.I)
 _FORWARD = re.compile(r"^(forward|__call__|\w*_step|step|compute_loss|train\w*)$")
@@ -52,7 +54,9 @@ _FORWARD = re.compile(r"^(forward|__call__|\w*_step|step|compute_loss|train\w*)$
 _FACTORY_WORDS = ("rand", "zeros", "ones", "full", "empty", "normal", "uniform", "eye", "tensor", "Tensor", "array")
 # Inputs that describe the data rather than carry it: an all-ones attention mask, zero position ids, the shapes
 # of feature maps. A constant there is routine, and no upstream component ever computes them.
-_AUXILIARY = re.compile(r"mask|position|(?<![a-z])pos(?![a-z])|index|indices|(?<![a-z])idx|shape|length|"
+# (`pos` alone is also a positive sample, `model(user, pos, neg)`: only its position spellings count.)
+_AUXILIARY = re.compile(r"mask|position|(?<![a-z])pos_?(?:ids?|emb|embed|embedding|enc|encoding)(?![a-z])|index|"
+                        r"indices|(?<![a-z])idx|shape|length|"
                         r"(?<![a-z])lens?(?![a-z])|size|offset|segment|token_type|bucket|padding", re.I)
 
 
@@ -155,7 +159,8 @@ def _dummy_input(ctx):
                     continue
                 if params is None:
                     params = _forward_params(index, node, cls)
-                if _AUXILIARY.search(f"{label} {_slot_param(label, params)} {_root_id(expr)}"):
+                names = f"{label} {_slot_param(label, params)} {_root_id(expr)}"
+                if _AUXILIARY.search(names) or randoms and _NEGATIVES.search(names):
                     continue
                 first = (randoms or sorted(prov, key=lambda o: o.line))[0]
                 kind = "random" if randoms else "constant"
