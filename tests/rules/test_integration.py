@@ -324,6 +324,86 @@ def test_dummy_input_fires_on_random_positives(tmp_path):
     check_project(tmp_path, {"dummy-input"})
 
 
+CHAR_RNN = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from data import TextDataset
+
+
+class CharRNN(nn.Module):
+    def __init__(self, vocab, hidden=128, layers=2):
+        super().__init__()
+        self.layers, self.hidden = layers, hidden
+        self.embed = nn.Embedding(vocab, hidden)
+        self.lstm = nn.LSTM(hidden, hidden, layers, batch_first=True)
+        self.head = nn.Linear(hidden, vocab)
+
+    def forward(self, x, state):
+        h, state = self.lstm(self.embed(x), state)
+        return self.head(h), state
+
+    def init_state(self, batch):
+        return (torch.zeros(self.layers, batch, self.hidden), torch.zeros(self.layers, batch, self.hidden))
+
+
+def main():
+    train = DataLoader(TextDataset("data/train.txt"), batch_size=32, shuffle=True)
+    val = DataLoader(TextDataset("data/val.txt"), batch_size=32)
+    model = CharRNN(96)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    for epoch in range(20):
+        for x, y in train:
+            h0 = torch.{h0}(2, x.size(0), 128){marker}
+            c0 = torch.zeros(2, x.size(0), 128)
+            logits, _ = model(x, (h0, c0))
+            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            val_loss = sum(F.cross_entropy(model(x, model.init_state(x.size(0)))[0].flatten(0, 1), y.flatten()).item()
+                           for x, y in val)
+        print(epoch, val_loss)
+
+
+if __name__ == "__main__":
+    main()
+"""
+CHAR_DATA = """
+import torch
+from torch.utils.data import Dataset
+
+
+class TextDataset(Dataset):
+    def __init__(self, path, seq=64):
+        with open(path) as fh:
+            self.ids = torch.tensor([min(ord(c), 95) for c in fh.read()])
+        self.seq = seq
+
+    def __len__(self):
+        return len(self.ids) // self.seq - 1
+
+    def __getitem__(self, i):
+        s = i * self.seq
+        return self.ids[s:s + self.seq], self.ids[s + 1:s + self.seq + 1]
+"""
+
+
+def test_dummy_input_silent_on_zero_initial_states_of_a_project_rnn(tmp_path):
+    write_project(tmp_path, {"train.py": CHAR_RNN.format(h0="zeros", marker=""), "data.py": CHAR_DATA})
+    check_project(tmp_path, {"dummy-input"})
+
+
+def test_dummy_input_fires_on_a_random_state_in_place_of_an_encoder_state(tmp_path):
+    """Zeros start a state; random values stand in for one (a decoder given noise instead of its encoder's state)."""
+    write_project(tmp_path, {"train.py": CHAR_RNN.format(h0="randn", marker="  # expect: dummy-input"),
+                             "data.py": CHAR_DATA})
+    check_project(tmp_path, {"dummy-input"})
+
+
 SEQUENTIAL_GAN = """
     import torch
     import torch.nn as nn

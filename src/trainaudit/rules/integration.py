@@ -43,6 +43,10 @@ _GENERATIVE = re.compile(r"gen|decod|sampl|diffus|unet|denois|prior|noise|latent
 # A latent by its name (`G(z)`, `netG(noise)`): an argument whose root name is one of these is a generator's
 # input even when the generator is an anonymous nn.Sequential called `G`.
 _LATENT_NAME = re.compile(r"z|z_\w*|\w*(noise|latent)\w*", re.I)
+# A recurrent or cached state starts from zeros (`model(x, (h0, c0))`, `forward(self, x, state)`): a constant there
+# is the usual initial state, of a project RNN as of nn.LSTM.
+_INITIAL_STATE = re.compile(r"hidden|(?<![a-z])[hc][0x](?![a-z0-9])|(?<![a-z])states?(?![a-z])|memory|carry|"
+                            r"past|cache", re.I)
 # Negative samples are drawn at random by design (BPR, word2vec, contrastive negatives): `model(user, pos, neg)`.
 _NEGATIVES = re.compile(r"(?<![a-z])negs?(?![a-z])|negative", re.I)
 # Methods where a dummy forward is routine (shape inference, tracing, sampling), not training.
@@ -160,7 +164,7 @@ def _dummy_input(ctx):
                 if params is None:
                     params = _forward_params(index, node, cls)
                 names = f"{label} {_slot_param(label, params)} {_root_id(expr)}"
-                if _AUXILIARY.search(names) or randoms and _NEGATIVES.search(names):
+                if _AUXILIARY.search(names) or (_NEGATIVES if randoms else _INITIAL_STATE).search(names):
                     continue
                 first = (randoms or sorted(prov, key=lambda o: o.line))[0]
                 kind = "random" if randoms else "constant"
