@@ -111,8 +111,8 @@ AUXILIARY = ENCODERS + """
             super().__init__()
             self.fc = nn.Linear(8, 8)
 
-        def forward(self, h, attention_mask, position_ids, spatial_shapes=None):
-            return self.fc(h) * attention_mask[..., None] + position_ids[..., None]
+        def forward(self, hidden_states, attention_mask, position_ids, spatial_shapes=None):
+            return self.fc(hidden_states) * attention_mask[..., None] + position_ids[..., None]
 
     class TimeEmbedding(nn.Module):
         def __init__(self):

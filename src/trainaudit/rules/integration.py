@@ -44,9 +44,10 @@ _GENERATIVE = re.compile(r"gen|decod|sampl|diffus|unet|denois|prior|noise|latent
 # input even when the generator is an anonymous nn.Sequential called `G`.
 _LATENT_NAME = re.compile(r"z|z_\w*|\w*(noise|latent)\w*", re.I)
 # A recurrent or cached state starts from zeros (`model(x, (h0, c0))`, `forward(self, x, state)`): a constant there
-# is the usual initial state, of a project RNN as of nn.LSTM.
-_INITIAL_STATE = re.compile(r"hidden|(?<![a-z])[hc][0x](?![a-z0-9])|(?<![a-z])states?(?![a-z])|memory|carry|"
-                            r"past|cache", re.I)
+# is the usual initial state, of a project RNN as of nn.LSTM. Not `hidden_states` (a transformer layer's input) nor
+# `memory` (a decoder's encoder output): zeros there stand in for an upstream output.
+_INITIAL_STATE = re.compile(r"(?<![a-z])(?:init_|initial_)?(?:hidden|state)(?:_state)?(?![a-z_])|"
+                            r"(?<![a-z])[hc][0x](?![a-z0-9])|(?<![a-z])past|cache", re.I)
 # Negative samples are drawn at random by design (BPR, word2vec, contrastive negatives): `model(user, pos, neg)`.
 _NEGATIVES = re.compile(r"(?<![a-z])negs?(?![a-z])|negative", re.I)
 # Methods where a dummy forward is routine (shape inference, tracing, sampling), not training.
