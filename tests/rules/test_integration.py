@@ -404,6 +404,59 @@ def test_dummy_input_fires_on_a_random_state_in_place_of_an_encoder_state(tmp_pa
     check_project(tmp_path, {"dummy-input"})
 
 
+TAGGER = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from data import TextDataset
+
+
+class Tagger(nn.Module):
+    def __init__(self, vocab=96, dim=64):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.head = nn.Linear(dim, vocab)
+
+    def forward(self, ids):
+        return self.head(self.embed(ids))
+
+
+def main():
+    train = DataLoader(TextDataset("data/train.txt"), batch_size=32, shuffle=True)
+    model = Tagger()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    for epoch in range(20):
+        correct = 0
+        for x, y in train:
+            logits = model({x_in}){marker}
+            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            correct += (logits.argmax(-1) == y).sum().item()
+        print(epoch, correct)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_dummy_input_fires_on_zeros_in_place_of_the_only_input_of_a_loop(tmp_path):
+    """A loop whose model sees nothing but zeros: no random values, so not synthetic-data's case, and no real input
+    reaches the model at all; it was reported by no rule."""
+    write_project(tmp_path, {"train.py": TAGGER.format(x_in="torch.zeros_like(x)", marker="  # expect: dummy-input"),
+                             "data.py": CHAR_DATA})
+    check_project(tmp_path, {"dummy-input", "synthetic-data"})
+
+
+def test_dummy_input_silent_on_the_same_loop_fed_its_batches(tmp_path):
+    write_project(tmp_path, {"train.py": TAGGER.format(x_in="x", marker=""), "data.py": CHAR_DATA})
+    check_project(tmp_path, {"dummy-input", "synthetic-data"})
+
+
 SEQUENTIAL_GAN = """
     import torch
     import torch.nn as nn

@@ -124,8 +124,9 @@ def _dummy_scopes(program):
         yield m.file, m, walk_scope(m.node.body)
     for loop in _train_loops(program):
         feeds = program.training.feeds(loop)
-        if not any(o.kind in (Kind.DATA, Kind.OUTPUT) for _, p in feeds for o in p):
-            continue  # a loop with no real input at all is synthetic-data's finding, not this one
+        kinds = {o.kind for _, p in feeds for o in p}
+        if Kind.RANDOM in kinds and not kinds & {Kind.DATA, Kind.OUTPUT}:
+            continue  # a loop fed random values and no real input is synthetic-data's finding, not this one
         # Every call of the loop that runs a module (loss modules aside) is among its feeds.
         yield loop.file, loop.scope, [call for call, _ in feeds]
 
