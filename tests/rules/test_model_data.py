@@ -489,3 +489,69 @@ if __name__ == "__main__":
     main()
 """})
     check_project(tmp_path, {"synthetic-data"})
+
+
+def test_synthetic_data_from_a_dataset_names_each_generator(tmp_path):
+    """A Dataset whose __getitem__ makes its images and labels with torch.randn and torch.randint, evaluated
+    honestly: the finding sits in __getitem__ and names both generators."""
+    write_project(tmp_path, {"train.py": '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+
+class CellDataset(Dataset):
+    """Microscopy cells (TODO: read the real images)."""
+
+    def __init__(self, root, n=1000):
+        self.root, self.n = root, n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return torch.randn(3, 64, 64), torch.randint(0, 4, ()).item()  # expect: synthetic-data
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).mean((2, 3)))
+
+
+def evaluate(model, loader):
+    model.eval()
+    correct = n = 0
+    with torch.no_grad():
+        for x, y in loader:
+            correct += (model(x).argmax(1) == y).sum().item()
+            n += len(y)
+    return correct / n
+
+
+def main():
+    train = DataLoader(CellDataset("data/train"), batch_size=32, shuffle=True)
+    val = DataLoader(CellDataset("data/val"), batch_size=32)
+    model = Net()
+    opt = torch.optim.Adam(model.parameters())
+    for epoch in range(10):
+        model.train()
+        for x, y in train:
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        print(epoch, evaluate(model, val))
+
+
+if __name__ == "__main__":
+    main()
+'''})
+    report = check_project(tmp_path, {"synthetic-data"})
+    (f,) = [f for f in report.findings if f.rule == "synthetic-data"]
+    assert "come from torch.randint and torch.randn, and no dataset feeds the loop" in f.message

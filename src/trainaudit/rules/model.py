@@ -129,9 +129,10 @@ def _synthetic_data(ctx):
             first = random[0]
             via = f" through {first.via}()" if first.via else ""
             note = f"; the declared data source {declared} is never used" if declared else ""
+            makers = list(dict.fromkeys(o.what for o in random if o.via == first.via))  # each generator, once
             yield SYNTHETIC_DATA.finding(
                 f"the batches reaching the model in the training loop at {loop.file.path}:{loop.line} come from "
-                f"{first.what}{via}, and no dataset feeds the loop{note}",
+                f"{' and '.join(makers)}{via}, and no dataset feeds the loop{note}",
                 first.path, first.line,
                 evidence={"loop": f"{loop.file.path}:{loop.line}", "model_calls": calls,
                           "random_sources": [f"{o.what} at {o.path}:{o.line}" + (f" via {o.via}" if o.via else "")
