@@ -40,6 +40,11 @@ class Origin:
     via: str = ""  # the project helper it came through, if any
 
 
+def origin_order(o: Origin) -> tuple[str, int, str, str]:
+    """A total order on origins, for reports that do not change from run to run (sets iterate in hash order)."""
+    return o.path, o.line, o.what, o.via
+
+
 Prov = frozenset[Origin]
 EMPTY: Prov = frozenset()
 

@@ -14,6 +14,7 @@ from trainaudit.evidence.flow import (
     Origin,
     callee_module,
     is_loss_class,
+    origin_order,
     self_attrs_written,
 )
 from trainaudit.evidence.index import OWN_SCOPES, ClassInfo, FunctionInfo, ProjectIndex, scope_statements, walk_scope
@@ -154,7 +155,7 @@ def _dummy_input(ctx):
             for label, expr, prov in slots:
                 if not prov or any(o.kind not in (Kind.RANDOM, Kind.CONST) for o in prov):
                     continue
-                randoms = sorted((o for o in prov if o.kind is Kind.RANDOM), key=lambda o: o.line)
+                randoms = sorted((o for o in prov if o.kind is Kind.RANDOM), key=origin_order)
                 if randoms and shaping.issuperset(randoms):
                     continue
                 if not randoms and not project_component:
@@ -168,7 +169,7 @@ def _dummy_input(ctx):
                 names = f"{label} {_slot_param(label, params)} {_root_id(expr)}"
                 if _AUXILIARY.search(names) or (_NEGATIVES if randoms else _INITIAL_STATE).search(names):
                     continue
-                first = (randoms or sorted(prov, key=lambda o: o.line))[0]
+                first = (randoms or sorted(prov, key=origin_order))[0]
                 kind = "random" if randoms else "constant"
                 name = cls.rsplit(".", 1)[-1]
                 yield DUMMY_INPUT.finding(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from trainaudit.evidence.flow import Kind
+from trainaudit.evidence.flow import Kind, origin_order
 from trainaudit.evidence.index import ClassInfo
 from trainaudit.finding import Severity
 from trainaudit.rules.registry import Rule, check, register
@@ -122,7 +122,7 @@ def _synthetic_data(ctx):
     for loop in program.training.loops:
         feeds = program.training.feeds(loop)
         origins = {o for _, p in feeds for o in p}
-        random = sorted((o for o in origins if o.kind is Kind.RANDOM), key=lambda o: (o.path, o.line))
+        random = sorted((o for o in origins if o.kind is Kind.RANDOM), key=origin_order)
         has_data = any(o.kind is Kind.DATA for o in origins)
         calls = [f"{loop.file.path}:{n.lineno}" for n, _ in feeds]
         if random and not has_data:
