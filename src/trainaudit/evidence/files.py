@@ -81,7 +81,7 @@ def is_test_path(rel: str) -> bool:
     name = parts[-1]
     return (
         any(p in ("tests", "test", "testing") for p in parts[:-1])
-        or name.startswith(("test_", "testing"))  # testing.py, testing_utils.py: helpers for the tests
+        or name.startswith("test_")
         or name.endswith("_test.py")
         or name == "conftest.py"
     )

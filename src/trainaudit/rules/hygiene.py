@@ -50,6 +50,9 @@ def _top_module(name: str) -> str:
 _COSMETIC = frozenset({"tqdm", "rich", "colorama", "termcolor", "tabulate", "coloredlogs", "ujson", "orjson",
                        "simplejson", "typing_extensions"})
 _FAKE_FACTORIES = ("unittest.mock.", "mock.", "types.SimpleNamespace", "types.ModuleType")
+# Modules that serve the tests from inside the package (transformers' testing_utils.py): mocks are their job. Only
+# this rule leaves them out: elsewhere a `testing.py` may well be the script that evaluates the model.
+_TEST_HELPERS = frozenset({"testing_utils.py", "test_utils.py", "testutils.py", "testing.py"})
 _CATCH_IMPORT = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
 # A finding needs a mock import (spelling `mock`), a write to `sys.modules` (whose last part is spelled in the
 # write or in the import it resolves through) or an except handler: a file without these words has none.
@@ -195,6 +198,8 @@ def _mock_dependency(ctx):
     index = ctx.source.index
     own: set[str] | None = None  # the project's top-level packages, found once a file needs them
     for sf in ctx.source.production_spelling(_MOCK_WORDS):
+        if sf.path.rpartition("/")[2] in _TEST_HELPERS:
+            continue
         loaded = _module_names(sf)
         own = own if own is not None else {_top_module(m) for m in index.by_module}
         imports, replaced = [], []
