@@ -653,3 +653,95 @@ def test_held_class_screen_never_hides_what_flow_finds(project):
             assert held <= allowed, cls.qualname
     ctx.close()
 
+
+HYBRID_MODELS = """
+import torch
+import torch.nn as nn
+
+
+class GraphEncoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 64)
+
+    def forward(self, g):
+        return self.fc(g).mean(1)
+
+
+class ImageEncoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(48, 64)
+
+    def forward(self, x):
+        return self.fc(x).mean(1)
+
+
+class Hybrid(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.graph = GraphEncoder()
+        self.image = ImageEncoder()
+        self.fusion = nn.Sequential(nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 1))
+
+    def forward(self, g, x):
+        return self.fusion(torch.cat([self.graph(g), self.image(x)], 1))
+"""
+TRAIN_PARTS = """
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from hybrid.models import GraphEncoder, Hybrid, ImageEncoder
+
+data = np.load("data/train.npz")
+g, x, y = (torch.from_numpy(data[k]) for k in ("g", "x", "y"))
+val = np.load("data/val.npz")
+
+gnn, vit = GraphEncoder(), ImageEncoder()
+head_g, head_v = nn.Linear(64, 1), nn.Linear(64, 1)
+opt_g = torch.optim.Adam(list(gnn.parameters()) + list(head_g.parameters())){marker}
+opt_v = torch.optim.Adam(list(vit.parameters()) + list(head_v.parameters())){marker}
+for epoch in range(50):
+    loss_g = F.binary_cross_entropy_with_logits(head_g(gnn(g)).squeeze(1), y)
+    opt_g.zero_grad()
+    loss_g.backward()
+    opt_g.step()
+for epoch in range(50):
+    loss_v = F.binary_cross_entropy_with_logits(head_v(vit(x)).squeeze(1), y)
+    opt_v.zero_grad()
+    loss_v.backward()
+    opt_v.step()
+
+model = Hybrid()
+model.graph.load_state_dict(gnn.state_dict())
+model.image.load_state_dict(vit.state_dict())
+{end_to_end}with torch.no_grad():
+    logits = model(torch.from_numpy(val["g"]), torch.from_numpy(val["x"])).squeeze(1)
+    acc = ((logits > 0).float() == torch.from_numpy(val["y"])).float().mean()
+print("val accuracy", acc.item())
+torch.save(model.state_dict(), "checkpoints/hybrid.pt")
+"""
+END_TO_END = """opt = torch.optim.Adam(list(model.parameters()) + list(head_g.parameters()))
+for epoch in range(20):
+    loss = F.binary_cross_entropy_with_logits(model(g, x).squeeze(1), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+
+
+def test_isolated_training_sees_components_whose_parameters_are_joined_with_plus(tmp_path):
+    """Each encoder trained with its own head, `Adam(list(enc.parameters()) + list(head.parameters()))`: the `+`
+    dropped the modules, so neither optimizer was seen training a component and the rule was silent."""
+    write_project(tmp_path, {"hybrid/__init__.py": "", "hybrid/models.py": HYBRID_MODELS,
+                             "train_parts.py": TRAIN_PARTS.format(marker="  # expect: isolated-training",
+                                                                  end_to_end="")})
+    check_project(tmp_path, {"isolated-training"})
+
+
+def test_isolated_training_silent_when_the_composite_is_then_trained_end_to_end(tmp_path):
+    write_project(tmp_path, {"hybrid/__init__.py": "", "hybrid/models.py": HYBRID_MODELS,
+                             "train_parts.py": TRAIN_PARTS.format(marker="", end_to_end=END_TO_END)})
+    check_project(tmp_path, {"isolated-training"})

@@ -368,7 +368,10 @@ class Flow:
             if any(o.kind in _SELECTED for o in base):
                 return base
             return base | frozenset(o for o in self.eval(expr.slice, sf, fn, env) if o.kind in VALUE_KINDS)
-        keep_instances = isinstance(expr, (ast.Tuple, ast.List, ast.Dict, ast.Starred))
+        # Containers keep the objects they hold, and so does `+` on them: `list(enc.parameters()) +
+        # list(head.parameters())` hands both modules to an optimizer.
+        keep_instances = isinstance(expr, (ast.Tuple, ast.List, ast.Dict, ast.Starred)) or (
+            isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add))
         out: set[Origin] = set()
         for name in NODE_FIELDS.get(expr.__class__, expr._fields):  # ast.iter_child_nodes, without generators
             v = getattr(expr, name, None)
