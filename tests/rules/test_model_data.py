@@ -326,7 +326,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
+{observe}
 
 class QNet(nn.Module):
     def __init__(self, obs, actions):
@@ -366,7 +366,7 @@ def main():
     buf = Replay(50_000, 4)
     eps, returns = 1.0, []
     for episode in range(500):
-        s, _ = env.reset()
+        {reset}
         done, total = False, 0.0
         while not done:
             if random.random() < eps:
@@ -374,7 +374,7 @@ def main():
             else:
                 with torch.no_grad():
                     a = int(q(torch.as_tensor(s)).argmax())
-            s2, r, term, trunc, _ = env.step(a)
+            {step}
             done = term or trunc
             buf.add(s, a, r, s2, float(term))
             s, total = s2, total + r
@@ -396,98 +396,24 @@ def main():
 if __name__ == "__main__":
     main()
 """
+RANDOM_STATES = """
+
+def observe():
+    return np.random.randn(4).astype(np.float32)  # expect: synthetic-data
+"""
 
 
 def test_synthetic_data_and_dummy_input_silent_on_a_replay_buffer_of_environment_steps(tmp_path):
     """A DQN: the buffer is allocated with np.zeros, filled in place from env.reset()/env.step(), and sampled at
     np.random.randint indices; the states are the environment's, selected at random, not made at random."""
-    write_project(tmp_path, {"dqn.py": DQN})
+    write_project(tmp_path, {"dqn.py": DQN.format(observe="", reset="s, _ = env.reset()",
+                                                  step="s2, r, term, trunc, _ = env.step(a)")})
     check_project(tmp_path, {"synthetic-data", "dummy-input"})
 
 
 def test_synthetic_data_fires_on_a_replay_buffer_filled_with_random_states(tmp_path):
-    write_project(tmp_path, {"dqn.py": """
-import random
-
-import gymnasium as gym
-import numpy as np
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-
-
-def observe():
-    return np.random.randn(4).astype(np.float32)  # expect: synthetic-data
-
-
-class QNet(nn.Module):
-    def __init__(self, obs, actions):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(obs, 128), nn.ReLU(), nn.Linear(128, actions))
-
-    def forward(self, x):
-        return self.net(x)
-
-
-class Replay:
-    def __init__(self, size, obs):
-        self.s = np.zeros((size, obs), np.float32)
-        self.a = np.zeros(size, np.int64)
-        self.r = np.zeros(size, np.float32)
-        self.s2 = np.zeros((size, obs), np.float32)
-        self.d = np.zeros(size, np.float32)
-        self.n = 0
-        self.size = size
-
-    def add(self, s, a, r, s2, d):
-        i = self.n % self.size
-        self.s[i], self.a[i], self.r[i], self.s2[i], self.d[i] = s, a, r, s2, d
-        self.n += 1
-
-    def sample(self, batch):
-        idx = np.random.randint(0, min(self.n, self.size), size=batch)
-        return (torch.from_numpy(self.s[idx]), torch.from_numpy(self.a[idx]), torch.from_numpy(self.r[idx]),
-                torch.from_numpy(self.s2[idx]), torch.from_numpy(self.d[idx]))
-
-
-def main():
-    env = gym.make("CartPole-v1")
-    q, target = QNet(4, 2), QNet(4, 2)
-    target.load_state_dict(q.state_dict())
-    opt = torch.optim.Adam(q.parameters(), lr=1e-3)
-    buf = Replay(50_000, 4)
-    eps, returns = 1.0, []
-    for episode in range(500):
-        s = observe()
-        done, total = False, 0.0
-        while not done:
-            if random.random() < eps:
-                a = env.action_space.sample()
-            else:
-                with torch.no_grad():
-                    a = int(q(torch.as_tensor(s)).argmax())
-            s2, r, term, trunc = observe(), 1.0, False, False
-            done = term or trunc
-            buf.add(s, a, r, s2, float(term))
-            s, total = s2, total + r
-            if buf.n >= 1000:
-                bs, ba, br, bs2, bd = buf.sample(64)
-                with torch.no_grad():
-                    y = br + 0.99 * (1 - bd) * target(bs2).max(1).values
-                loss = F.smooth_l1_loss(q(bs).gather(1, ba[:, None]).squeeze(1), y)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-        eps = max(0.05, eps * 0.99)
-        returns.append(total)
-        if episode % 10 == 0:
-            target.load_state_dict(q.state_dict())
-            print(episode, np.mean(returns[-10:]))
-
-
-if __name__ == "__main__":
-    main()
-"""})
+    write_project(tmp_path, {"dqn.py": DQN.format(observe=RANDOM_STATES, reset="s = observe()",
+                                                  step="s2, r, term, trunc = observe(), 1.0, False, False")})
     check_project(tmp_path, {"synthetic-data"})
 
 
