@@ -578,3 +578,38 @@ def test_hygiene_findings_can_be_suppressed_on_their_line(tmp_path):
             json.dump({}, f)  # trainaudit: ignore[TA403]
     """})
     assert not found(audit(root), {"swallowed-failure", "non-atomic-write"})
+
+
+TIMED_BACKWARD = """
+    import time
+
+    import torch
+
+    def {name}(ops, x, n=10):
+        x.requires_grad = True
+        results = []
+        for m in ops:
+            try:
+                for _ in range(n):
+                    y = m(x)
+                    t0 = time.perf_counter()
+                    y.sum().backward()
+                    results.append(time.perf_counter() - t0)
+            except Exception as e:{marker}
+                print(e)
+        return results
+"""
+
+
+def test_swallowed_failure_silent_around_a_backward_that_is_only_timed(tmp_path):
+    """yolov5's `profile()`: each layer's backward is timed, inside `except Exception: print(e)`; no optimizer,
+    nothing read from the gradients. The rule followed every `.backward()`, not the training path."""
+    write_project(tmp_path, {"train.py": LOOP, "torch_utils.py": TIMED_BACKWARD.format(name="profile", marker="")})
+    report = check_project(tmp_path, {"swallowed-failure"})
+    assert not [f for f in report.findings if f.path == "torch_utils.py"]  # not a training entry point either
+
+
+def test_swallowed_failure_fires_around_the_same_backward_in_a_training_step(tmp_path):
+    write_project(tmp_path, {"train.py": LOOP, "torch_utils.py": TIMED_BACKWARD.format(
+        name="train_layers", marker="  # expect: swallowed-failure")})
+    check_project(tmp_path, {"swallowed-failure"})

@@ -74,6 +74,8 @@ class TrainLoop:
         return [self.node]
 
 
+# Functions that time or count a backward pass (yolov5's `profile`, Lightning's `measure_flops`), not train with it.
+_MEASURES = re.compile(r"profil|bench|flop|measure|timing", re.I)
 _IN_PLACE = frozenset({"sub_", "add_", "copy_", "mul_", "addcmul_", "addcdiv_", "zero_"})
 
 
@@ -193,7 +195,10 @@ class TrainingPath:
                 (groups[key].backward if is_backward else groups[key].steps).append(call)
         leaves = None
         for group in groups.values():
-            if not group.steps:  # backward alone may be for the gradients of inputs, not of weights
+            # Backward alone may be for the gradients of inputs, or timed by a profiler: not training either way.
+            if not group.steps and fn is not None and _MEASURES.search(fn.name):
+                continue
+            if not group.steps:
                 leaves = leaves if leaves is not None else _input_gradient_leaves(nodes)
                 if leaves:
                     continue

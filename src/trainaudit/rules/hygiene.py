@@ -473,12 +473,11 @@ def _handler_outcome(sf: SourceFile, h: ast.ExceptHandler) -> str | None:
 
 
 def _training_in(sf: SourceFile, fn, body: list[ast.stmt], marks: set[int], run) -> str | None:
-    """A short description of the first training step, loop or training function the statements run."""
+    """A short description of the first training step, loop or training function the statements run (as the
+    training path sees them: a backward that only times a layer or reads an input's gradient trains nothing)."""
     for n in walk_scope(body):
-        if id(n) in marks or (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-                              and n.func.attr == "backward"):
-            text = ast.unparse(n.func) + "()" if isinstance(n, ast.Call) else f"the training loop at line {n.lineno}"
-            return text
+        if id(n) in marks:
+            return ast.unparse(n.func) + "()" if isinstance(n, ast.Call) else f"the training loop at line {n.lineno}"
         if isinstance(n, ast.Call):
             for t in run.targets(sf, fn, n):
                 if t.qualname in run.drivers:
