@@ -654,38 +654,16 @@ def test_held_class_screen_never_hides_what_flow_finds(project):
     ctx.close()
 
 
-HYBRID_MODELS = """
-import torch
-import torch.nn as nn
+HYBRID_MODELS = ENCODERS + """
+    class Hybrid(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.graph = GraphEncoder()
+            self.image = ImageEncoder()
+            self.fusion = nn.Sequential(nn.Linear(40, 16), nn.ReLU(), nn.Linear(16, 1))
 
-
-class GraphEncoder(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(16, 64)
-
-    def forward(self, g):
-        return self.fc(g).mean(1)
-
-
-class ImageEncoder(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(48, 64)
-
-    def forward(self, x):
-        return self.fc(x).mean(1)
-
-
-class Hybrid(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.graph = GraphEncoder()
-        self.image = ImageEncoder()
-        self.fusion = nn.Sequential(nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 1))
-
-    def forward(self, g, x):
-        return self.fusion(torch.cat([self.graph(g), self.image(x)], 1))
+        def forward(self, g, x):
+            return self.fusion(torch.cat([self.graph(g), self.image(x)], 1))
 """
 TRAIN_PARTS = """
 import numpy as np

@@ -70,7 +70,7 @@ CONST_FACTORIES = frozenset({f"torch.{n}" for n in _CONST_NAMES.split()} | {f"nu
 # stand in for none: they carry no provenance at all.
 INDEX_FACTORIES = frozenset({f"{m}.{n}" for m in ("torch", "numpy") for n in ("arange", "linspace", "logspace")})
 # Fills whose value is an argument: `torch.full(shape, n_tokens)` holds that value, a constant only when it is one.
-FILL_VALUE = {f"{m}.{n}": (i, "fill_value") for m in ("torch", "numpy") for n, i in (("full", 1), ("full_like", 1))}
+FILLS = frozenset({f"{m}.{n}" for m in ("torch", "numpy") for n in ("full", "full_like")})
 LITERAL_TENSOR = frozenset({"torch.tensor", "torch.as_tensor", "torch.Tensor", "torch.FloatTensor",
                             "torch.LongTensor", "numpy.array", "numpy.asarray"})
 # Of those, the ones that convert their first argument: a constant only when that argument is written out.
@@ -384,7 +384,7 @@ class Flow:
     def _attribute(self, expr: ast.Attribute, sf: SourceFile, fn: FunctionInfo | None,
                    env: dict[str, Prov]) -> Prov:
         base = self.eval(expr.value, sf, fn, env)
-        if not base and isinstance(expr.value, (ast.Name, ast.Attribute)) and _root_name(expr) not in env:
+        if not base and isinstance(expr.value, (ast.Name, ast.Attribute)) and root_name(expr) not in env:
             return EMPTY  # a module attribute such as torch.float32
         out = {o for o in base if o.kind is not Kind.INSTANCE}
         for o in base:
@@ -403,7 +403,7 @@ class Flow:
     def _call(self, call: ast.Call, sf: SourceFile, fn: FunctionInfo | None, env: dict[str, Prov]) -> Prov:
         func = call.func
         here = (sf.path, call.lineno)
-        root = _root_name(func)
+        root = root_name(func)
         if _is_dotted(func) and root not in env and root != "self":  # a name: resolved through imports
             # Only a name spelled like a project definition (or an alias to one) can resolve to one (see
             # ProjectIndex.def_spellings); any other resolves to its dotted external name.
@@ -418,9 +418,8 @@ class Flow:
                 return self._apply(target, call, sf, fn, env)
             if target in INDEX_FACTORIES:
                 return EMPTY
-            if target in FILL_VALUE or target in CONVERTERS:
-                i, name = FILL_VALUE.get(target, (0, "data"))  # type: ignore[arg-type]
-                given = arg_for(call, name, i)
+            if target in FILLS or target in CONVERTERS:
+                given = arg_for(call, "fill_value", 1) if target in FILLS else arg_for(call, "data", 0)
                 if given is not None and not is_literal(given):  # a value computed elsewhere, not a constant
                     return frozenset(o for o in self.eval(given, sf, fn, env) if o.kind in VALUE_KINDS)
             args = self._args(call, sf, fn, env)
@@ -559,7 +558,8 @@ def _names(exprs: list[ast.expr]) -> list[str]:
             if n.__class__ is ast.Name]
 
 
-def _root_name(node: ast.AST) -> str | None:
+def root_name(node: ast.AST) -> str | None:
+    """The name a chain of attributes, subscripts and calls starts at: `z` for `z.to(device).view(n, -1)`."""
     while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
         node = node.func if isinstance(node, ast.Call) else node.value
     return node.id if isinstance(node, ast.Name) else None
@@ -615,7 +615,7 @@ def callee_module(flow: Flow, call: ast.Call, sf: SourceFile, fn: FunctionInfo |
 
     With forward_only, a project method of a module (`self._shared_eval(...)`) does not count."""
     func = call.func
-    root = _root_name(func)
+    root = root_name(func)
     if _is_dotted(func) and not (root in env or root == "self"):
         return None
     if isinstance(func, ast.Attribute):

@@ -8,7 +8,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from trainaudit.evidence.flow import LOSS_SCALERS, Flow, Kind, Prov, callee_module, is_loss_class
+from trainaudit.evidence.flow import LOSS_SCALERS, Flow, Kind, Prov, callee_module, is_loss_class, root_name
 from trainaudit.evidence.index import (
     FunctionInfo,
     ProjectIndex,
@@ -88,39 +88,34 @@ def _input_gradient_leaves(nodes: list[ast.AST]) -> set[str]:
     updated: set[str] = set()
     for n in nodes:
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute):
-            base = _base_name(n.func.value)
+            base = root_name(n.func.value)
             if n.func.attr == "requires_grad_" and base:
                 marked.add(base)
-            elif n.func.attr in _IN_PLACE and base and not _reads_grad(n.func.value):
+            elif n.func.attr in _IN_PLACE and base and not _is_grad(n.func.value):  # `x.grad.zero_()` clears
                 updated.add(base)
-        elif isinstance(n, ast.Attribute) and n.attr == "grad" and (base := _base_name(n.value)):
+        elif isinstance(n, ast.Attribute) and _is_grad(n) and (base := root_name(n.value)):
             read.add(base)
-        elif isinstance(n, ast.AugAssign) and (base := _base_name(n.target)):
+        elif isinstance(n, ast.AugAssign) and (base := root_name(n.target)):
             updated.add(base)
         elif isinstance(n, ast.Assign):
             for t in n.targets:
-                if isinstance(t, ast.Attribute) and t.attr == "requires_grad" and (base := _base_name(t.value)):
-                    marked.add(base)
-                elif isinstance(t, ast.Attribute) and t.attr == "data" and (base := _base_name(t.value)):
-                    updated.add(base)
-            if isinstance(n.value, ast.Call) and any(k.arg == "requires_grad" for k in n.value.keywords):
-                marked.update(t.id for t in n.targets if isinstance(t, ast.Name))
-            elif isinstance(n.value, ast.Call) and isinstance(n.value.func, ast.Attribute) \
-                    and n.value.func.attr == "requires_grad_":
+                if isinstance(t, ast.Attribute) and t.attr in ("requires_grad", "data") and (base := root_name(t)):
+                    (marked if t.attr == "requires_grad" else updated).add(base)
+            value = n.value
+            if isinstance(value, ast.Call) and (any(k.arg == "requires_grad" for k in value.keywords) or (
+                    isinstance(value.func, ast.Attribute) and value.func.attr == "requires_grad_")):
                 marked.update(t.id for t in n.targets if isinstance(t, ast.Name))
     return (marked & read) - updated
 
 
-def _base_name(node: ast.AST) -> str:
-    """`x` for `x`, `x.data`, `x.grad`, `x[0]`; '' when the chain does not start at a plain name."""
-    while isinstance(node, (ast.Attribute, ast.Subscript)):
-        node = node.value
-    return node.id if isinstance(node, ast.Name) else ""
-
-
-def _reads_grad(node: ast.AST) -> bool:
-    """`x.grad.zero_()` clears a gradient; it does not update `x`."""
+def _is_grad(node: ast.AST) -> bool:
     return isinstance(node, ast.Attribute) and node.attr == "grad"
+
+
+def _backward_trains_nothing(fn: FunctionInfo | None, nodes: list[ast.AST]) -> bool:
+    """A backward with no optimizer step beside it that is timed by a profiler or taken for an input's
+    gradient: not training either way."""
+    return fn is not None and bool(_MEASURES.search(fn.name)) or bool(_input_gradient_leaves(nodes))
 
 
 class TrainingPath:
@@ -193,14 +188,11 @@ class TrainingPath:
                     node = loop if loop is not None else (fn.node if fn is not None else sf.tree)
                     groups[key] = TrainLoop(sf, fn, node, "loop" if loop is not None else "step-fn")
                 (groups[key].backward if is_backward else groups[key].steps).append(call)
-        leaves = None
+        idle: bool | None = None  # decided once per scope, for the first group without a step
         for group in groups.values():
-            # Backward alone may be for the gradients of inputs, or timed by a profiler: not training either way.
-            if not group.steps and fn is not None and _MEASURES.search(fn.name):
-                continue
             if not group.steps:
-                leaves = leaves if leaves is not None else _input_gradient_leaves(nodes)
-                if leaves:
+                idle = _backward_trains_nothing(fn, nodes) if idle is None else idle
+                if idle:
                     continue
             self.loops.append(group)
 

@@ -15,6 +15,7 @@ from trainaudit.evidence.flow import (
     callee_module,
     is_loss_class,
     origin_order,
+    root_name,
     self_attrs_written,
 )
 from trainaudit.evidence.index import OWN_SCOPES, ClassInfo, FunctionInfo, ProjectIndex, scope_statements, walk_scope
@@ -76,22 +77,23 @@ _JOINS = frozenset({"torch.cat", "torch.concat", "torch.concatenate", "torch.sta
                     "torch.vstack", "torch.dstack"})
 
 
-def _slots(call: ast.Call, sf) -> list[tuple[str, ast.expr]]:
-    """Each input a call passes: arguments, entries of literal dicts/lists, and parts joined by torch.cat."""
-    named = [(f"argument {i + 1}", a) for i, a in enumerate(call.args)]
-    named += [(k.arg, k.value) for k in call.keywords if k.arg]
-    out: list[tuple[str, ast.expr]] = []
-    for label, expr in named:
+def _slots(call: ast.Call, sf) -> list[tuple[str, ast.expr, int | str]]:
+    """Each input a call passes: arguments, entries of literal dicts/lists, and parts joined by torch.cat; with
+    the argument it sits in, by position or keyword (what `_slot_param` binds to a parameter)."""
+    named: list[tuple[str, ast.expr, int | str]] = [(f"argument {i + 1}", a, i) for i, a in enumerate(call.args)]
+    named += [(k.arg, k.value, k.arg) for k in call.keywords if k.arg]
+    out: list[tuple[str, ast.expr, int | str]] = []
+    for label, expr, arg in named:
         if (isinstance(expr, ast.Call) and expr.args and isinstance(expr.args[0], (ast.List, ast.Tuple))
                 and sf.resolve(expr.func) in _JOINS):
-            out += [(f"{label} part {j + 1}", e) for j, e in enumerate(expr.args[0].elts)]
+            out += [(f"{label} part {j + 1}", e, arg) for j, e in enumerate(expr.args[0].elts)]
         elif isinstance(expr, ast.Dict):
             pairs = zip(expr.keys, expr.values, strict=True)
-            out += [(f"{label} key {ast.unparse(k)}", v) for k, v in pairs if k is not None]
+            out += [(f"{label} key {ast.unparse(k)}", v, arg) for k, v in pairs if k is not None]
         elif isinstance(expr, (ast.List, ast.Tuple)):
-            out += [(f"{label} item {j + 1}", e) for j, e in enumerate(expr.elts)]
+            out += [(f"{label} item {j + 1}", e, arg) for j, e in enumerate(expr.elts)]
         else:
-            out.append((label, expr))
+            out.append((label, expr, arg))
     return out
 
 
@@ -146,13 +148,14 @@ def _dummy_input(ctx):
                 continue
             project_component = cls in index.classes
             params: list[str] | None = None  # the parameters of what the call runs, read once it matters
-            slots = [(label, expr, {o for o in flow.eval(expr, sf, fn, env) if o.kind in VALUE_KINDS})
-                     for label, expr in _slots(node, sf)]
+            forward: bool | None = None  # whether it runs the component's forward, not a helper method of it
+            slots = [(label, expr, arg, {o for o in flow.eval(expr, sf, fn, env) if o.kind in VALUE_KINDS})
+                     for label, expr, arg in _slots(node, sf)]
             # Random values that also went into a real input of the same call: the timestep or noise level that
             # corrupted the data (`model(q_sample(x0, t, noise), t)`), a condition of that input, not a stand-in.
-            shaping = {o for _, _, prov in slots if any(o.kind in _REAL for o in prov)
+            shaping = {o for *_, prov in slots if any(o.kind in _REAL for o in prov)
                        for o in prov if o.kind is Kind.RANDOM}
-            for label, expr, prov in slots:
+            for label, expr, arg, prov in slots:
                 if not prov or any(o.kind not in (Kind.RANDOM, Kind.CONST) for o in prov):
                     continue
                 randoms = sorted((o for o in prov if o.kind is Kind.RANDOM), key=origin_order)
@@ -160,13 +163,17 @@ def _dummy_input(ctx):
                     continue
                 if not randoms and not project_component:
                     continue  # zeros for an RNN state or a mask fed to a library layer is routine
-                if not randoms and callee_module(flow, node, sf, fn, env, forward_only=True) is None:
-                    continue  # a constant passed to a helper method (`self._prepare_mask(x, ones)`), not a forward
-                if _GENERATIVE.search(label) or _LATENT_NAME.fullmatch(_root_id(expr)):
+                if not randoms:
+                    if forward is None:
+                        forward = callee_module(flow, node, sf, fn, env, forward_only=True) is not None
+                    if not forward:
+                        continue  # a constant passed to a helper method (`self._prepare_mask(x, ones)`)
+                root = root_name(expr) or ""
+                if _GENERATIVE.search(label) or _LATENT_NAME.fullmatch(root):
                     continue
                 if params is None:
                     params = _forward_params(index, node, cls)
-                names = f"{label} {_slot_param(label, params)} {_root_id(expr)}"
+                names = f"{label} {_slot_param(arg, params)} {root}"
                 if _AUXILIARY.search(names) or (_NEGATIVES if randoms else _INITIAL_STATE).search(names):
                     continue
                 first = (randoms or sorted(prov, key=origin_order))[0]
@@ -192,22 +199,11 @@ def _forward_params(index: ProjectIndex, call: ast.Call, cls: str) -> list[str]:
     return m.params[1:] if m is not None else []
 
 
-def _slot_param(label: str, params: list[str]) -> str:
-    """The parameter a positional slot (`argument 2 ...`) binds to, or ''."""
-    m = re.match(r"argument (\d+)", label)
-    i = int(m.group(1)) - 1 if m else -1
-    return params[i] if 0 <= i < len(params) else ""
-
-
-def _root_id(expr: ast.expr) -> str:
-    """The name an argument is built on: `z` for `z`, `z.to(device)` and `z.view(n, -1)`."""
-    while True:
-        if isinstance(expr, ast.Call):
-            expr = expr.func
-        elif isinstance(expr, (ast.Attribute, ast.Subscript)):
-            expr = expr.value
-        else:
-            return expr.id if isinstance(expr, ast.Name) else ""
+def _slot_param(arg: int | str, params: list[str]) -> str:
+    """The parameter an argument binds to: its keyword, or the parameter at its position ('' past the end)."""
+    if isinstance(arg, str):
+        return arg
+    return params[arg] if arg < len(params) else ""
 
 
 # --- discarded-output --------------------------------------------------------------------------------
