@@ -30,3 +30,28 @@ def test_legitimate_training_code_has_no_error_finding(project):
     errors = [(f.rule, str(f.location), f.message) for f in report.findings if f.severity.value == "error"]
     assert errors == []
     assert report.summary["entry_points"], "the corpus project should be recognised as training code"
+
+
+CORPUS = [*BAD, *LEGIT, *sorted(p for p in (FIXTURES.parent.parent / "examples").iterdir() if p.is_dir())]
+
+
+def test_findings_do_not_depend_on_which_trees_reading_kept(monkeypatch):
+    """Reading keeps only the trees the checks will probably read (program.likely_read) and parses the others
+    again on demand: a wrong guess may cost time, never change a finding, a line or a message."""
+    from trainaudit.evidence import program, source
+
+    reparsed = []
+    tree = source.SourceFile.tree.fget
+
+    def counting(sf):
+        if sf._tree is None and sf.parsed:
+            reparsed.append(sf.path)
+        return tree(sf)
+
+    reports = {}
+    for keep in (True, False):
+        monkeypatch.setattr(program, "likely_read", lambda sf, keep=keep: keep)
+        monkeypatch.setattr(source.SourceFile, "tree", property(counting))
+        reports[keep] = [audit(p).to_dict() for p in CORPUS]
+        assert bool(reparsed) is not keep
+    assert reports[True] == reports[False]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
 
-from trainaudit.evidence.source import NODE_FIELDS, SourceFile, block_fields, walk
+from trainaudit.evidence.source import NODE_FIELDS, SourceFile, block_fields, first_line, walk
 
 # Base classes that make a class a trainable module.
 MODULE_BASES = frozenset(
@@ -31,14 +31,23 @@ DATASET_BASES = frozenset(
 
 @dataclass(eq=False)
 class FunctionInfo:
+    """A project function or method. Its node is found through the file's outline when first asked for, so
+    indexing a file does not keep its tree (see SourceFile)."""
+
     qualname: str
-    node: ast.FunctionDef | ast.AsyncFunctionDef
     file: SourceFile
     cls: ClassInfo | None = None
+    name: str = ""
+    first: int = 0  # line span, decorators included
+    last: int = 0
+    path: tuple[int, ...] = ()  # index in the module body, then in the class body
+    _node: ast.FunctionDef | ast.AsyncFunctionDef | None = None
 
     @property
-    def name(self) -> str:
-        return self.node.name
+    def node(self) -> ast.FunctionDef | ast.AsyncFunctionDef:
+        if self._node is None:
+            self._node = _node_at(self.file, self.path)  # type: ignore[assignment]
+        return self._node  # type: ignore[return-value]
 
     @property
     def params(self) -> list[str]:
@@ -46,21 +55,41 @@ class FunctionInfo:
         return [p.arg for p in (*a.posonlyargs, *a.args, *a.kwonlyargs)]
 
 
+def function_at(qualname: str, node: ast.FunctionDef | ast.AsyncFunctionDef, sf: SourceFile) -> FunctionInfo:
+    """A FunctionInfo for a function found in a tree (a nested def), not through the index."""
+    return FunctionInfo(qualname, sf, None, node.name, first_line(node), node.end_lineno or node.lineno,
+                        _node=node)
+
+
 @dataclass(eq=False)
 class ClassInfo:
     qualname: str
-    node: ast.ClassDef
     file: SourceFile
+    name: str = ""
+    first: int = 0
+    last: int = 0
+    path: tuple[int, ...] = ()
     bases: list[str] = field(default_factory=list)  # dotted, as resolved in the defining file
     methods: dict[str, FunctionInfo] = field(default_factory=dict)
+    _node: ast.ClassDef | None = None
 
     @property
-    def name(self) -> str:
-        return self.node.name
+    def node(self) -> ast.ClassDef:
+        if self._node is None:
+            self._node = _node_at(self.file, self.path)  # type: ignore[assignment]
+        return self._node  # type: ignore[return-value]
 
     @property
     def docstring(self) -> str:
         return ast.get_docstring(self.node) or ""
+
+
+def _node_at(sf: SourceFile, path: tuple[int, ...]) -> ast.stmt:
+    assert sf.tree is not None
+    node: ast.stmt = sf.tree.body[path[0]]
+    for at in path[1:]:
+        node = node.body[at]  # type: ignore[attr-defined]
+    return node
 
 
 @dataclass(frozen=True)
@@ -76,7 +105,7 @@ class ProjectIndex:
     """Every definition of the project's own code, found once, looked up by dotted name."""
 
     def __init__(self, files: list[SourceFile]) -> None:
-        self.files = [f for f in files if f.tree is not None]
+        self.files = [f for f in files if f.parsed]
         self.by_module: dict[str, SourceFile] = {f.module: f for f in self.files}
         self.classes: dict[str, ClassInfo] = {}
         self.functions: dict[str, FunctionInfo] = {}
@@ -95,23 +124,21 @@ class ProjectIndex:
         self._words_where: dict[Callable[[str], bool], frozenset[str]] = {}
 
     def _index_file(self, sf: SourceFile) -> None:
-        assert sf.tree is not None
         fns: list[FunctionInfo] = []
-        for node in sf.tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                fi = FunctionInfo(f"{sf.module}.{node.name}", node, sf)
+        for o in sf.outline:
+            qualname = f"{sf.module}.{o.name}"
+            if o.bases is None:
+                fi = FunctionInfo(qualname, sf, None, o.name, o.first, o.last, (o.at,))
+                self.functions[qualname] = fi
+                fns.append(fi)
+                continue
+            ci = ClassInfo(qualname, sf, o.name, o.first, o.last, (o.at,), list(o.bases))
+            for m in o.methods:
+                fi = FunctionInfo(f"{qualname}.{m.name}", sf, ci, m.name, m.first, m.last, (o.at, m.at))
+                ci.methods[m.name] = fi
                 self.functions[fi.qualname] = fi
                 fns.append(fi)
-            elif isinstance(node, ast.ClassDef):
-                ci = ClassInfo(f"{sf.module}.{node.name}", node, sf)
-                ci.bases = [b for b in (sf.resolve(x) for x in node.bases) if b]
-                for item in node.body:
-                    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                        fi = FunctionInfo(f"{ci.qualname}.{item.name}", item, sf, ci)
-                        ci.methods[item.name] = fi
-                        self.functions[fi.qualname] = fi
-                        fns.append(fi)
-                self.classes[ci.qualname] = ci
+            self.classes[qualname] = ci
         self.module_functions[sf.module] = fns
 
     # -- lookup -------------------------------------------------------------------------
@@ -457,12 +484,6 @@ def _unit(stmt: ast.stmt, owner: FunctionInfo | None) -> Unit:
     return Unit(first_line(stmt), stmt.end_lineno or stmt.lineno, (stmt,), owner)
 
 
-def first_line(stmt: ast.stmt) -> int:
-    """A statement's first line, its decorators included."""
-    decorators = getattr(stmt, "decorator_list", None)
-    return min(stmt.lineno, *(d.lineno for d in decorators)) if decorators else stmt.lineno
-
-
 def _calls_with_owner(unit: Unit, fn_of: dict[int, FunctionInfo]) -> list[tuple[ast.Call, FunctionInfo | None]]:
     """Every call of a unit in `walk` order, with the innermost indexed function containing it (see
     ProjectIndex.owner_of), found in one walk."""
@@ -553,23 +574,19 @@ _NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 def scope_text(sf: SourceFile, fn: FunctionInfo | None) -> str:
     """Source text holding a scope's nodes, for word and substring prefilters: a function's lines from its first
     decorator to its end, or the file without its top-level definitions (cut in a few slices, not joined line by
-    line). Every identifier of the scope's nodes is spelled in it."""
+    line). Every identifier of the scope's nodes is spelled in it. Read from line spans: no tree is needed."""
     starts, text = sf.line_starts, sf.text
 
     def start(line: int) -> int:
         return starts[line - 1] if line <= len(starts) else len(text)
 
     if fn is not None:
-        node = fn.node
-        first = first_line(node)
-        return text[start(first):start((node.end_lineno or node.lineno) + 1)]
+        return text[start(fn.first):start(fn.last + 1)]
     pieces: list[str] = []
     at = 0
-    for stmt in sf.tree.body if sf.tree is not None else []:
-        if isinstance(stmt, _NESTED_SCOPES):
-            first = first_line(stmt)
-            pieces.append(text[at:start(first)])
-            at = start((stmt.end_lineno or stmt.lineno) + 1)
+    for o in sf.outline:  # every top-level def and class, in order
+        pieces.append(text[at:start(o.first)])
+        at = start(o.last + 1)
     pieces.append(text[at:])
     return "".join(pieces)
 

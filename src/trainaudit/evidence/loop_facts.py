@@ -15,6 +15,7 @@ from trainaudit.evidence.index import (
     FunctionInfo,
     ProjectIndex,
     first_line,
+    function_at,
     iter_scopes,
     scope_body,
     scope_statements,
@@ -344,7 +345,7 @@ def _closure(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, name:
                      and isinstance(r.value, ast.Name) and r.value.id in defs), None)
     if returned is None:
         return None
-    inner = FunctionInfo(f"{factory.qualname}.<locals>.{returned}", defs[returned], factory.file)
+    inner = function_at(f"{factory.qualname}.<locals>.{returned}", defs[returned], factory.file)
     made[id(inner.node)] = _Made(sf, fn, value, factory)
     return inner
 

@@ -10,7 +10,7 @@ from trainaudit.evidence.flow import Flow
 from trainaudit.evidence.index import ClassInfo, FunctionInfo, ProjectIndex, clear_walk_caches
 from trainaudit.evidence.run_path import RunPath
 from trainaudit.evidence.source import SourceFile, read_source
-from trainaudit.evidence.training import TrainingPath
+from trainaudit.evidence.training import TRAINING_WORDS, TrainingPath
 from trainaudit.gcpause import gc_paused
 from trainaudit.spec import Spec
 
@@ -26,11 +26,11 @@ class Program:
     # The file list never changes: each view is built once (callers must not change them).
     @cached_property
     def parsed(self) -> list[SourceFile]:
-        return [f for f in self.files if f.tree is not None]
+        return [f for f in self.files if f.parsed]
 
     @cached_property
     def failed(self) -> list[SourceFile]:
-        return [f for f in self.files if f.tree is None]
+        return [f for f in self.files if not f.parsed]
 
     @cached_property
     def production(self) -> list[SourceFile]:
@@ -101,5 +101,12 @@ def collect_source(ctx: AuditContext) -> Program:
         for i, rel in enumerate(paths):
             if i % 500 == 0:
                 ctx.progress(f"parsing source files {i}/{len(paths)}")
-            files.append(read_source(ctx.root, rel))
+            files.append(read_source(ctx.root, rel, likely_read))
     return Program(files, ctx.spec)
+
+
+def likely_read(sf: SourceFile) -> bool:
+    """Whether the checks will probably read this file's tree, so it is kept from the first parse: a file that
+    defines classes (every model's forward and attributes are read) or spells a training word. Others (helpers,
+    configs, tests) are parsed again only if a check reaches them; a wrong guess costs time, never a finding."""
+    return any(o.bases is not None for o in sf.outline) or sf.mentions(*TRAINING_WORDS)

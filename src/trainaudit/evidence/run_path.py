@@ -160,11 +160,11 @@ class RunPath:
 
     def __init__(self, files: list[SourceFile], index: ProjectIndex, flow: Flow, training: TrainingPath,
                  entry_files: list[SourceFile], roots: list[ClassInfo | FunctionInfo]) -> None:
-        self.files = [f for f in files if f.tree is not None and not f.is_test]
+        self.files = [f for f in files if f.parsed and not f.is_test]
         self.index = index
         self.flow = flow
         self.training = training
-        self.entry_files = [f for f in entry_files if f.tree is not None and not f.is_test]
+        self.entry_files = [f for f in entry_files if f.parsed and not f.is_test]
         self.extra_roots = roots  # definitions the spec names: on the path whether or not a call reaches them
         self._edges: dict[str, list[Edge]] = {}
         self._callers_found: dict[str, set[str]] = {}  # qualname -> scopes that may run it, over walked files

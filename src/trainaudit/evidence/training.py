@@ -132,7 +132,7 @@ class TrainingPath:
         holding = index.words_where(_holds_training_part)
         calling = index.words_where(_ends_like_training_call)
         for sf in files:
-            if sf.tree is None or sf.is_test:
+            if not sf.parsed or sf.is_test:
                 continue
             if sf.words.isdisjoint(holding) and (sf.words.isdisjoint(calling) or not sf.mentions(*_TRAINING_CALLS)):
                 continue
