@@ -563,6 +563,41 @@ def test_discarded_output_fires_on_the_model_passed_in_run_and_dropped(tmp_path)
     check_project(tmp_path, {"discarded-output"})
 
 
+SCRIPT = """
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader
+    from data import PairDataset
+    from models import System
+
+    model = System()
+    loader = DataLoader(PairDataset("pairs.npz"), batch_size=8)
+    opt = torch.optim.Adam(model.parameters())
+    for epoch in range(3):
+        for g, x, y in loader:
+            sample = model(g, x){marker}
+            loss = F.cross_entropy(model(g, x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        {after}
+"""
+
+
+def test_discarded_output_silent_on_an_output_a_top_level_script_reads_after_the_loop(tmp_path):
+    """PyTorch-GAN's scripts: `gen_imgs = generator(z)` in the batch loop, saved as images after it, in the
+    epoch loop; at module level only the batch loop's own statements were searched for the read."""
+    write_project(tmp_path, {"train.py": SCRIPT.format(marker="", after='torch.save(sample, f"s{epoch}.pt")'),
+                             "models.py": _system(FORWARD)})
+    check_project(tmp_path, {"discarded-output"})
+
+
+def test_discarded_output_fires_on_an_output_a_top_level_script_never_reads(tmp_path):
+    write_project(tmp_path, {"train.py": SCRIPT.format(marker="  # expect: discarded-output", after="print(epoch)"),
+                             "models.py": _system(FORWARD)})
+    check_project(tmp_path, {"discarded-output"})
+
+
 def test_discarded_output_silent_on_a_loss_that_read_an_attribute_of_the_model(tmp_path):
     """Pytorch-UNet's train_net: the target's dtype depends on `net.n_classes`, so the loss carries the
     parameter `net`; `loss.backward()` was reported as a dropped output of the UNet."""

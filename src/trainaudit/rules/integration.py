@@ -18,7 +18,15 @@ from trainaudit.evidence.flow import (
     root_name,
     self_attrs_written,
 )
-from trainaudit.evidence.index import OWN_SCOPES, ClassInfo, FunctionInfo, ProjectIndex, scope_statements, walk_scope
+from trainaudit.evidence.index import (
+    OWN_SCOPES,
+    ClassInfo,
+    FunctionInfo,
+    ProjectIndex,
+    scope_body,
+    scope_statements,
+    walk_scope,
+)
 from trainaudit.evidence.source import NODE_FIELDS, block_fields, walk
 from trainaudit.finding import Severity
 from trainaudit.rules.registry import Rule, check, register
@@ -257,14 +265,15 @@ def _discarded_output(ctx):
     program = ctx.source
     flow = program.flow
     # Only a statement can drop an output, so each scope is read as its statements: the candidates, and the
-    # statements whose reads decide whether an assigned name is used (the function's, or the loop's at top level).
+    # statements whose reads decide whether an assigned name is used (the function's, or the module's top level:
+    # a script reads a batch loop's output after it, in the epoch loop).
     scopes = []
     for m in _forward_methods(program):
         stmts = scope_statements(m.node.body)
         scopes.append((m.file, m, stmts, stmts))
     for loop in _train_loops(program):
         stmts = [n for n in loop.body() if isinstance(n, ast.stmt)]
-        scope = scope_statements(loop.scope.node.body) if loop.scope is not None else stmts
+        scope = scope_statements(scope_body(loop.file, loop.scope))
         scopes.append((loop.file, loop.scope, stmts, scope))
     seen: set[int] = set()
     for sf, fn, stmts, scope in scopes:
