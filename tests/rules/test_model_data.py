@@ -481,3 +481,70 @@ if __name__ == "__main__":
     report = check_project(tmp_path, {"synthetic-data"})
     (f,) = [f for f in report.findings if f.rule == "synthetic-data"]
     assert "come from torch.randint and torch.randn, and no dataset feeds the loop" in f.message
+
+
+PINN = '''
+"""Physics-informed network for u'' = -pi^2 sin(pi x) on [0, 1], u(0) = u(1) = 0."""
+import math
+
+import torch
+import torch.nn as nn
+from torch import autograd
+
+
+class PINN(nn.Module):
+    def __init__(self, width=32):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(1, width), nn.Tanh(), nn.Linear(width, 1))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def residual(model, x):
+    u = model(x)
+    du = autograd.grad(u.sum(), x, create_graph=True)[0]
+    d2u = autograd.grad(du.sum(), inputs=[x], create_graph=True)[0]
+    return d2u + math.pi ** 2 * torch.sin(math.pi * x)
+
+
+def main():
+    model = PINN()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    boundary = torch.tensor([[0.0], [1.0]])
+    grid = torch.linspace(0, 1, 101).unsqueeze(1).requires_grad_(True)
+    for step in range(5000):
+        x = torch.rand(256, 1, requires_grad=True){marker}
+        {loss}
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 500 == 0:
+            with torch.no_grad():
+                err = (model(grid) - torch.sin(math.pi * grid)).abs().max().item()
+            print(f"step {{step}} loss {{loss.item():.3e}} max error {{err:.3e}}")
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_synthetic_data_silent_on_the_collocation_points_of_a_physics_informed_loss(tmp_path):
+    """A PINN samples its inputs at random in the domain: the loss is the equation's residual, derivatives of the
+    model with respect to those points (`autograd.grad(..., create_graph=True)`), in a helper or in the loop."""
+    helper = "loss = residual(model, x).pow(2).mean() + model(boundary).pow(2).mean()"
+    write_project(tmp_path, {
+        "pinn.py": PINN.format(marker="", loss=helper),
+        "inline.py": PINN.format(marker="", loss="u = model(x); du = autograd.grad(u.sum(), x, create_graph=True)[0]; "
+                                 "loss = (du - math.pi * torch.cos(math.pi * x)).pow(2).mean()"),
+    })
+    check_project(tmp_path, {"synthetic-data"})
+
+
+def test_synthetic_data_fires_on_random_points_fitted_beside_a_residual_taken_elsewhere(tmp_path):
+    """The residual is taken on the fixed grid; the random points are fitted to random targets."""
+    write_project(tmp_path, {"pinn.py": PINN.format(
+        marker="  # expect: synthetic-data",
+        loss="loss = (model(x) - torch.rand(256, 1)).pow(2).mean() + residual(model, grid).pow(2).mean()")})
+    check_project(tmp_path, {"synthetic-data"})

@@ -8,7 +8,16 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from trainaudit.evidence.flow import LOSS_SCALERS, Flow, Kind, Prov, callee_module, is_loss_class, root_name
+from trainaudit.evidence.flow import (
+    LOSS_SCALERS,
+    Flow,
+    Kind,
+    Origin,
+    Prov,
+    callee_module,
+    is_loss_class,
+    root_name,
+)
 from trainaudit.evidence.index import (
     FunctionInfo,
     ProjectIndex,
@@ -271,6 +280,38 @@ class TrainingPath:
                 out.append((node, frozenset(o for p in provs for o in p if o.kind is not Kind.INSTANCE)))
         return out
 
+    def differentiated(self, loop: TrainLoop) -> frozenset[Origin]:
+        """Random values the loss differentiates the model with respect to: the `inputs` of an
+        `autograd.grad(..., create_graph=True)` in the loop, or in a project helper the loop hands them to (one
+        call deep). Those are the collocation points of a physics-informed loss, sampled in its domain, whose
+        residual supervises the model: the loss takes derivatives of it there, which a stand-in batch never needs."""
+        flow = self.flow
+        env = flow.env(loop.file, loop.scope)
+        out: set[Origin] = set()
+
+        def random_in(expr: ast.expr) -> None:
+            out.update(o for o in flow.concrete(flow.eval(expr, loop.file, loop.scope, env)) if o.kind is Kind.RANDOM)
+
+        for node in loop.body():
+            if not isinstance(node, ast.Call):
+                continue
+            inputs = _grad_inputs(loop.file, node)
+            if inputs is not None:
+                random_in(inputs)
+                continue
+            func = node.func
+            target = self.index.resolve(loop.file, func) if isinstance(func, (ast.Name, ast.Attribute)) else None
+            if not isinstance(target, FunctionInfo) or not target.file.mentions("grad"):
+                continue
+            params = target.params[1:] if target.cls is not None else target.params
+            for call in walk_scope(target.node.body):
+                inputs = _grad_inputs(target.file, call) if isinstance(call, ast.Call) else None
+                for name in _names(inputs):
+                    arg = _argument(node, params, name)
+                    if arg is not None:
+                        random_in(arg)
+        return frozenset(out)
+
     def loop_of_step(self, call: ast.Call) -> TrainLoop | None:
         return self._loop_of_step.get(id(call))
 
@@ -290,6 +331,38 @@ class TrainingPath:
             if loop.kind == "step-method" and loop.scope and loop.scope.cls:
                 out.add(loop.scope.cls.qualname)
         return out
+
+
+def _grad_inputs(sf: SourceFile, call: ast.Call) -> ast.expr | None:
+    """The `inputs` of `torch.autograd.grad(outputs, inputs, ..., create_graph=True)`, else None."""
+    if not any(k.arg == "create_graph" and isinstance(k.value, ast.Constant) and k.value.value is True
+               for k in call.keywords):
+        return None
+    if not isinstance(call.func, (ast.Name, ast.Attribute)) or sf.resolve(call.func) != "torch.autograd.grad":
+        return None
+    given = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "inputs"), None)
+    return given
+
+
+def _names(expr: ast.expr | None) -> list[str]:
+    """The names an `inputs` argument gives: `x`, or the names listed in `[x, t]` / `(x, t)`."""
+    if isinstance(expr, ast.Name):
+        return [expr.id]
+    if isinstance(expr, (ast.List, ast.Tuple)):
+        return [e.id for e in expr.elts if isinstance(e, ast.Name)]
+    return []
+
+
+def _argument(call: ast.Call, params: list[str], name: str) -> ast.expr | None:
+    """The argument of `call` bound to the parameter `name` (by keyword, or by position)."""
+    for k in call.keywords:
+        if k.arg == name:
+            return k.value
+    if name in params:
+        at = params.index(name)
+        if at < len(call.args) and not any(isinstance(a, ast.Starred) for a in call.args[:at + 1]):
+            return call.args[at]
+    return None
 
 
 def _is_optimizer_class(dotted: str) -> bool:
