@@ -609,3 +609,69 @@ def test_step_function_made_by_a_factory_that_only_evaluates_is_a_placeholder(tm
     body = "loss = loss_fn(model, batch)"
     write_project(tmp_path, {k: v.format(marker="# expect: placeholder-loop", body=body) for k, v in SCORE_SDE.items()})
     check_project(tmp_path, SLUG)
+
+
+GRAD_STEPS = '''
+"""MAML on sine tasks read from a file, and a Langevin sampler for an energy model's negatives."""
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def forward(weights, x):
+    return F.linear(F.relu(F.linear(x, weights[0], weights[1])), weights[2], weights[3])
+
+
+def adapt(weights, x, y, inner_steps=5, inner_lr=0.01):
+    fast = list(weights)
+    for step in range(inner_steps):{marker}
+        loss = F.mse_loss(forward(fast, x), y)
+        grads = torch.autograd.grad(loss, fast, create_graph=True)
+        {update}
+    return fast
+
+
+def langevin(weights, x, steps=20, step_size=10.0):
+    x = x.detach().requires_grad_(True)
+    for _ in range(steps):
+        grad = torch.autograd.grad(forward(weights, x).sum(), x)[0]
+        x = (x - step_size * grad + 0.005 * torch.randn_like(x)).clamp(0, 1).detach().requires_grad_(True)
+    return x.detach()
+
+
+def main():
+    data = np.load("tasks.npz")
+    xs, ys = torch.from_numpy(data["x"]), torch.from_numpy(data["y"])
+    weights = [torch.randn(40, 1, requires_grad=True), torch.zeros(40, requires_grad=True),
+               torch.randn(1, 40, requires_grad=True), torch.zeros(1, requires_grad=True)]
+    meta_opt = torch.optim.Adam(weights, lr=1e-3)
+    for epoch in range(100):
+        for t in range(len(xs) - 10):
+            fast = adapt(weights, xs[t][:10], ys[t][:10])
+            negatives = langevin(weights, torch.rand_like(xs[t][10:]))
+            loss = F.mse_loss(forward(fast, xs[t][10:]), ys[t][10:]) + forward(weights, negatives).mean()
+            meta_opt.zero_grad()
+            loss.backward()
+            meta_opt.step()
+        with torch.no_grad():
+            val = [F.mse_loss(forward(weights, xs[t]), ys[t]) for t in range(len(xs) - 10, len(xs))]
+        print(epoch, "validation mse", torch.stack(val).mean().item())
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_placeholder_loop_silent_on_steps_taken_with_the_gradients_autograd_grad_returns(tmp_path):
+    """MAML's inner loop and a Langevin sampler update with the gradients `torch.autograd.grad` returns
+    (`w - lr * g`, `x - step * grad`): no optimizer and no `.grad` in place, yet every step is taken."""
+    write_project(tmp_path, {"maml.py": GRAD_STEPS.format(
+        marker="", update="fast = [w - inner_lr * g for w, g in zip(fast, grads)]")})
+    check_project(tmp_path, SLUG)
+
+
+def test_placeholder_loop_fires_on_gradients_taken_and_only_printed(tmp_path):
+    write_project(tmp_path, {"maml.py": GRAD_STEPS.format(
+        marker="  # expect: placeholder-loop", update="print(step, [g.norm() for g in grads])")})
+    check_project(tmp_path, SLUG)

@@ -247,6 +247,25 @@ def _node_effects(sf: SourceFile, node: ast.AST, eff: Effects) -> None:
         eff.delegated.append(f"{where} {recv}.train()")
 
 
+def _functional_updates(sf: SourceFile, nodes: list[ast.AST], eff: Effects) -> None:
+    """Steps taken with the gradients `torch.autograd.grad` returns: an assignment that adds or subtracts a
+    value made from them (MAML's `fast = [w - lr * g for w, g in zip(fast, grads)]`, a Langevin sampler's
+    `x = x - step * grad + noise`). Such gradients never reach `.grad`, so no optimizer step could use them."""
+    grads: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(c, ast.Call) and _dotted(sf, c.func) == "torch.autograd.grad" for c in subtree(node.value)):
+            grads.update(n.id for t in node.targets for n in subtree(t) if isinstance(n, ast.Name))
+    if not grads:
+        return
+    for node in nodes:
+        if isinstance(node, ast.Assign):
+            inside = subtree(node.value)
+            if any(isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Sub, ast.Add)) for n in inside) and any(
+                    isinstance(n, ast.Name) and n.id in grads for n in inside):
+                eff.steps.append(f"{sf.path}:{node.lineno} update with autograd.grad's gradients")
+
+
 def trains_among(sf: SourceFile, loop: ast.AST, calls: Iterable[ast.Call]) -> bool:
     """Whether the calls of `sf` that lie in the loop's source span (spans of one tree nest: they are the loop's
     nodes) already make it train, as loop_effects judges calls. Effects only add up, so a loop shown to train
@@ -273,6 +292,7 @@ def loop_effects(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, l
     nodes = list(subtree(loop))
     for node in nodes:
         _node_effects(sf, node, eff)
+    _functional_updates(sf, nodes, eff)
     if until_trains and eff.trains:
         return eff
     closures = {n.id for n in nodes if isinstance(n, ast.Call) for n in n.args if isinstance(n, ast.Name)}
@@ -284,6 +304,7 @@ def loop_effects(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, l
                 nodes += inner
                 for node in inner:
                     _node_effects(sf, node, eff)
+                _functional_updates(sf, inner, eff)
     for node in nodes:
         if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
             if not isinstance(index.resolve(sf, node.func), (FunctionInfo,)) and not (
@@ -301,6 +322,7 @@ def loop_effects(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, l
         body = list(scope_nodes(callee.file, callee))
         for node in body:
             _node_effects(callee.file, node, eff)
+        _functional_updates(callee.file, body, eff)
         if until_trains and eff.trains:
             return eff
         if depth < max_depth:
