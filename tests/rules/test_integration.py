@@ -758,3 +758,96 @@ def test_isolated_training_silent_when_the_composite_is_then_trained_end_to_end(
     write_project(tmp_path, {"hybrid/__init__.py": "", "hybrid/models.py": HYBRID_MODELS,
                              "train_parts.py": TRAIN_PARTS.format(marker="", end_to_end=END_TO_END)})
     check_project(tmp_path, {"isolated-training"})
+
+
+SELF_PLAY = '''
+"""Self-play for tic-tac-toe: the network learns from the games it plays against itself."""
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class TicTacToe:
+    def __init__(self):
+        self.board = np.zeros(9, dtype=np.float32){marker}
+        self.player = 1.0
+        self.turns = 0
+
+    def moves(self):
+        return np.flatnonzero(self.board == 0)
+
+    def play(self, move):
+        {write}
+        self.player = -self.player
+        self.turns += 1
+
+    def winner(self):
+        b = self.board.reshape(3, 3)
+        for line in [*b, *b.T, b.diagonal(), np.fliplr(b).diagonal()]:
+            if abs(line.sum()) == 3:
+                return float(np.sign(line.sum()))
+        return 0.0 if self.turns < 9 and len(self.moves()) else None
+
+
+class PolicyValue(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(9, 64), nn.ReLU())
+        self.policy = nn.Linear(64, 9)
+        self.value = nn.Linear(64, 1)
+
+    def forward(self, x):
+        h = self.body(x)
+        return self.policy(h), torch.tanh(self.value(h)).squeeze(-1)
+
+
+def self_play(model, games=32):
+    examples = []
+    for _ in range(games):
+        game, history = TicTacToe(), []
+        while game.winner() is None:
+            with torch.no_grad():
+                logits, _ = model(torch.from_numpy(game.board * game.player))
+            legal = game.moves()
+            p = F.softmax(logits[legal], dim=0).numpy()
+            move = np.random.choice(legal, p=p / p.sum())
+            history.append((game.board * game.player, move, game.player))
+            game.play(move)
+        examples += [(s, m, game.winner() * pl) for s, m, pl in history]
+    return examples
+
+
+def main():
+    model = PolicyValue()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for it in range(200):
+        data = self_play(model)
+        states = torch.tensor(np.stack([s for s, _, _ in data]))
+        moves = torch.tensor([m for _, m, _ in data])
+        outcomes = torch.tensor([z for _, _, z in data], dtype=torch.float32)
+        logits, values = model(states)
+        loss = F.cross_entropy(logits, moves) + F.mse_loss(values, outcomes)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if it % 20 == 0:
+            print(it, loss.item(), "win rate", sum(1 for _, _, z in data if z > 0) / len(data))
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_dummy_input_silent_on_board_states_filled_at_the_moves_self_play_chose(tmp_path):
+    """AlphaZero-style self-play: the board starts as np.zeros and is written in place at the moves played,
+    so the states the network learns from are made of those moves, not constants."""
+    write_project(tmp_path, {"selfplay.py": SELF_PLAY.format(marker="", write="self.board[move] = self.player")})
+    check_project(tmp_path, {"dummy-input", "synthetic-data"})
+
+
+def test_dummy_input_fires_on_a_board_only_ever_written_at_a_fixed_cell(tmp_path):
+    write_project(tmp_path, {"selfplay.py": SELF_PLAY.format(marker="  # expect: dummy-input",
+                                                             write="self.board[4] = self.player")})
+    check_project(tmp_path, {"dummy-input", "synthetic-data"})

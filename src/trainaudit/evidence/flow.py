@@ -194,11 +194,13 @@ class Flow:
                         self._bind(te, self.eval(ve, sf, fn, env), env)
                 else:
                     self._bind(t, self.eval(value, sf, fn, env), env)
+                self._bind_indexes(t, sf, fn, env)
         elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and node.value is not None:
             p = self.eval(node.value, sf, fn, env)
             if isinstance(node, ast.AugAssign):
                 p = p | self.eval(node.target, sf, fn, env)
             self._bind(node.target, p, env)
+            self._bind_indexes(node.target, sf, fn, env)
         elif isinstance(node, (ast.For, ast.AsyncFor)):
             self._bind(node.target, self.eval(node.iter, sf, fn, env), env)
         elif isinstance(node, (ast.With, ast.AsyncWith)):
@@ -207,6 +209,14 @@ class Flow:
                     self._bind(item.optional_vars, self.eval(item.context_expr, sf, fn, env), env)
         elif isinstance(node, ast.NamedExpr):
             self._bind(node.target, self.eval(node.value, sf, fn, env), env)
+
+    def _bind_indexes(self, target: ast.AST, sf: SourceFile, fn: FunctionInfo | None, env: dict[str, Prov]) -> None:
+        """An array written in place at computed positions holds what decides them: a board filled at the moves
+        played (`board[move] = player`) is made of the moves, not only of its zeros and the values written."""
+        for sub in written_at(target):
+            p = frozenset(o for o in self.eval(sub.slice, sf, fn, env) if o.kind in VALUE_KINDS)
+            if p:
+                self._bind(sub, p, env)
 
     @staticmethod
     def _bind(target: ast.AST, p: Prov, env: dict[str, Prov]) -> None:
@@ -259,6 +269,9 @@ class Flow:
                     env = self.env(m.file, m)
                     for node in nodes:
                         out |= self.eval(node.value, m.file, m, env)  # type: ignore[union-attr]
+                        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                        for sub in (s for t in targets for s in written_at(t) if self_attrs_written(s) == [attr]):
+                            out |= {o for o in self.eval(sub.slice, m.file, m, env) if o.kind in VALUE_KINDS}
         self._busy.discard(key)
         self._attrs[key] = frozenset(out)
         return self._attrs[key]
@@ -536,11 +549,12 @@ def _reads_writes(node: ast.AST) -> tuple[frozenset[str], tuple[str, ...]]:
     """Names a binder's evaluated expressions mention, and names in its targets (supersets of what
     Flow._bind_stmt reads from and writes to the environment)."""
     if isinstance(node, ast.Assign):
-        evaluated, targets = [node.value], node.targets
+        evaluated, targets = [node.value, *(s.slice for t in node.targets for s in written_at(t))], node.targets
     elif isinstance(node, ast.AugAssign):
         evaluated, targets = [node.value, node.target], [node.target]
     elif isinstance(node, ast.AnnAssign):
-        evaluated, targets = [node.value] if node.value is not None else [], [node.target]
+        evaluated = [node.value, *(s.slice for s in written_at(node.target))] if node.value is not None else []
+        targets = [node.target]
     elif isinstance(node, (ast.For, ast.AsyncFor)):
         evaluated, targets = [node.iter], [node.target]
     elif isinstance(node, (ast.With, ast.AsyncWith)):
@@ -585,6 +599,16 @@ def self_attrs_written(target: ast.AST) -> list[str]:
             root = root.value
         if isinstance(root, ast.Attribute) and isinstance(root.value, ast.Name) and root.value.id == "self":
             return [root.attr]
+    return []
+
+
+def written_at(target: ast.AST) -> list[ast.Subscript]:
+    """The subscript targets of an assignment (through tuple targets) whose index is computed, not written out:
+    `buf[i]`, `board[r, c]`; not `x[0]` or `x[:, 1:3]`."""
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [s for elt in target.elts for s in written_at(elt)]
+    if isinstance(target, ast.Subscript) and any(n.__class__ is ast.Name for n in walk(target.slice)):
+        return [target]
     return []
 
 
