@@ -130,6 +130,10 @@ def _gaps(ctx: AuditContext) -> list[str]:
         gaps.append("no Python source or notebook could be read in the project")
     elif not program.entry_files:
         gap = "no training code found (no backward(), optimizer step, trainer.fit or training_step)"
+        inputs = [o for o in program.training.optimizers if o.inputs and o.steps]
+        if inputs:
+            gap += "; the only optimizers stepped optimise data fed to a network, not its weights (" + ", ".join(
+                f"{o.cls.rsplit('.', 1)[-1]} at {o.file.path}:{o.line}" for o in inputs[:3]) + ")"
         others = _other_frameworks(program)
         if others:
             gap += f"; the project imports {', '.join(others)}, whose training trainaudit does not analyse " \

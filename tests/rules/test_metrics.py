@@ -789,3 +789,66 @@ def test_bad_fixture_matches_its_markers(project):
 @pytest.mark.parametrize("project", LEGIT, ids=[p.name for p in LEGIT])
 def test_legit_fixture_has_no_metrics_finding(project):
     assert found(audit(project), set(MINE)) == set()
+
+
+OPTIMISED_TENSOR = '''
+"""Neural style transfer, as in the PyTorch tutorial: LBFGS optimises the image, VGG stays frozen."""
+import torch
+import torch.nn.functional as F
+import torchvision.models as models
+from PIL import Image
+from torchvision import transforms
+
+
+def load(path):
+    return transforms.ToTensor()(Image.open(path).convert("RGB").resize((256, 256))).unsqueeze(0)
+
+
+def gram(x):
+    b, c, h, w = x.shape
+    f = x.view(c, h * w)
+    return f @ f.t() / (c * h * w)
+
+
+def main():
+    vgg = models.vgg19(weights=models.VGG19_Weights.DEFAULT).features.eval()
+    for p in vgg.parameters():
+        p.requires_grad_(False)
+    content, style = load("content.jpg"), load("style.jpg")
+    image = {image}
+    opt = torch.optim.LBFGS([image])
+    target_c = vgg[:22](content)
+    target_s = gram(vgg[:10](style))
+    for step in range(300):{marker}
+        def closure():
+            opt.zero_grad()
+            loss = F.mse_loss({use}, target_c) + 1e5 * F.mse_loss(gram(vgg[:10](content)), target_s)
+            loss.backward()
+            return loss
+        loss = opt.step(closure)
+        if step % 50 == 0:
+            print(step, loss.item())
+    torch.save(image.detach(), "out.pt")
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_missing_metrics_silent_on_an_optimiser_of_an_input_image(tmp_path):
+    """Style transfer, deep dream and feature visualisation optimise an input fed to a frozen network: no model
+    is trained, so there is no held-out evaluation to ask for."""
+    write_project(tmp_path, {"style.py": OPTIMISED_TENSOR.format(
+        image="content.clone().requires_grad_(True)", marker="", use="vgg[:22](image)")})
+    report = check_project(tmp_path, {"missing-metrics"})
+    assert report.verdict.value == "inconclusive"
+    assert "optimise data fed to a network, not its weights (LBFGS at style.py:25)" in report.to_dict()["reasons"][0]
+
+
+def test_missing_metrics_fires_on_raw_weights_optimised_without_evaluation(tmp_path):
+    """The same loop optimising a tensor that no network is fed, used as weights (`F.linear`): a model."""
+    write_project(tmp_path, {"style.py": OPTIMISED_TENSOR.format(
+        image="torch.zeros(256, 256, requires_grad=True)", marker="  # expect: missing-metrics",
+        use="F.linear(vgg[:22](content), image)")})
+    check_project(tmp_path, {"missing-metrics"})

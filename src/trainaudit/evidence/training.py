@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -19,12 +20,14 @@ from trainaudit.evidence.flow import (
     root_name,
 )
 from trainaudit.evidence.index import (
+    ClassInfo,
     FunctionInfo,
     ProjectIndex,
     iter_scopes,
     scope_body,
     scope_statements,
     scope_text,
+    subtree,
     walk_scope,
 )
 from trainaudit.evidence.source import SourceFile
@@ -50,6 +53,7 @@ class Optimizer:
     var: str | None
     modules: list[str] = field(default_factory=list)
     steps: list[ast.Call] = field(default_factory=list)  # where `<var>.step()` (or scaler.step(var)) happens
+    inputs: bool = False  # it optimises data fed to a network (style transfer), not weights: see _optimises_inputs
 
     @property
     def line(self) -> int:
@@ -150,6 +154,12 @@ class TrainingPath:
             for fn in iter_scopes(index, sf):
                 self._scan_scope(sf, fn, aliases)
         self._link_steps()
+        # A loop that steps only optimizers of inputs (style transfer) trains no model.
+        of_inputs = {id(c) for o in self.optimizers if o.inputs for c in o.steps}
+        if of_inputs:
+            trained = {id(c) for o in self.optimizers if not o.inputs for c in o.steps}
+            self.loops = [lp for lp in self.loops if not lp.steps or any(
+                id(c) not in of_inputs or id(c) in trained for c in lp.steps)]
 
     # -- discovery ---------------------------------------------------------------------------
     def _scan_scope(self, sf: SourceFile, fn: FunctionInfo | None, aliases: tuple[str, ...]) -> None:
@@ -220,7 +230,25 @@ class TrainingPath:
         if parent is not None and len(parent.targets) == 1:
             t = parent.targets[0]
             var = t.id if isinstance(t, ast.Name) else (t.attr if isinstance(t, ast.Attribute) else None)
-        return Optimizer(sf, fn, call, dotted, var, modules)
+        inputs = not modules and params is not None and self._optimises_inputs(sf, fn, params, env)
+        return Optimizer(sf, fn, call, dotted, var, modules, inputs=inputs)
+
+    def _optimises_inputs(self, sf: SourceFile, fn: FunctionInfo | None, params: ast.expr,
+                          env: dict[str, Prov]) -> bool:
+        """Whether an optimizer holds only tensors made from data that its scope feeds to a network: style
+        transfer's `LBFGS([image])` with `vgg(image)`, deep dream, an adversarial perturbation. Weights are made
+        by random or constant init (or come from modules) and are used by functions (`F.linear(x, w)`), not fed."""
+        names = _listed_names(params)
+        if not names:
+            return False
+        prov = self.flow.concrete(self.flow.eval(params, sf, fn, env))
+        if not prov or any(o.kind is not Kind.DATA for o in prov):
+            return False
+        fed: set[str] = set()
+        for node in subtree(fn.node if fn is not None else sf.tree):  # type: ignore[arg-type]
+            if isinstance(node, ast.Call) and _calls_a_value(sf, self.index, node.func):
+                fed.update(a.id for a in [*node.args, *(k.value for k in node.keywords)] if isinstance(a, ast.Name))
+        return set(names) <= fed
 
     def _is_model(self, dotted: str) -> bool:
         cls = self.index.classes.get(dotted)
@@ -363,6 +391,29 @@ def _argument(call: ast.Call, params: list[str], name: str) -> ast.expr | None:
         if at < len(call.args) and not any(isinstance(a, ast.Starred) for a in call.args[:at + 1]):
             return call.args[at]
     return None
+
+
+def _listed_names(expr: ast.expr) -> list[str]:
+    """`x` or `[x, y]` / `(x, y)`: the names of the tensors an optimizer is given, else []."""
+    if isinstance(expr, ast.Name):
+        return [expr.id]
+    if isinstance(expr, (ast.List, ast.Tuple)) and all(isinstance(e, ast.Name) for e in expr.elts):
+        return [e.id for e in expr.elts]  # type: ignore[attr-defined]
+    return []
+
+
+_BUILTINS = frozenset(dir(builtins))
+
+
+def _calls_a_value(sf: SourceFile, index: ProjectIndex, func: ast.expr) -> bool:
+    """A call of a callable object the scope holds (`vgg[:22](x)`, `model(x)`), not of an imported function, a
+    project definition or a builtin."""
+    if isinstance(func, (ast.Subscript, ast.Call)):
+        return True
+    root = root_name(func)
+    if root is None or root in sf.aliases or root in _BUILTINS:
+        return False
+    return not isinstance(index.resolve(sf, func), (ClassInfo, FunctionInfo))
 
 
 def _is_optimizer_class(dotted: str) -> bool:
