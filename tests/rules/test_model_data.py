@@ -548,3 +548,66 @@ def test_synthetic_data_fires_on_random_points_fitted_beside_a_residual_taken_el
         marker="  # expect: synthetic-data",
         loss="loss = (model(x) - torch.rand(256, 1)).pow(2).mean() + residual(model, grid).pow(2).mean()")})
     check_project(tmp_path, {"synthetic-data"})
+
+
+LIBRARY_DATA = '''
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from datasets import Dataset
+from torch.utils.data import DataLoader
+from torchvision import datasets, transforms
+
+
+def evaluate(model, loader):
+    with torch.no_grad():
+        return sum((model(x).argmax(1) == y).sum().item() for x, y in loader) / len(loader.dataset)
+
+
+def tabular(n):
+    rows = Dataset.from_dict({{"x": {features}, "y": {labels}}}){tab_marker}
+    return rows.with_format("torch")
+
+
+def main():
+    images = {images}{img_marker}
+    train = DataLoader(images, batch_size=64, shuffle=True)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    for epoch in range(10):
+        for x, y in train:
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        print(epoch, evaluate(model, train))
+    head = nn.Linear(16, 2)
+    head_opt = torch.optim.SGD(head.parameters(), lr=0.1)
+    for row in DataLoader(tabular(512), batch_size=32):
+        loss = F.cross_entropy(head(row["x"]), row["y"])
+        head_opt.zero_grad()
+        loss.backward()
+        head_opt.step()
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_synthetic_data_fires_on_library_stand_ins_for_a_dataset(tmp_path):
+    """torchvision's FakeData makes random images; a Hugging Face Dataset built from random arrays holds them."""
+    write_project(tmp_path, {"train.py": LIBRARY_DATA.format(
+        features="np.random.randn(n, 16).astype(np.float32)", labels="np.random.randint(0, 2, n)",
+        tab_marker="  # expect: synthetic-data",
+        images="datasets.FakeData(size=5000, image_size=(3, 32, 32), transform=transforms.ToTensor())",
+        img_marker="  # expect: synthetic-data")})
+    check_project(tmp_path, {"synthetic-data"})
+
+
+def test_synthetic_data_silent_on_the_real_datasets_in_their_place(tmp_path):
+    write_project(tmp_path, {"train.py": LIBRARY_DATA.format(
+        features='np.load("features.npy")[:n]', labels='np.load("labels.npy")[:n]', tab_marker="",
+        images='datasets.CIFAR10("data", train=True, download=True, transform=transforms.ToTensor())', img_marker="")})
+    check_project(tmp_path, {"synthetic-data"})

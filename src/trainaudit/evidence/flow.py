@@ -59,6 +59,8 @@ RANDOM_FACTORIES = frozenset(
     | {f"numpy.random.{n}" for n in _NP_RANDOM}
     | {f"random.{n}" for n in "random gauss uniform randint normalvariate randrange betavariate expovariate "
        "gammavariate lognormvariate triangular vonmisesvariate paretovariate weibullvariate getrandbits".split()}
+    # A dataset class made to stand in for one: random images and labels.
+    | {"torchvision.datasets.FakeData", "torchvision.datasets.fakedata.FakeData"}
 )
 RNG_CONSTRUCTORS = frozenset({"numpy.random.default_rng", "numpy.random.RandomState", "numpy.random.Generator",
                               "random.Random"})
@@ -93,6 +95,9 @@ LOADERS = frozenset({
     "torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader", "torch.utils.data.TensorDataset",
     "torch.utils.data.Subset", "torch.utils.data.ConcatDataset", "torch.utils.data.random_split",
     "torch_geometric.loader.DataLoader", "torch_geometric.data.DataLoader", "torch_geometric.loader.NeighborLoader",
+    # Hugging Face datasets built from values in memory hold those values (`from_csv`, `load_dataset` read files).
+    "datasets.Dataset.from_dict", "datasets.Dataset.from_list", "datasets.Dataset.from_pandas",
+    "datasets.Dataset.from_generator",
 })
 CONTAINERS = frozenset({"list", "tuple", "iter", "next", "zip", "enumerate", "itertools.chain", "filter", "map",
                         "sorted", "reversed", "dict", "set", "itertools.cycle", "tqdm.tqdm", "tqdm.auto.tqdm",
