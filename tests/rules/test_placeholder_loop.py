@@ -675,3 +675,62 @@ def test_placeholder_loop_fires_on_gradients_taken_and_only_printed(tmp_path):
     write_project(tmp_path, {"maml.py": GRAD_STEPS.format(
         marker="  # expect: placeholder-loop", update="print(step, [g.norm() for g in grads])")})
     check_project(tmp_path, SLUG)
+
+
+CUT_LOSS = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torchvision import datasets, transforms
+
+
+def evaluate(model, loader):
+    with torch.no_grad():
+        return sum((model(x).argmax(1) == y).sum().item() for x, y in loader) / len(loader.dataset)
+
+
+def main():
+    tf = transforms.ToTensor()
+    train = DataLoader(datasets.MNIST("data", train=True, download=True, transform=tf), batch_size=64)
+    test = DataLoader(datasets.MNIST("data", train=False, transform=tf), batch_size=256)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    for epoch in range(10):
+        for x, y in train:
+            x.requires_grad = True
+            out = model(x)
+            {loss}
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        print(epoch, evaluate(model, test))
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@pytest.mark.parametrize("loss", [
+    "loss = torch.tensor(F.cross_entropy(out, y).item(), requires_grad=True)  # expect: placeholder-loop",
+    "loss = F.mse_loss(out.argmax(1).float(), y.float())\n"
+    "            loss.requires_grad = True  # expect: placeholder-loop",
+    "loss = F.cross_entropy(out, y).detach().requires_grad_()  # expect: placeholder-loop",
+], ids=["rebuilt-from-item", "requires-grad-forced", "detached-then-marked"])
+def test_placeholder_loop_fires_on_a_loss_cut_from_the_model(tmp_path, loss):
+    """The usual 'fix' for "element 0 of tensors does not require grad": the loss is made a new leaf, so
+    backward() reaches no parameter and every step changes nothing."""
+    write_project(tmp_path, {"train.py": CUT_LOSS.format(loss=loss)})
+    check_project(tmp_path, SLUG)
+
+
+@pytest.mark.parametrize("loss", [
+    "loss = torch.tensor(0.0, requires_grad=True)\n            loss = loss + F.cross_entropy(out, y)",
+    "loss = F.cross_entropy(out, y).requires_grad_()",
+    "total = torch.tensor(F.cross_entropy(out, y).item(), requires_grad=True)\n"
+    "            loss = F.cross_entropy(out, y)",
+], ids=["accumulator", "marked-but-connected", "copy-beside-the-loss"])
+def test_placeholder_loop_silent_on_losses_still_connected_to_the_model(tmp_path, loss):
+    write_project(tmp_path, {"train.py": CUT_LOSS.format(loss=loss)})
+    check_project(tmp_path, SLUG)

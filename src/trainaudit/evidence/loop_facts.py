@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from trainaudit.evidence.flow import LOSS_SCALERS, Kind
+from trainaudit.evidence.flow import LOSS_SCALERS, Kind, is_literal
 from trainaudit.evidence.index import (
     ClassInfo,
     FunctionInfo,
@@ -19,7 +19,9 @@ from trainaudit.evidence.index import (
     iter_scopes,
     scope_body,
     scope_statements,
+    scope_text,
     subtree,
+    walk_scope,
 )
 from trainaudit.evidence.run_path import Scope, referenced, scope_id, scope_nodes
 from trainaudit.evidence.source import SourceFile, statements
@@ -655,8 +657,8 @@ def fake_losses(program, sf: SourceFile, fn: FunctionInfo | None) -> list[FakeLo
     is backpropagated; Flow confirms no model output or data reaches them."""
     stmts = scope_body(sf, fn)
     nodes = [n for s in stmts for n in subtree(s)] if fn is None else list(subtree(fn.node))
-    backwarded = {n.func.value.id for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-                  and n.func.attr in BACKWARD_ATTRS and isinstance(n.func.value, ast.Name)}
+    backwarded = _backward_lines(nodes)
+    assigned = _assignment_lines(nodes)
     counters = LazyCounters(sf, fn)
     env = None
     out = []
@@ -665,6 +667,8 @@ def fake_losses(program, sf: SourceFile, fn: FunctionInfo | None) -> list[FakeLo
         if pair is None or not (_is_loss_name(pair[0].id) or pair[0].id in backwarded):
             continue
         target, value = pair
+        if target.id in backwarded and not _backpropagated(node.lineno, backwarded[target.id], assigned[target.id]):
+            continue  # an initial value, reassigned from the model's outputs before backward (`loss = loss + l`)
         parts = _formula_parts(sf, value, counters)
         if parts is None:
             continue
@@ -677,6 +681,103 @@ def fake_losses(program, sf: SourceFile, fn: FunctionInfo | None) -> list[FakeLo
             continue
         out.append(FakeLoss(target.id, node, ast.unparse(value), tuple(sorted(parts[1]))))
     return out
+
+
+def _backward_lines(nodes: list[ast.AST]) -> dict[str, list[int]]:
+    """Lines where each name is backpropagated (`name.backward()`)."""
+    out: dict[str, list[int]] = {}
+    for n in nodes:
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in BACKWARD_ATTRS and \
+                isinstance(n.func.value, ast.Name):
+            out.setdefault(n.func.value.id, []).append(n.lineno)
+    return out
+
+
+def _assignment_lines(nodes: list[ast.AST]) -> dict[str, list[int]]:
+    """Lines where each name is bound by an assignment, augmented or not, or has `requires_grad` set on it."""
+    out: dict[str, list[int]] = {}
+    for n in nodes:
+        targets = n.targets if isinstance(n, ast.Assign) else [n.target] if isinstance(
+            n, (ast.AugAssign, ast.AnnAssign)) else []
+        for t in targets:
+            if isinstance(t, ast.Attribute) and t.attr == "requires_grad":
+                t = t.value
+            for name in (e for e in ([t] if isinstance(t, ast.Name) else getattr(t, "elts", []))
+                         if isinstance(e, ast.Name)):
+                out.setdefault(name.id, []).append(n.lineno)
+    return out
+
+
+def _backpropagated(line: int, backward: list[int], assigned: list[int]) -> bool:
+    """Whether the value bound at `line` is the one some backward of the name reads: the name's last binding
+    before that backward, in line order."""
+    return any(max((a for a in assigned if a < b), default=0) == line for b in backward)
+
+
+@dataclass(frozen=True)
+class CutLoss:
+    """A backpropagated loss made a new leaf of the graph, so backward reaches no parameter."""
+
+    name: str
+    line: int
+    how: str
+
+
+_LEAF_MAKERS = frozenset({"torch.tensor", "torch.as_tensor", "torch.Tensor", "torch.FloatTensor"})
+_CUTS = frozenset({"detach", "item", "numpy", "tolist", "cpu"})
+
+
+def file_cut_losses(program: Program, sf: SourceFile) -> list[CutLoss]:
+    """cut_losses of every scope of a file that spells both `requires_grad` and `backward`."""
+    if not (sf.mentions("requires_grad") and sf.mentions("backward")):
+        return []
+    return [c for fn in iter_scopes(program.index, sf) if "requires_grad" in scope_text(sf, fn)
+            for c in cut_losses(sf, fn)]
+
+
+def cut_losses(sf: SourceFile, fn: FunctionInfo | None) -> list[CutLoss]:
+    """Losses given to backward() as new leaves, the usual "fix" for "element 0 of tensors does not require
+    grad": rebuilt from values (`torch.tensor(l.item(), requires_grad=True)`), detached then marked
+    (`l.detach().requires_grad_()`), or with `requires_grad = True` set on them (which PyTorch refuses for any
+    tensor still in the graph). Only the binding a backward reads counts: `loss = torch.tensor(0.0,
+    requires_grad=True)` then `loss = loss + l` is an accumulator."""
+    nodes = walk_scope(scope_body(sf, fn))
+    backwarded = _backward_lines(nodes)
+    if not backwarded:
+        return []
+    assigned = _assignment_lines(nodes)
+    out = []
+    for n in nodes:
+        if not isinstance(n, ast.Assign) or len(n.targets) != 1:
+            continue
+        t, value = n.targets[0], n.value
+        if isinstance(t, ast.Attribute) and t.attr == "requires_grad" and isinstance(t.value, ast.Name) and \
+                isinstance(value, ast.Constant) and value.value is True:
+            name, how = t.value.id, f"`{t.value.id}.requires_grad = True`, which PyTorch allows only on a tensor " \
+                                    "cut from the graph"
+        elif isinstance(t, ast.Name) and isinstance(value, ast.Call):
+            name, how = t.id, _leaf_made(sf, value)
+        else:
+            continue
+        if how and name in backwarded and _backpropagated(n.lineno, backwarded[name], assigned[name]):
+            out.append(CutLoss(name, n.lineno, how))
+    return out
+
+
+def _leaf_made(sf: SourceFile, call: ast.Call) -> str:
+    """How a call makes a new leaf of computed values, or '' when it does not."""
+    func = call.func
+    if _dotted(sf, func) in _LEAF_MAKERS and any(
+            k.arg == "requires_grad" and isinstance(k.value, ast.Constant) and k.value.value is True
+            for k in call.keywords) and call.args and not is_literal(call.args[0]):
+        return f"rebuilt from values by `{ast.unparse(call)}`"
+    if isinstance(func, ast.Attribute) and func.attr == "requires_grad_":
+        chain = func.value
+        while isinstance(chain, (ast.Call, ast.Attribute, ast.Subscript)):
+            if isinstance(chain, ast.Call) and isinstance(chain.func, ast.Attribute) and chain.func.attr in _CUTS:
+                return f"detached, then marked by `{ast.unparse(call)}`"
+            chain = chain.func if isinstance(chain, ast.Call) else chain.value
+    return ""
 
 
 # -- is an optimizer ever stepped ------------------------------------------------------------------------

@@ -174,6 +174,7 @@ def _placeholder_loop(ctx):
             if not eff.trains:
                 failing.append((cand, eff))
     fakes = [(sf, fake) for sf in program.production for fake in loop_facts.file_fake_losses(program, sf)]
+    cut = [(sf, c) for sf in program.production for c in loop_facts.file_cut_losses(program, sf)]
     idle = [opt for opt in training.optimizers
             if not opt.file.is_test and loop_facts.optimizer_stepped(program, opt) is False]
 
@@ -208,6 +209,10 @@ def _placeholder_loop(ctx):
             f"optimizer `{opt.var}` ({opt.cls.rsplit('.', 1)[-1]}) is built but never stepped: no "
             f"`{opt.var}.step()` anywhere it is used, so no parameter is ever updated", opt.file.path, opt.line,
             evidence={"optimizer": opt.cls, "variable": opt.var})
+    for sf, c in cut:
+        yield PLACEHOLDER_LOOP.finding(
+            f"`{c.name}` is cut from the model before backward(): {c.how}; backward reaches no parameter, so no "
+            f"optimizer step changes the model", sf.path, c.line, evidence={"loss": c.name, "how": c.how})
     for sf, fake in fakes:
         made_of = f"loop counters ({', '.join(fake.counters)})" if fake.counters else "constants"
         yield PLACEHOLDER_LOOP.finding(
