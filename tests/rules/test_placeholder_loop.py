@@ -734,3 +734,100 @@ def test_placeholder_loop_fires_on_a_loss_cut_from_the_model(tmp_path, loss):
 def test_placeholder_loop_silent_on_losses_still_connected_to_the_model(tmp_path, loss):
     write_project(tmp_path, {"train.py": CUT_LOSS.format(loss=loss)})
     check_project(tmp_path, SLUG)
+
+
+BESIDE = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torchvision import datasets, transforms
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU())
+        self.head = nn.Linear(256, 10)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def evaluate(model, loader):
+    with torch.no_grad():
+        return sum((model(x).argmax(1) == y).sum().item() for x, y in loader) / len(loader.dataset)
+
+
+def main():
+    tf = transforms.ToTensor()
+    train = DataLoader(datasets.MNIST("data", train=True, download=True, transform=tf), batch_size=64)
+    test = DataLoader(datasets.MNIST("data", train=False, transform=tf), batch_size=256)
+    model = Net()
+    probe = nn.Linear(256, 10)
+    opt = torch.optim.SGD({params}, lr=0.01){marker}
+    for epoch in range(10):
+        for x, y in train:
+            loss = F.cross_entropy({forward}, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        print(epoch, evaluate(model, test))
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_placeholder_loop_fires_on_an_optimizer_of_a_module_the_loop_never_runs(tmp_path):
+    """The loss comes from Net, the optimizer holds another module's parameters: every step leaves Net as built."""
+    write_project(tmp_path, {"train.py": BESIDE.format(params="probe.parameters()", forward="model(x)",
+                                                       marker="  # expect: placeholder-loop")})
+    check_project(tmp_path, SLUG)
+
+
+@pytest.mark.parametrize("params, forward", [
+    ("probe.parameters()", "probe(model.body(x).detach())"),  # a linear probe on a frozen network
+    ("model.head.parameters()", "model(x)"),  # fine-tuning the head only
+    ("list(model.parameters()) + list(probe.parameters())", "model(x)"),
+], ids=["linear-probe", "head-only", "both"])
+def test_placeholder_loop_silent_when_the_optimizer_holds_what_the_loop_runs(tmp_path, params, forward):
+    write_project(tmp_path, {"train.py": BESIDE.format(params=params, forward=forward, marker="")})
+    check_project(tmp_path, SLUG)
+
+
+GLOBALS = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torchvision import datasets, transforms
+
+loader = DataLoader(datasets.MNIST("data", train=True, download=True, transform=transforms.ToTensor()), batch_size=64)
+policy_net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+probe = nn.Linear(784, 10)
+criterion = nn.SmoothL1Loss()
+optimizer = torch.optim.RMSprop({params}.parameters()){marker}
+
+
+def optimize_model(x, y):
+    loss = criterion(policy_net(x), F.one_hot(y, 10).float())
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+for x, y in loader:
+    print(optimize_model(x, y))
+'''
+
+
+@pytest.mark.parametrize("params, marker", [("policy_net", ""), ("probe", "  # expect: placeholder-loop")],
+                         ids=["steps-the-global-it-runs", "steps-another-global"])
+def test_placeholder_loop_reads_the_globals_a_step_function_uses(tmp_path, params, marker):
+    """The PyTorch DQN tutorial: `optimize_model()` runs the module-level `policy_net`, which the module-level
+    optimizer holds (the loss module beside it trains nothing)."""
+    write_project(tmp_path, {"train.py": GLOBALS.format(params=params, marker=marker)})
+    check_project(tmp_path, SLUG)

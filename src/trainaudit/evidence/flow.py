@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import builtins
 import enum
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ class Kind(str, enum.Enum):
     INSTANCE = "instance"  # an object of a known class (models, optimizers, datasets)
 
 
+BUILTINS = frozenset(dir(builtins))  # names a scope can use without binding or importing them
 VALUE_KINDS = frozenset({Kind.RANDOM, Kind.DATA, Kind.CONST, Kind.OUTPUT, Kind.PARAM})
 _SELECTED = frozenset({Kind.RANDOM, Kind.DATA, Kind.OUTPUT, Kind.PARAM})  # values an index selects among
 

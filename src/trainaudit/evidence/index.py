@@ -188,6 +188,17 @@ class ProjectIndex:
                     return found
         return self.lookup(dotted, sf) or dotted
 
+    def class_at(self, path: str, line: int) -> ClassInfo | None:
+        """The outermost project class whose lines hold `line` of the file at `path`."""
+        return next((c for c in self._classes_by_path.get(path, ()) if c.first <= line <= c.last), None)
+
+    @cached_property
+    def _classes_by_path(self) -> dict[str, list[ClassInfo]]:
+        out: dict[str, list[ClassInfo]] = {}
+        for c in self.classes.values():
+            out.setdefault(c.file.path, []).append(c)
+        return out
+
     def class_named(self, name: str) -> list[ClassInfo]:
         """Classes by simple or dotted name (a spec may give either)."""
         if name in self.classes:

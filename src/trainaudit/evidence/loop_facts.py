@@ -9,7 +9,16 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from trainaudit.evidence.flow import LOSS_SCALERS, Kind, is_literal
+from trainaudit.evidence.flow import (
+    BUILTINS,
+    LOSS_SCALERS,
+    Kind,
+    Origin,
+    is_literal,
+    is_loss_class,
+    origin_order,
+    root_name,
+)
 from trainaudit.evidence.index import (
     ClassInfo,
     FunctionInfo,
@@ -29,6 +38,8 @@ from trainaudit.evidence.source import SourceFile, statements
 if TYPE_CHECKING:
     from trainaudit.evidence.flow import Flow
     from trainaudit.evidence.program import Program
+    from trainaudit.evidence.training import Optimizer as TrainingOptimizer
+    from trainaudit.evidence.training import TrainLoop
 
 LOOPS = (ast.For, ast.AsyncFor, ast.While)
 
@@ -870,3 +881,79 @@ def optimizer_stepped(program, opt) -> bool | None:
         return _stepped_in(index, (opt.file, fn), opt.var, True, nodes, 0, set())
     nodes = list(subtree(fn.node)) if fn is not None else list(subtree(opt.file.tree))
     return _stepped_in(index, (opt.file, fn), opt.var, False, nodes, 0, set())
+
+
+# -- does the optimizer hold what the loop runs -------------------------------------------------------------
+@dataclass(frozen=True)
+class Beside:
+    """An optimizer stepped in a training loop that never uses the modules whose parameters it holds, while the
+    loop runs other modules: the loss comes from models no step there changes."""
+
+    opt: TrainingOptimizer
+    loop: TrainLoop
+    held: tuple[str, ...]  # "class at path:line" of each module the optimizer holds
+    runs: tuple[str, ...]  # classes of the modules the loop uses instead
+
+
+def optimizers_beside_the_model(program: Program) -> list[Beside]:
+    """Training loops whose stepped optimizers hold only modules the loop never mentions. Silent when what an
+    optimizer holds is unknown, or is a submodule made inside a project class (`model.head.parameters()`: the
+    loop runs the whole model), and on framework loops, which pick their own parameters."""
+    training = program.training
+    stepping: dict[int, list[TrainingOptimizer]] = {}  # id of a step call -> the optimizers it steps
+    for o in training.optimizers:
+        for c in o.steps:
+            stepping.setdefault(id(c), []).append(o)
+    out: list[Beside] = []
+    for loop in training.loops:
+        if loop.kind in ("fit", "step-method") or not loop.backward or not loop.steps:
+            continue
+        opts = list({id(o): o for c in loop.steps for o in stepping.get(id(c), ())}.values())
+        held = [_held_modules(program, o) for o in opts]
+        if not opts or any(h is None for h in held):
+            continue
+        holds = frozenset().union(*held)  # type: ignore[arg-type]
+        used = _modules_used(program, loop)
+        runs = {o for o in used - holds if not is_loss_class(o.what)}  # a loss module has nothing to train
+        if holds and runs and not used & holds:
+            for o in opts:
+                out.append(Beside(o, loop, tuple(f"{h.what.rsplit('.', 1)[-1]} at {h.path}:{h.line}" for h in sorted(
+                    holds, key=origin_order)), tuple(sorted({r.what.rsplit(".", 1)[-1] for r in runs}))))
+    return out
+
+
+def _held_modules(program: Program, opt: TrainingOptimizer) -> frozenset[Origin] | None:
+    """The module instances whose parameters an optimizer is given, or None when that is not known for each."""
+    flow, index = program.flow, program.index
+    call = opt.node
+    params = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "params"), None)
+    if params is None:
+        return None
+    prov = flow.concrete(flow.eval(params, opt.file, opt.scope, flow.env(opt.file, opt.scope)))
+    if any(o.kind is Kind.PARAM for o in prov):
+        return None
+    out = frozenset(o for o in prov if o.kind is Kind.INSTANCE and flow._is_module_class(o.what))
+    if any(index.class_at(o.path, o.line) for o in out):
+        return None  # made in a project class's body: a submodule of a model the loop may run whole
+    return out or None
+
+
+def _modules_used(program: Program, loop: TrainLoop) -> frozenset[Origin]:
+    """Module instances a loop names: `model`, `self.encoder`, whatever it calls or hands to a helper."""
+    flow, sf = program.flow, loop.file
+    env = flow.env(sf, loop.scope)
+    module_env: dict | None = None  # a function reads the file's globals (built only when it names one)
+    defined = {o.name for o in sf.outline}
+    out: set[Origin] = set()
+    for node in loop.body():
+        if isinstance(node, ast.Name) or isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            name = root_name(node)
+            scope, names = loop.scope, env
+            if loop.scope is not None and name not in env and name not in sf.aliases and name not in defined \
+                    and name not in BUILTINS:
+                module_env = module_env if module_env is not None else flow.env(sf, None)
+                if name in module_env:
+                    scope, names = None, module_env
+            out.update(o for o in flow.concrete(flow.eval(node, sf, scope, names))  # type: ignore[arg-type]
+                       if o.kind is Kind.INSTANCE and flow._is_module_class(o.what))
+    return frozenset(out)

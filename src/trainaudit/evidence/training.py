@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import ast
-import builtins
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from trainaudit.evidence.flow import (
+    BUILTINS,
     LOSS_SCALERS,
     Flow,
     Kind,
@@ -402,16 +402,13 @@ def _listed_names(expr: ast.expr) -> list[str]:
     return []
 
 
-_BUILTINS = frozenset(dir(builtins))
-
-
 def _calls_a_value(sf: SourceFile, index: ProjectIndex, func: ast.expr) -> bool:
     """A call of a callable object the scope holds (`vgg[:22](x)`, `model(x)`), not of an imported function, a
     project definition or a builtin."""
     if isinstance(func, (ast.Subscript, ast.Call)):
         return True
     root = root_name(func)
-    if root is None or root in sf.aliases or root in _BUILTINS:
+    if root is None or root in sf.aliases or root in BUILTINS:
         return False
     return not isinstance(index.resolve(sf, func), (ClassInfo, FunctionInfo))
 

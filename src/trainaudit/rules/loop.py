@@ -209,6 +209,14 @@ def _placeholder_loop(ctx):
             f"optimizer `{opt.var}` ({opt.cls.rsplit('.', 1)[-1]}) is built but never stepped: no "
             f"`{opt.var}.step()` anywhere it is used, so no parameter is ever updated", opt.file.path, opt.line,
             evidence={"optimizer": opt.cls, "variable": opt.var})
+    for b in loop_facts.optimizers_beside_the_model(program):
+        opt = b.opt
+        yield PLACEHOLDER_LOOP.finding(
+            f"optimizer `{opt.var or opt.cls.rsplit('.', 1)[-1]}` holds the parameters of {', '.join(b.held)}, "
+            f"which the training loop at {b.loop.file.path}:{b.loop.line} never uses; the loop runs "
+            f"{', '.join(b.runs)}, which those steps leave as built", opt.file.path, opt.line,
+            evidence={"optimizer": opt.cls, "holds": list(b.held), "loop": f"{b.loop.file.path}:{b.loop.line}",
+                      "runs": list(b.runs)})
     for sf, c in cut:
         yield PLACEHOLDER_LOOP.finding(
             f"`{c.name}` is cut from the model before backward(): {c.how}; backward reaches no parameter, so no "
