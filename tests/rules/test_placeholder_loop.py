@@ -831,3 +831,53 @@ def test_placeholder_loop_reads_the_globals_a_step_function_uses(tmp_path, param
     optimizer holds (the loss module beside it trains nothing)."""
     write_project(tmp_path, {"train.py": GLOBALS.format(params=params, marker=marker)})
     check_project(tmp_path, SLUG)
+
+
+ONE_PASS = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torchvision import datasets, transforms
+
+
+def evaluate(model, loader):
+    with torch.no_grad():
+        return sum((model(x).argmax(1) == y).sum().item() for x, y in loader) / len(loader.dataset)
+
+
+def main(max_steps=1000):
+    tf = transforms.ToTensor()
+    train = DataLoader(datasets.MNIST("data", train=True, download=True, transform=tf), batch_size=64)
+    test = DataLoader(datasets.MNIST("data", train=False, transform=tf), batch_size=256)
+    sample, _ = next(iter(train))
+    for sample, _ in train:
+        break
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    for epoch in range(10):
+        for step, (x, y) in enumerate(train):{marker}
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            {stop}
+        print(epoch, evaluate(model, test))
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_placeholder_loop_fires_on_a_training_loop_that_breaks_after_its_first_step(tmp_path):
+    """A debugging `break` left in: each epoch trains on one batch."""
+    write_project(tmp_path, {"train.py": ONE_PASS.format(marker="  # expect: placeholder-loop", stop="break")})
+    check_project(tmp_path, SLUG)
+
+
+@pytest.mark.parametrize("stop", ["if step >= max_steps:\n                break", "continue"])
+def test_placeholder_loop_silent_on_a_break_under_a_condition(tmp_path, stop):
+    """A step budget stops the loop when it is spent; the sample fetched with `for ...: break` trains nothing."""
+    write_project(tmp_path, {"train.py": ONE_PASS.format(marker="", stop=stop)})
+    check_project(tmp_path, SLUG)

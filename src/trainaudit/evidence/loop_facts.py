@@ -883,6 +883,20 @@ def optimizer_stepped(program, opt) -> bool | None:
     return _stepped_in(index, (opt.file, fn), opt.var, False, nodes, 0, set())
 
 
+# -- does the loop run more than once -----------------------------------------------------------------------
+def one_pass_loops(program: Program) -> list[tuple[TrainLoop, ast.Break]]:
+    """Training loops whose body ends its first pass with an unconditional `break` (a debugging stop left in):
+    each run of the loop backpropagates and steps once. A `break` under a condition (a step budget) is not one."""
+    out = []
+    for loop in program.training.loops:
+        node = loop.node
+        if loop.kind == "loop" and isinstance(node, LOOPS) and loop.steps:
+            stop = next((s for s in node.body if isinstance(s, ast.Break)), None)
+            if stop is not None:
+                out.append((loop, stop))
+    return out
+
+
 # -- does the optimizer hold what the loop runs -------------------------------------------------------------
 @dataclass(frozen=True)
 class Beside:

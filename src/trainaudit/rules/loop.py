@@ -209,6 +209,11 @@ def _placeholder_loop(ctx):
             f"optimizer `{opt.var}` ({opt.cls.rsplit('.', 1)[-1]}) is built but never stepped: no "
             f"`{opt.var}.step()` anywhere it is used, so no parameter is ever updated", opt.file.path, opt.line,
             evidence={"optimizer": opt.cls, "variable": opt.var})
+    for lp, stop in loop_facts.one_pass_loops(program):
+        yield PLACEHOLDER_LOOP.finding(
+            f"training loop `{ast.unparse(lp.node).splitlines()[0].rstrip(':')}` stops after its first pass: the "
+            f"`break` at line {stop.lineno} runs unconditionally, so it steps the optimizer once",
+            lp.file.path, lp.line, evidence={"break": f"{lp.file.path}:{stop.lineno}"})
     for b in loop_facts.optimizers_beside_the_model(program):
         opt = b.opt
         yield PLACEHOLDER_LOOP.finding(
