@@ -55,3 +55,36 @@ def test_findings_do_not_depend_on_which_trees_reading_kept(monkeypatch):
         reports[keep] = [audit(p).to_dict() for p in CORPUS]
         assert bool(reparsed) is not keep
     assert reports[True] == reports[False]
+
+
+def test_a_file_parsed_again_deeper_in_the_stack_parses_as_it_did_when_read():
+    """CPython parses only as deep as the stack has room: a file nested as deep as reading could parse raised
+    RecursionError out of audit() when a check parsed it again from deep in its own calls."""
+    import ast
+
+    from trainaudit.evidence.source import reparse
+
+    def parses(n: int) -> bool:
+        try:
+            ast.parse("-" * n + "1")
+            return True
+        except (RecursionError, MemoryError):  # the stack's room, or the parser's own limit further out
+            return False
+
+    low, high = 1, 100_000  # the deepest nesting that parses here
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if parses(mid) else (low, mid - 1)
+    text = "-" * low + "1"
+
+    def deeper(frames: int) -> tuple[bool, ast.Module]:
+        if frames:
+            return deeper(frames - 1)
+        return parses(low), reparse(text, "deep.py")
+
+    plain, tree = deeper(200)
+    assert not plain, "the plain parse should fail this deep; the test would prove nothing"
+    node, depth = tree.body[0].value, 0  # the same tree: `low` nested minus signs around 1
+    while isinstance(node, ast.UnaryOp):
+        node, depth = node.operand, depth + 1
+    assert (depth, node.value) == (low, 1)

@@ -1,10 +1,11 @@
-"""Source evidence: each .py file and notebook parsed once, with import aliases resolved."""
+"""Source evidence: each .py file and notebook read and parsed, with import aliases resolved."""
 
 from __future__ import annotations
 
 import ast
 import os
 import re
+import sys
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
@@ -108,7 +109,7 @@ class SourceFile:
     def tree(self) -> ast.Module | None:
         """The file's tree, parsed on first use and kept for the rest of the audit (node identity is stable)."""
         if self._tree is None and self.parsed:
-            self._tree = ast.parse(self.text, filename=self.path)
+            self._tree = reparse(self.text, self.path)
         return self._tree
 
     def mentions(self, *words: str) -> bool:
@@ -360,6 +361,24 @@ def read_source(root: Path, rel: str, keep: Callable[[SourceFile], bool] | None 
     if keep is None or keep(sf):
         sf._tree = tree
     return sf  # else the tree is freed here, while its memory is still in the cache
+
+
+def reparse(text: str, path: str) -> ast.Module:
+    """Parse a file that parsed when it was read, from wherever a check asks. CPython's parser nests only as deep
+    as the stack has room left: a deeply nested file that parsed at read time could fail deep inside a check,
+    so the limit is raised by the depth of the stack here, giving the parse at least the room it had then."""
+    try:
+        return ast.parse(text, filename=path)
+    except RecursionError:
+        depth, frame = 0, sys._getframe()
+        while frame is not None:
+            depth, frame = depth + 1, frame.f_back
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(limit + depth)
+        try:
+            return ast.parse(text, filename=path)
+        finally:
+            sys.setrecursionlimit(limit)
 
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
