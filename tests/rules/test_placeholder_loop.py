@@ -663,17 +663,22 @@ if __name__ == "__main__":
 '''
 
 
-def test_placeholder_loop_silent_on_steps_taken_with_the_gradients_autograd_grad_returns(tmp_path):
+@pytest.mark.parametrize("update", [
+    "fast = [w - inner_lr * g for w, g in zip(fast, grads)]",
+    "with torch.no_grad():\n            for w, g in zip(fast, grads):\n                w -= inner_lr * g",
+], ids=["rebound", "in-place"])
+def test_placeholder_loop_silent_on_steps_taken_with_the_gradients_autograd_grad_returns(tmp_path, update):
     """MAML's inner loop and a Langevin sampler update with the gradients `torch.autograd.grad` returns
     (`w - lr * g`, `x - step * grad`): no optimizer and no `.grad` in place, yet every step is taken."""
-    write_project(tmp_path, {"maml.py": GRAD_STEPS.format(
-        marker="", update="fast = [w - inner_lr * g for w, g in zip(fast, grads)]")})
+    write_project(tmp_path, {"maml.py": GRAD_STEPS.format(marker="", update=update)})
     check_project(tmp_path, SLUG)
 
 
-def test_placeholder_loop_fires_on_gradients_taken_and_only_printed(tmp_path):
-    write_project(tmp_path, {"maml.py": GRAD_STEPS.format(
-        marker="  # expect: placeholder-loop", update="print(step, [g.norm() for g in grads])")})
+@pytest.mark.parametrize("update", ["print(step, [g.norm() for g in grads])",
+                                    "penalty = (grads[0].norm() - 1) ** 2"], ids=["printed", "penalty"])
+def test_placeholder_loop_fires_on_gradients_taken_and_never_applied(tmp_path, update):
+    """Gradients printed, or a value computed from them (a gradient penalty), update no tensor."""
+    write_project(tmp_path, {"maml.py": GRAD_STEPS.format(marker="  # expect: placeholder-loop", update=update)})
     check_project(tmp_path, SLUG)
 
 
@@ -717,7 +722,9 @@ if __name__ == "__main__":
     "loss = F.mse_loss(out.argmax(1).float(), y.float())\n"
     "            loss.requires_grad = True  # expect: placeholder-loop",
     "loss = F.cross_entropy(out, y).detach().requires_grad_()  # expect: placeholder-loop",
-], ids=["rebuilt-from-item", "requires-grad-forced", "detached-then-marked"])
+    "loss = torch.tensor(F.cross_entropy(out, y).item(), requires_grad=True); loss.backward()  # expect: "
+    "placeholder-loop",
+], ids=["rebuilt-from-item", "requires-grad-forced", "detached-then-marked", "one-line"])
 def test_placeholder_loop_fires_on_a_loss_cut_from_the_model(tmp_path, loss):
     """The usual 'fix' for "element 0 of tensors does not require grad": the loss is made a new leaf, so
     backward() reaches no parameter and every step changes nothing."""
@@ -730,7 +737,8 @@ def test_placeholder_loop_fires_on_a_loss_cut_from_the_model(tmp_path, loss):
     "loss = F.cross_entropy(out, y).requires_grad_()",
     "total = torch.tensor(F.cross_entropy(out, y).item(), requires_grad=True)\n"
     "            loss = F.cross_entropy(out, y)",
-], ids=["accumulator", "marked-but-connected", "copy-beside-the-loss"])
+    "loss = F.cross_entropy(out, y).cpu().requires_grad_()",
+], ids=["accumulator", "marked-but-connected", "copy-beside-the-loss", "moved-then-marked"])
 def test_placeholder_loop_silent_on_losses_still_connected_to_the_model(tmp_path, loss):
     write_project(tmp_path, {"train.py": CUT_LOSS.format(loss=loss)})
     check_project(tmp_path, SLUG)
@@ -876,7 +884,20 @@ def test_placeholder_loop_fires_on_a_training_loop_that_breaks_after_its_first_s
     check_project(tmp_path, SLUG)
 
 
-@pytest.mark.parametrize("stop", ["if step >= max_steps:\n                break", "continue"])
+RETRY = """for attempt in range(3):  # retry the step after freeing memory
+                try:
+                    loss = F.cross_entropy(model(x), y)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                except torch.cuda.OutOfMemoryError:
+                    torch.cuda.empty_cache()
+                    continue
+                break"""
+
+
+@pytest.mark.parametrize("stop", ["if step >= max_steps:\n                break", "continue", RETRY],
+                         ids=["budget", "continue", "retry"])
 def test_placeholder_loop_silent_on_a_break_under_a_condition(tmp_path, stop):
     """A step budget stops the loop when it is spent; the sample fetched with `for ...: break` trains nothing."""
     write_project(tmp_path, {"train.py": ONE_PASS.format(marker="", stop=stop)})

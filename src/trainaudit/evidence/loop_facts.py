@@ -261,22 +261,48 @@ def _node_effects(sf: SourceFile, node: ast.AST, eff: Effects) -> None:
 
 
 def _functional_updates(sf: SourceFile, nodes: list[ast.AST], eff: Effects) -> None:
-    """Steps taken with the gradients `torch.autograd.grad` returns: an assignment that adds or subtracts a
-    value made from them (MAML's `fast = [w - lr * g for w, g in zip(fast, grads)]`, a Langevin sampler's
-    `x = x - step * grad + noise`). Such gradients never reach `.grad`, so no optimizer step could use them."""
+    """Steps taken with the gradients `torch.autograd.grad` returns: the tensors it differentiated are rebound
+    to (or updated in place by) values made from those gradients (MAML's `fast = [w - lr * g for w, g in
+    zip(fast, grads)]`, a Langevin sampler's `x = x - step * grad + noise`, `w -= lr * g`). Such gradients never
+    reach `.grad`, so no optimizer step could use them. A value merely computed from them (a gradient penalty,
+    a norm) updates nothing."""
     grads: set[str] = set()
+    inputs: set[str] = set()
     for node in nodes:
-        if isinstance(node, ast.Assign) and any(
-                isinstance(c, ast.Call) and _dotted(sf, c.func) == "torch.autograd.grad" for c in subtree(node.value)):
-            grads.update(n.id for t in node.targets for n in subtree(t) if isinstance(n, ast.Name))
+        if not isinstance(node, ast.Assign):
+            continue
+        for c in subtree(node.value):
+            if isinstance(c, ast.Call) and _dotted(sf, c.func) == "torch.autograd.grad":
+                grads.update(_bound_names(node.targets))
+                given = c.args[1] if len(c.args) > 1 else next((k.value for k in c.keywords if k.arg == "inputs"), None)
+                if given is not None:
+                    inputs.update(n.id for n in subtree(given) if isinstance(n, ast.Name))
     if not grads:
         return
+    for node in nodes:  # `for w, g in zip(fast, grads): w -= lr * g` updates each tensor in turn
+        if isinstance(node, (ast.For, ast.comprehension)):
+            iterated = {n.id for n in subtree(node.iter) if isinstance(n, ast.Name)}
+            for names in (inputs, grads):
+                if iterated & names:
+                    names.update(_bound_names([node.target]))
     for node in nodes:
-        if isinstance(node, ast.Assign):
-            inside = subtree(node.value)
-            if any(isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Sub, ast.Add)) for n in inside) and any(
-                    isinstance(n, ast.Name) and n.id in grads for n in inside):
+        if isinstance(node, ast.Assign) and inputs & set(_bound_names(node.targets)) or isinstance(
+                node, ast.AugAssign) and root_name(node.target) in inputs:
+            if any(isinstance(n, ast.Name) and n.id in grads for n in subtree(node.value)):  # type: ignore[attr-defined]
                 eff.steps.append(f"{sf.path}:{node.lineno} update with autograd.grad's gradients")
+
+
+def _bound_names(targets: list[ast.expr]) -> list[str]:
+    """Names an assignment binds: `x`, `a, b`, `*rest`; not the names inside a subscript or attribute target."""
+    out: list[str] = []
+    for t in targets:
+        if isinstance(t, ast.Starred):
+            t = t.value
+        if isinstance(t, ast.Name):
+            out.append(t.id)
+        elif isinstance(t, (ast.Tuple, ast.List)):
+            out += _bound_names(t.elts)
+    return out
 
 
 def trains_among(sf: SourceFile, loop: ast.AST, calls: Iterable[ast.Call]) -> bool:
@@ -722,7 +748,7 @@ def _assignment_lines(nodes: list[ast.AST]) -> dict[str, list[int]]:
 def _backpropagated(line: int, backward: list[int], assigned: list[int]) -> bool:
     """Whether the value bound at `line` is the one some backward of the name reads: the name's last binding
     before that backward, in line order."""
-    return any(max((a for a in assigned if a < b), default=0) == line for b in backward)
+    return any(max((a for a in assigned if a <= b), default=0) == line for b in backward)  # `l = ...; l.backward()`
 
 
 @dataclass(frozen=True)
@@ -735,7 +761,7 @@ class CutLoss:
 
 
 _LEAF_MAKERS = frozenset({"torch.tensor", "torch.as_tensor", "torch.Tensor", "torch.FloatTensor"})
-_CUTS = frozenset({"detach", "item", "numpy", "tolist", "cpu"})
+_CUTS = frozenset({"detach", "item", "numpy", "tolist"})
 
 
 def file_cut_losses(program: Program, sf: SourceFile) -> list[CutLoss]:
@@ -890,9 +916,10 @@ def one_pass_loops(program: Program) -> list[tuple[TrainLoop, ast.Break]]:
     out = []
     for loop in program.training.loops:
         node = loop.node
-        if loop.kind == "loop" and isinstance(node, LOOPS) and loop.steps:
+        if loop.kind == "loop" and isinstance(node, LOOPS) and loop.steps and loop.backward:
             stop = next((s for s in node.body if isinstance(s, ast.Break)), None)
-            if stop is not None:
+            # A `continue` before it skips it: a retry loop (`try: step; except OOM: continue`, then `break`).
+            if stop is not None and not any(isinstance(n, ast.Continue) for n in walk_scope(node.body)):
                 out.append((loop, stop))
     return out
 

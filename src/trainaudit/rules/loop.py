@@ -174,7 +174,9 @@ def _placeholder_loop(ctx):
             if not eff.trains:
                 failing.append((cand, eff))
     fakes = [(sf, fake) for sf in program.production for fake in loop_facts.file_fake_losses(program, sf)]
-    cut = [(sf, c) for sf in program.production for c in loop_facts.file_cut_losses(program, sf)]
+    faked = {(sf.path, fake.line) for sf, fake in fakes}  # a fake loss marked requires_grad is reported once, as fake
+    cut = [(sf, c) for sf in program.production for c in loop_facts.file_cut_losses(program, sf)
+           if (sf.path, c.line) not in faked]
     idle = [opt for opt in training.optimizers
             if not opt.file.is_test and loop_facts.optimizer_stepped(program, opt) is False]
 
