@@ -902,3 +902,55 @@ def test_placeholder_loop_silent_on_a_break_under_a_condition(tmp_path, stop):
     """A step budget stops the loop when it is spent; the sample fetched with `for ...: break` trains nothing."""
     write_project(tmp_path, {"train.py": ONE_PASS.format(marker="", stop=stop)})
     check_project(tmp_path, SLUG)
+
+
+WRAPPED = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torchvision import datasets, transforms
+
+
+class Diffusion(nn.Module):
+    """Wraps the network it trains: the loss noises a batch and asks the network for the noise."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        noise = torch.randn_like(x)
+        return F.mse_loss(self.net(x + noise), noise)
+
+
+def main():
+    loader = DataLoader(datasets.MNIST("data", download=True, transform=transforms.ToTensor()), batch_size=64)
+    unet = nn.Sequential(nn.Flatten(), nn.Linear(784, 784), nn.Unflatten(1, (1, 28, 28)))
+    backbone, head = nn.Sequential(nn.Flatten(), nn.Linear(784, 64)), nn.Linear(64, 10)
+    {build}
+    for epoch in range(5):
+        for x, y in loader:
+            {loss}
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            print(epoch, loss.item(), (head(backbone(x)).argmax(1) == y).float().mean().item())
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@pytest.mark.parametrize("build, loss", [
+    ("diffusion = Diffusion(unet)\n    opt = torch.optim.Adam(unet.parameters())", "loss = diffusion(x)"),
+    ("model = nn.Sequential(backbone, head)\n    opt = torch.optim.SGD(model.parameters(), lr=0.1)",
+     "loss = F.cross_entropy(head(backbone(x)), y)"),
+], ids=["wrapped-in-what-the-loop-runs", "holding-what-the-loop-runs"])
+def test_placeholder_loop_silent_on_an_optimizer_of_modules_wrapped_or_held(tmp_path, build, loss):
+    """lucidrains' shape: `Adam(unet.parameters())` while the loop runs `diffusion = GaussianDiffusion(unet)`; or
+    an optimizer of `nn.Sequential(backbone, head)` while the loop runs its parts."""
+    write_project(tmp_path, {"train.py": WRAPPED.format(build=build, loss=loss)})
+    check_project(tmp_path, SLUG)

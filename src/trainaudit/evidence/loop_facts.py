@@ -974,9 +974,33 @@ def _held_modules(program: Program, opt: TrainingOptimizer) -> frozenset[Origin]
     if any(o.kind is Kind.PARAM for o in prov):
         return None
     out = frozenset(o for o in prov if o.kind is Kind.INSTANCE and flow._is_module_class(o.what))
-    if any(index.class_at(o.path, o.line) for o in out):
+    if not out or any(index.class_at(o.path, o.line) for o in out):
         return None  # made in a project class's body: a submodule of a model the loop may run whole
-    return out or None
+    return out if _used_only_by(program, opt, params) else None
+
+
+def _used_only_by(program: Program, opt: TrainingOptimizer, params: ast.expr) -> bool:
+    """Whether the modules an optimizer is given (`probe.parameters()`) are named nowhere else in their file
+    than where they are bound and handed to optimizers, and hold no other module: then no loop can run them,
+    even wrapped (`GaussianDiffusion(unet)`, `nn.Sequential(enc, dec)` run what they were given)."""
+    sf, flow = opt.file, program.flow
+    names = {root_name(c.func.value) for c in subtree(params) if isinstance(c, ast.Call)
+             and isinstance(c.func, ast.Attribute) and c.func.attr in ("parameters", "named_parameters")}
+    if not names or None in names or "self" in names:
+        return False
+    handed = {id(n) for o in program.training.optimizers if o.file is sf for n in subtree(o.node)}
+    env = flow.env(sf, opt.scope)
+    for node in sf.nodes_of(ast.Name, ast.Assign):
+        if isinstance(node, ast.Name):
+            if node.id in names and isinstance(node.ctx, ast.Load) and id(node) not in handed:
+                return False  # run, wrapped, passed on, or read some other way
+        elif names & set(_bound_names(node.targets)) and isinstance(node.value, ast.Call) and any(
+                o.kind is Kind.INSTANCE and flow._is_module_class(o.what)
+                for a in [*node.value.args, *(k.value for k in node.value.keywords)]
+                for o in flow.concrete(flow.eval(a, sf, opt.scope, env))):
+            return False  # a container or wrapper of modules the loop may run on their own
+    return True
+
 
 
 def _modules_used(program: Program, loop: TrainLoop) -> frozenset[Origin]:
