@@ -852,3 +852,30 @@ def test_missing_metrics_fires_on_raw_weights_optimised_without_evaluation(tmp_p
         image="torch.zeros(256, 256, requires_grad=True)", marker="  # expect: missing-metrics",
         use="F.linear(vgg[:22](content), image)")})
     check_project(tmp_path, {"missing-metrics"})
+
+
+def test_an_optimizer_of_a_soft_prompt_over_batches_is_training(tmp_path):
+    """Prompt tuning also optimises a tensor fed to a frozen network, but over batches of data, and the prompt is
+    read from a weights file: that is training (found in review: it was taken for style transfer)."""
+    write_project(tmp_path, {"train.py": """
+        import torch
+        from torch import nn
+        from torch.utils.data import DataLoader, TensorDataset
+
+        backbone = torch.load("frozen_encoder.pt")
+        backbone.requires_grad_(False)
+        soft_prompt = torch.load("prompt_init.pt").requires_grad_()
+        optimizer = torch.optim.Adam([soft_prompt], lr=1e-3)
+        tokens, labels = torch.load("train_tokens.pt")
+        loader = DataLoader(TensorDataset(tokens, labels), batch_size=32, shuffle=True)
+        for epoch in range(5):
+            for x, y in loader:
+                logits = backbone(x, soft_prompt)
+                loss = nn.functional.cross_entropy(logits, y)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            print(epoch, loss.item(), (logits.argmax(1) == y).float().mean().item())
+    """})
+    report = check_project(tmp_path, {"missing-metrics"})
+    assert report.verdict.value == "valid" and report.summary["entry_points"] == ["train.py"]

@@ -238,16 +238,21 @@ class TrainingPath:
         """Whether an optimizer holds only tensors made from data that its scope feeds to a network: style
         transfer's `LBFGS([image])` with `vgg(image)`, deep dream, an adversarial perturbation. Weights are made
         by random or constant init (or come from modules) and are used by functions (`F.linear(x, w)`), not fed."""
-        names = _listed_names(params)
-        if not names:
+        names = _names(params)
+        if not names or isinstance(params, (ast.List, ast.Tuple)) and len(names) != len(params.elts):
             return False
-        prov = self.flow.concrete(self.flow.eval(params, sf, fn, env))
-        if not prov or any(o.kind is not Kind.DATA for o in prov):
+        flow = self.flow
+        prov = flow.concrete(flow.eval(params, sf, fn, env))
+        # Tensors read from a weights file (a soft prompt, an adapter) are parameters, whatever they are fed to.
+        if not prov or any(o.kind is not Kind.DATA or o.what in _WEIGHT_FILES for o in prov):
             return False
         fed: set[str] = set()
         for node in subtree(fn.node if fn is not None else sf.tree):  # type: ignore[arg-type]
             if isinstance(node, ast.Call) and _calls_a_value(sf, self.index, node.func):
                 fed.update(a.id for a in [*node.args, *(k.value for k in node.keywords)] if isinstance(a, ast.Name))
+            elif isinstance(node, (ast.For, ast.AsyncFor)) and any(
+                    o.kind is Kind.DATA for o in flow.concrete(flow.eval(node.iter, sf, fn, env))):
+                return False  # batches of data go by: the tensor is trained on them (prompt tuning), not fitted
         return set(names) <= fed
 
     def _is_model(self, dotted: str) -> bool:
@@ -373,7 +378,8 @@ def _grad_inputs(sf: SourceFile, call: ast.Call) -> ast.expr | None:
 
 
 def _names(expr: ast.expr | None) -> list[str]:
-    """The names an `inputs` argument gives: `x`, or the names listed in `[x, t]` / `(x, t)`."""
+    """The names a tensor argument gives (autograd.grad's `inputs`, an optimizer's tensors): `x`, or the names
+    listed in `[x, t]` / `(x, t)`."""
     if isinstance(expr, ast.Name):
         return [expr.id]
     if isinstance(expr, (ast.List, ast.Tuple)):
@@ -393,13 +399,7 @@ def _argument(call: ast.Call, params: list[str], name: str) -> ast.expr | None:
     return None
 
 
-def _listed_names(expr: ast.expr) -> list[str]:
-    """`x` or `[x, y]` / `(x, y)`: the names of the tensors an optimizer is given, else []."""
-    if isinstance(expr, ast.Name):
-        return [expr.id]
-    if isinstance(expr, (ast.List, ast.Tuple)) and all(isinstance(e, ast.Name) for e in expr.elts):
-        return [e.id for e in expr.elts]  # type: ignore[attr-defined]
-    return []
+_WEIGHT_FILES = frozenset({"torch.load", "safetensors.torch.load_file"})
 
 
 def _calls_a_value(sf: SourceFile, index: ProjectIndex, func: ast.expr) -> bool:
