@@ -542,6 +542,49 @@ def test_synthetic_data_silent_on_the_collocation_points_of_a_physics_informed_l
     check_project(tmp_path, {"synthetic-data"})
 
 
+def test_synthetic_data_silent_on_initial_condition_points_beside_the_collocation_points(tmp_path):
+    """Burgers' equation (found in review): the residual is taken at random (x, t) through a method, and the
+    initial condition is fitted at random x0 against the known u(x, 0): both are points of the domain."""
+    write_project(tmp_path, {"burgers.py": '''
+import numpy as np
+import torch
+from torch import nn
+
+
+class PINN:
+    def __init__(self):
+        self.net = nn.Sequential(nn.Linear(2, 64), nn.Tanh(), nn.Linear(64, 1))
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=1e-3)
+        self.nu = 0.01 / np.pi
+
+    def net_f(self, x, t):
+        u = self.net(torch.cat([x, t], dim=1))
+        u_x = torch.autograd.grad(u, x, torch.ones_like(u), create_graph=True)[0]
+        u_t = torch.autograd.grad(u, t, torch.ones_like(u), create_graph=True)[0]
+        u_xx = torch.autograd.grad(u_x, x, torch.ones_like(u_x), create_graph=True)[0]
+        return u_t + u * u_x - self.nu * u_xx
+
+    def train(self, iters):
+        for it in range(iters):
+            x = torch.rand(2048, 1, requires_grad=True) * 2 - 1
+            t = torch.rand(2048, 1, requires_grad=True)
+            x0 = torch.rand(256, 1) * 2 - 1
+            u0 = -torch.sin(np.pi * x0)
+            f = self.net_f(x, t)
+            loss = f.pow(2).mean() + (self.net(torch.cat([x0, torch.zeros_like(x0)], 1)) - u0).pow(2).mean()
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+            if it % 100 == 0:
+                print(it, loss.item(), f.abs().max().item())
+
+
+if __name__ == "__main__":
+    PINN().train(10000)
+'''})
+    check_project(tmp_path, {"synthetic-data"})
+
+
 def test_synthetic_data_fires_on_random_points_fitted_beside_a_residual_taken_elsewhere(tmp_path):
     """The residual is taken on the fixed grid; the random points are fitted to random targets."""
     write_project(tmp_path, {"pinn.py": PINN.format(

@@ -122,9 +122,11 @@ def _synthetic_data(ctx):
     for loop in program.training.loops:
         feeds = program.training.feeds(loop)
         origins = {o for _, p in feeds for o in p}
-        random = [o for o in origins if o.kind is Kind.RANDOM]
-        if random:  # collocation points of a physics-informed loss are sampled at random by design
-            random = sorted(set(random) - program.training.differentiated(loop), key=origin_order)
+        random = sorted((o for o in origins if o.kind is Kind.RANDOM), key=origin_order)
+        if random and program.training.differentiated(loop):
+            # A physics-informed loss: its inputs are points sampled in the domain (collocation, initial and
+            # boundary points), supervised by the equation and its known conditions, not stand-in data.
+            random = []
         has_data = any(o.kind is Kind.DATA for o in origins)
         calls = [f"{loop.file.path}:{n.lineno}" for n, _ in feeds]
         if random and not has_data:
