@@ -307,7 +307,7 @@ class Flow:
                         continue
                     for t in node.targets:
                         if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
-                            mods = [x for x in self._instances(self.self_attr(c, t.attr)) if self._is_module_class(x)]
+                            mods = [x for x in self._instances(self.self_attr(c, t.attr)) if self.is_module_class(x)]
                             if mods:
                                 out.setdefault(t.attr, sorted(set(out.get(t.attr, [])) | set(mods)))
         return out
@@ -458,7 +458,7 @@ class Flow:
         return self._call_value(self.eval(func, sf, fn, env), values, here)
 
     def _call_value(self, callee: Prov, values: Prov, here: tuple[str, int]) -> Prov:
-        mods = [c for c in self._instances(callee) if self._is_module_class(c)]
+        mods = [c for c in self._instances(callee) if self.is_module_class(c)]
         if mods:
             return frozenset({Origin(Kind.OUTPUT, mods[0], *here)}) | values
         return values | frozenset(o for o in callee if o.kind in VALUE_KINDS)
@@ -475,7 +475,7 @@ class Flow:
     def _instances(self, p: Prov) -> list[str]:
         return sorted({o.what for o in self.concrete(p) if o.kind is Kind.INSTANCE})
 
-    def _is_module_class(self, dotted: str) -> bool:
+    def is_module_class(self, dotted: str) -> bool:
         cls = self.index.classes.get(dotted)
         if cls is not None:
             return self.index.is_module(cls)
@@ -654,7 +654,7 @@ def callee_module(flow: Flow, call: ast.Call, sf: SourceFile, fn: FunctionInfo |
         if flow._has_method(receiver, func.attr):
             if forward_only:
                 return None
-            mods = [c for c in flow._instances(receiver) if flow._is_module_class(c)]
+            mods = [c for c in flow._instances(receiver) if flow.is_module_class(c)]
             return mods[0] if mods and func.attr not in KEEP_INSTANCE else None
         if func.attr in KEEP_INSTANCE or func.attr in MODULE_METHODS:
             return None
@@ -666,7 +666,7 @@ def callee_module(flow: Flow, call: ast.Call, sf: SourceFile, fn: FunctionInfo |
                            for a in flow.self_attr(classes[o.what], func.attr))
     else:
         callee = flow.eval(func, sf, fn, env)
-    mods = [c for c in flow._instances(callee) if flow._is_module_class(c)]
+    mods = [c for c in flow._instances(callee) if flow.is_module_class(c)]
     return mods[0] if mods else None
 
 

@@ -23,7 +23,6 @@ from trainaudit.evidence.index import (
     ClassInfo,
     FunctionInfo,
     ProjectIndex,
-    first_line,
     function_at,
     iter_scopes,
     scope_body,
@@ -654,8 +653,8 @@ def _may_fake_a_loss(sf: SourceFile, fn: FunctionInfo | None, any_target: bool) 
 
 
 def _span(fn: FunctionInfo) -> tuple[int, int]:
-    """First (decorators included) and last line of a function."""
-    return first_line(fn.node), fn.node.end_lineno or fn.node.lineno
+    """First (decorators included) and last line of a function, from the index: no tree is needed."""
+    return fn.first, fn.last
 
 
 def _on_scope_lines(lines: list[int], span: tuple[int, int] | None, fn_spans: list[tuple[int, int]]) -> bool:
@@ -973,7 +972,7 @@ def _held_modules(program: Program, opt: TrainingOptimizer) -> frozenset[Origin]
     prov = flow.concrete(flow.eval(params, opt.file, opt.scope, flow.env(opt.file, opt.scope)))
     if any(o.kind is Kind.PARAM for o in prov):
         return None
-    out = frozenset(o for o in prov if o.kind is Kind.INSTANCE and flow._is_module_class(o.what))
+    out = frozenset(o for o in prov if o.kind is Kind.INSTANCE and flow.is_module_class(o.what))
     if not out or any(index.class_at(o.path, o.line) for o in out):
         return None  # made in a project class's body: a submodule of a model the loop may run whole
     return out if _used_only_by(program, opt, params) else None
@@ -995,7 +994,7 @@ def _used_only_by(program: Program, opt: TrainingOptimizer, params: ast.expr) ->
             if node.id in names and isinstance(node.ctx, ast.Load) and id(node) not in handed:
                 return False  # run, wrapped, passed on, or read some other way
         elif names & set(_bound_names(node.targets)) and isinstance(node.value, ast.Call) and any(
-                o.kind is Kind.INSTANCE and flow._is_module_class(o.what)
+                o.kind is Kind.INSTANCE and flow.is_module_class(o.what)
                 for a in [*node.value.args, *(k.value for k in node.value.keywords)]
                 for o in flow.concrete(flow.eval(a, sf, opt.scope, env))):
             return False  # a container or wrapper of modules the loop may run on their own
@@ -1020,5 +1019,5 @@ def _modules_used(program: Program, loop: TrainLoop) -> frozenset[Origin]:
                 if name in module_env:
                     scope, names = None, module_env
             out.update(o for o in flow.concrete(flow.eval(node, sf, scope, names))  # type: ignore[arg-type]
-                       if o.kind is Kind.INSTANCE and flow._is_module_class(o.what))
+                       if o.kind is Kind.INSTANCE and flow.is_module_class(o.what))
     return frozenset(out)
