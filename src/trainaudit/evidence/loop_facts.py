@@ -955,7 +955,7 @@ def optimizers_beside_the_model(program: Program) -> list[Beside]:
         holds = frozenset().union(*held)  # type: ignore[arg-type]
         used = _modules_used(program, loop)
         runs = {o for o in used - holds if not is_loss_class(o.what)}  # a loss module has nothing to train
-        if holds and runs and not used & holds:
+        if holds and runs and not used & holds and all(_used_only_by(program, o) for o in opts):
             for o in opts:
                 out.append(Beside(o, loop, tuple(f"{h.what.rsplit('.', 1)[-1]} at {h.path}:{h.line}" for h in sorted(
                     holds, key=origin_order)), tuple(sorted({r.what.rsplit(".", 1)[-1] for r in runs}))))
@@ -963,10 +963,10 @@ def optimizers_beside_the_model(program: Program) -> list[Beside]:
 
 
 def _held_modules(program: Program, opt: TrainingOptimizer) -> frozenset[Origin] | None:
-    """The module instances whose parameters an optimizer is given, or None when that is not known for each."""
+    """The module instances whose parameters an optimizer is given, or None when that is not known for each
+    (see also _used_only_by, asked only of an optimizer about to be reported: it reads the whole file)."""
     flow, index = program.flow, program.index
-    call = opt.node
-    params = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "params"), None)
+    params = _params(opt)
     if params is None:
         return None
     prov = flow.concrete(flow.eval(params, opt.file, opt.scope, flow.env(opt.file, opt.scope)))
@@ -975,14 +975,21 @@ def _held_modules(program: Program, opt: TrainingOptimizer) -> frozenset[Origin]
     out = frozenset(o for o in prov if o.kind is Kind.INSTANCE and flow.is_module_class(o.what))
     if not out or any(index.class_at(o.path, o.line) for o in out):
         return None  # made in a project class's body: a submodule of a model the loop may run whole
-    return out if _used_only_by(program, opt, params) else None
+    return out
 
 
-def _used_only_by(program: Program, opt: TrainingOptimizer, params: ast.expr) -> bool:
+def _params(opt: TrainingOptimizer) -> ast.expr | None:
+    call = opt.node
+    return call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "params"), None)
+
+
+def _used_only_by(program: Program, opt: TrainingOptimizer) -> bool:
     """Whether the modules an optimizer is given (`probe.parameters()`) are named nowhere else in their file
     than where they are bound and handed to optimizers, and hold no other module: then no loop can run them,
     even wrapped (`GaussianDiffusion(unet)`, `nn.Sequential(enc, dec)` run what they were given)."""
-    sf, flow = opt.file, program.flow
+    sf, flow, params = opt.file, program.flow, _params(opt)
+    if params is None:
+        return False
     names = {root_name(c.func.value) for c in subtree(params) if isinstance(c, ast.Call)
              and isinstance(c.func, ast.Attribute) and c.func.attr in ("parameters", "named_parameters")}
     if not names or None in names or "self" in names:
