@@ -14,6 +14,7 @@ from trainaudit.evidence.flow import (
     LOSS_SCALERS,
     Kind,
     Origin,
+    arg_for,
     is_literal,
     is_loss_class,
     origin_order,
@@ -273,7 +274,7 @@ def _functional_updates(sf: SourceFile, nodes: list[ast.AST], eff: Effects) -> N
         for c in subtree(node.value):
             if isinstance(c, ast.Call) and _dotted(sf, c.func) == "torch.autograd.grad":
                 grads.update(_bound_names(node.targets))
-                given = c.args[1] if len(c.args) > 1 else next((k.value for k in c.keywords if k.arg == "inputs"), None)
+                given = arg_for(c, "inputs", 1)
                 if given is not None:
                     inputs.update(n.id for n in subtree(given) if isinstance(n, ast.Name))
     if not grads:
@@ -979,8 +980,7 @@ def _held_modules(program: Program, opt: TrainingOptimizer) -> frozenset[Origin]
 
 
 def _params(opt: TrainingOptimizer) -> ast.expr | None:
-    call = opt.node
-    return call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "params"), None)
+    return arg_for(opt.node, "params", 0)
 
 
 def _used_only_by(program: Program, opt: TrainingOptimizer) -> bool:

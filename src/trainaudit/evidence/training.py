@@ -15,6 +15,7 @@ from trainaudit.evidence.flow import (
     Kind,
     Origin,
     Prov,
+    arg_for,
     callee_module,
     is_loss_class,
     root_name,
@@ -343,7 +344,7 @@ class TrainingPath:
             for call in walk_scope(target.node.body):
                 inputs = _grad_inputs(target.file, call) if isinstance(call, ast.Call) else None
                 for name in _names(inputs):
-                    arg = _argument(node, params, name)
+                    arg = arg_for(node, name, params.index(name) if name in params else -1)
                     if arg is not None:
                         random_in(arg)
         return frozenset(out)
@@ -376,8 +377,7 @@ def _grad_inputs(sf: SourceFile, call: ast.Call) -> ast.expr | None:
         return None
     if not isinstance(call.func, (ast.Name, ast.Attribute)) or sf.resolve(call.func) != "torch.autograd.grad":
         return None
-    given = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "inputs"), None)
-    return given
+    return arg_for(call, "inputs", 1)
 
 
 def _names(expr: ast.expr | None) -> list[str]:
@@ -388,18 +388,6 @@ def _names(expr: ast.expr | None) -> list[str]:
     if isinstance(expr, (ast.List, ast.Tuple)):
         return [e.id for e in expr.elts if isinstance(e, ast.Name)]
     return []
-
-
-def _argument(call: ast.Call, params: list[str], name: str) -> ast.expr | None:
-    """The argument of `call` bound to the parameter `name` (by keyword, or by position)."""
-    for k in call.keywords:
-        if k.arg == name:
-            return k.value
-    if name in params:
-        at = params.index(name)
-        if at < len(call.args) and not any(isinstance(a, ast.Starred) for a in call.args[:at + 1]):
-            return call.args[at]
-    return None
 
 
 _WEIGHT_FILES = frozenset({"torch.load", "safetensors.torch.load_file"})
