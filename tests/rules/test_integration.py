@@ -851,3 +851,44 @@ def test_dummy_input_fires_on_a_board_only_ever_written_at_a_fixed_cell(tmp_path
     write_project(tmp_path, {"selfplay.py": SELF_PLAY.format(marker="  # expect: dummy-input",
                                                              write="self.board[4] = self.player")})
     check_project(tmp_path, {"dummy-input", "synthetic-data"})
+
+
+PINN_WITH_DATA = '''
+import numpy as np
+import torch
+from torch import nn
+
+data = np.load("burgers_observations.npz")
+x_obs = torch.tensor(data["x"], dtype=torch.float32)
+u_obs = torch.tensor(data["u"], dtype=torch.float32)
+net = nn.Sequential(nn.Linear(2, 64), nn.Tanh(), nn.Linear(64, 1))
+opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+nu = 0.01 / np.pi
+
+for it in range(20000):
+    xt = torch.rand(2048, 2, requires_grad=True){marker}
+    u = net(xt)
+    {residual}
+    loss = residual.pow(2).mean() + (net(x_obs) - u_obs).pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    if it % 1000 == 0:
+        with torch.no_grad():
+            print(it, loss.item(), (net(x_obs) - u_obs).abs().max().item())
+'''
+
+
+def test_dummy_input_silent_on_collocation_points_beside_observations(tmp_path):
+    """A PINN fitted to observations too (found in review): the network is called on random collocation points
+    for the residual and on data from a file; the random call is the equation's, not a stand-in."""
+    residual = ("du = torch.autograd.grad(u, xt, torch.ones_like(u), create_graph=True)[0]\n"
+                "    residual = du[:, 1:] + u * du[:, :1]")
+    write_project(tmp_path, {"pinn.py": PINN_WITH_DATA.format(marker="", residual=residual)})
+    check_project(tmp_path, {"dummy-input", "synthetic-data"})
+
+
+def test_dummy_input_fires_on_random_points_beside_observations_without_a_residual(tmp_path):
+    write_project(tmp_path, {"pinn.py": PINN_WITH_DATA.format(marker="  # expect: dummy-input",
+                                                              residual="residual = u - torch.sin(xt[:, :1])")})
+    check_project(tmp_path, {"dummy-input", "synthetic-data"})

@@ -349,6 +349,18 @@ class TrainingPath:
                         random_in(arg)
         return frozenset(out)
 
+    @cached_property
+    def domain_points(self) -> frozenset[Origin]:
+        """Random values that are points of a physics-informed loss's domain: in a loop whose loss differentiates
+        the model at random points (see `differentiated`), every random value it feeds the model (collocation,
+        initial and boundary points), wherever else they go. Computed on first use: only a random input asks."""
+        out: set[Origin] = set()
+        for loop in self.loops:
+            if self.differentiated(loop):
+                out |= self.differentiated(loop)
+                out.update(o for _, p in self.feeds(loop) for o in p if o.kind is Kind.RANDOM)
+        return frozenset(out)
+
     def loop_of_step(self, call: ast.Call) -> TrainLoop | None:
         return self._loop_of_step.get(id(call))
 

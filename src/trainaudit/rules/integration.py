@@ -167,8 +167,8 @@ def _dummy_input(ctx):
                 if not prov or any(o.kind not in (Kind.RANDOM, Kind.CONST) for o in prov):
                     continue
                 randoms = sorted((o for o in prov if o.kind is Kind.RANDOM), key=origin_order)
-                if randoms and shaping.issuperset(randoms):
-                    continue
+                if randoms and (shaping.issuperset(randoms) or program.training.domain_points.issuperset(randoms)):
+                    continue  # the condition of a real input, or points of a physics-informed loss's domain
                 if not randoms and not project_component:
                     continue  # zeros for an RNN state or a mask fed to a library layer is routine
                 if not randoms:

@@ -123,10 +123,8 @@ def _synthetic_data(ctx):
         feeds = program.training.feeds(loop)
         origins = {o for _, p in feeds for o in p}
         random = sorted((o for o in origins if o.kind is Kind.RANDOM), key=origin_order)
-        if random and program.training.differentiated(loop):
-            # A physics-informed loss: its inputs are points sampled in the domain (collocation, initial and
-            # boundary points), supervised by the equation and its known conditions, not stand-in data.
-            random = []
+        if random:  # a physics-informed loss samples its inputs in the domain, supervised by the equation
+            random = [o for o in random if o not in program.training.domain_points]
         has_data = any(o.kind is Kind.DATA for o in origins)
         calls = [f"{loop.file.path}:{n.lineno}" for n, _ in feeds]
         if random and not has_data:
