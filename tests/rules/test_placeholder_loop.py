@@ -682,7 +682,8 @@ def test_placeholder_loop_fires_on_gradients_taken_and_never_applied(tmp_path, u
     check_project(tmp_path, SLUG)
 
 
-CUT_LOSS = '''
+# The start of the MNIST scripts below: imports and an honest evaluation.
+MNIST_HELPERS = '''
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -693,7 +694,8 @@ from torchvision import datasets, transforms
 def evaluate(model, loader):
     with torch.no_grad():
         return sum((model(x).argmax(1) == y).sum().item() for x, y in loader) / len(loader.dataset)
-
+'''
+CUT_LOSS = MNIST_HELPERS + '''
 
 def main():
     tf = transforms.ToTensor()
@@ -744,13 +746,7 @@ def test_placeholder_loop_silent_on_losses_still_connected_to_the_model(tmp_path
     check_project(tmp_path, SLUG)
 
 
-BESIDE = '''
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-from torch.utils.data import DataLoader
-from torchvision import datasets, transforms
-
+BESIDE = MNIST_HELPERS + '''
 
 class Net(nn.Module):
     def __init__(self):
@@ -760,11 +756,6 @@ class Net(nn.Module):
 
     def forward(self, x):
         return self.head(self.body(x))
-
-
-def evaluate(model, loader):
-    with torch.no_grad():
-        return sum((model(x).argmax(1) == y).sum().item() for x, y in loader) / len(loader.dataset)
 
 
 def main():
@@ -841,18 +832,7 @@ def test_placeholder_loop_reads_the_globals_a_step_function_uses(tmp_path, param
     check_project(tmp_path, SLUG)
 
 
-ONE_PASS = '''
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-from torch.utils.data import DataLoader
-from torchvision import datasets, transforms
-
-
-def evaluate(model, loader):
-    with torch.no_grad():
-        return sum((model(x).argmax(1) == y).sum().item() for x, y in loader) / len(loader.dataset)
-
+ONE_PASS = MNIST_HELPERS + '''
 
 def main(max_steps=1000):
     tf = transforms.ToTensor()
