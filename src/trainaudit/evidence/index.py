@@ -199,6 +199,16 @@ class ProjectIndex:
             out.setdefault(c.file.path, []).append(c)
         return out
 
+    def callee(self, sf: SourceFile, func: ast.AST,
+               scope: FunctionInfo | None) -> ClassInfo | FunctionInfo | str | None:
+        """What a call's callee refers to, as `resolve` says, and a method of the caller's class when called on
+        `self` (`self.net_f(x)`, which `resolve` reads as the dotted name `self.net_f`)."""
+        target = self.resolve(sf, func)
+        if isinstance(target, str) and scope is not None and scope.cls is not None and isinstance(
+                func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
+            return self.method(scope.cls, func.attr) or target
+        return target
+
     def class_named(self, name: str) -> list[ClassInfo]:
         """Classes by simple or dotted name (a spec may give either)."""
         if name in self.classes:
@@ -414,10 +424,9 @@ class ProjectIndex:
                 last = func.attr if func.__class__ is ast.Attribute else getattr(func, "id", None)
                 if last not in spelled:
                     continue
+                # `self.method()` stays unresolved here (`resolve` reads it as the name `self.method`): following
+                # those call sites overflows Flow's recursion on transformers.
                 target = self.resolve(sf, func)
-                if target is None and isinstance(func, ast.Attribute) and caller and caller.cls:
-                    if isinstance(func.value, ast.Name) and func.value.id == "self":
-                        target = self.method(caller.cls, func.attr)
                 if isinstance(target, (ClassInfo, FunctionInfo)):
                     sites.setdefault(target.qualname, []).append(CallSite(caller, sf, node))
         return sites

@@ -334,10 +334,8 @@ class TrainingPath:
                 random_in(inputs)
                 continue
             func = node.func
-            target = self.index.resolve(loop.file, func) if isinstance(func, (ast.Name, ast.Attribute)) else None
-            if isinstance(target, str) and loop.scope is not None and loop.scope.cls is not None and isinstance(
-                    func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
-                target = self.index.method(loop.scope.cls, func.attr)  # `self.net_f(x, t)`
+            target = self.index.callee(loop.file, func, loop.scope) if isinstance(func, (ast.Name, ast.Attribute)) \
+                else None
             if not isinstance(target, FunctionInfo) or not target.file.mentions("grad"):
                 continue
             params = target.params[1:] if target.cls is not None else target.params
