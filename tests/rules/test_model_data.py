@@ -654,3 +654,152 @@ def test_synthetic_data_silent_on_the_real_datasets_in_their_place(tmp_path):
         features='np.load("features.npy")[:n]', labels='np.load("labels.npy")[:n]', tab_marker="",
         images='datasets.CIFAR10("data", train=True, download=True, transform=transforms.ToTensor())', img_marker="")})
     check_project(tmp_path, {"synthetic-data"})
+
+
+TRAINER_CLASSES = """
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader, TensorDataset
+    from torchvision import datasets, transforms
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(784, 10)
+
+        def forward(self, x):
+            return self.fc(x.flatten(1))
+
+
+    class BaseTrainer:
+        def __init__(self, model, loader):
+            self.model = model
+            self.loader = loader
+            self.opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+        def train_step(self, x, y):
+            raise NotImplementedError
+
+        def fit(self, epochs):
+            for epoch in range(epochs):
+                for x, y in self.loader:
+                    self.train_step(x, y)
+
+
+    class ClassifierTrainer(BaseTrainer):
+        def __init__(self, model):
+            {init}
+
+        def train_step(self, x, y):
+            self.opt.zero_grad()
+            loss = F.cross_entropy(self.model(x), y)
+            loss.backward()
+            self.opt.step()
+
+
+    ClassifierTrainer(Net()).fit(3)
+"""
+RANDOM_SET = "TensorDataset(torch.randn(512, 784), torch.randint(0, 10, (512,)))"
+MNIST_SET = 'datasets.MNIST("data", train=True, download=True, transform=transforms.ToTensor())'
+
+
+def test_synthetic_data_reaches_a_step_method_through_self_super_and_a_base_class(tmp_path):
+    """A base trainer's `fit` calls `self.train_step(x, y)`, which a subclass defines, over the loader the
+    subclass hands to the base's `__init__`: those calls were not followed, and trainers written as classes
+    audited valid on random batches."""
+    for name, init in [
+        ("super", "super().__init__(model, DataLoader({data}, batch_size=64)){marker}"),
+        ("unbound", "BaseTrainer.__init__(self, model, DataLoader({data}, batch_size=64)){marker}"),
+    ]:
+        bad = write_project(tmp_path / name / "bad", {"train.py": TRAINER_CLASSES.format(
+            init=init.format(data=RANDOM_SET, marker="  # expect: synthetic-data"))})
+        check_project(bad, {"synthetic-data"})
+        good = write_project(tmp_path / name / "good", {"train.py": TRAINER_CLASSES.format(
+            init=init.format(data=MNIST_SET, marker=""))})
+        check_project(good, {"synthetic-data"})
+
+
+SELF_BATCHES = """
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+
+    class Trainer:
+        def __init__(self):
+            self.model = nn.Linear(784, 10)
+            self.opt = torch.optim.SGD(self.model.parameters(), lr=0.1)
+            data = datasets.MNIST("data", train=True, download=True, transform=transforms.ToTensor())
+            self.batches = iter(DataLoader(data, batch_size=32))
+
+        def get_batch(self):
+            return {batch}
+
+        def step(self, x, y):
+            loss = F.cross_entropy(self.model(x), y)
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+
+        def train(self):
+            for _ in range(100):
+                x, y = self.get_batch()
+                self.step(x.flatten(1), y)
+            self.step({direct})
+
+
+    Trainer().train()
+"""
+
+
+def test_synthetic_data_through_methods_called_on_self(tmp_path):
+    bad = write_project(tmp_path / "bad", {"train.py": SELF_BATCHES.format(
+        batch="torch.rand(32, 784), torch.randint(0, 10, (32,))  # expect: synthetic-data",
+        direct="torch.randn(32, 784), torch.randint(0, 10, (32,))")})
+    report = check_project(bad, {"synthetic-data"})
+    finding = next(f for f in report.findings if f.rule == "synthetic-data")
+    assert finding.evidence["random_sources"] == [  # only x reaches the model; `x, y = ...` binds both to each
+        "torch.rand at train.py:16 via train.Trainer.get_batch",
+        "torch.randint at train.py:16 via train.Trainer.get_batch", "torch.randn at train.py:28"]
+    good = write_project(tmp_path / "good", {"train.py": SELF_BATCHES.format(
+        batch="next(self.batches)", direct="*self.get_batch()")})
+    check_project(good, {"synthetic-data"})
+
+
+def _relay_chain(hops: int) -> str:
+    """A trainer whose batch passes through `hops` methods, each handing it to the next through `self.`."""
+    relays = "".join(f"    def relay{i}(self, x):\n        return self.relay{i + 1}(x)\n\n" for i in range(hops))
+    return (
+        "import torch\n\n\nclass Trainer:\n"
+        "    def __init__(self):\n"
+        "        self.model = torch.nn.Linear(8, 1)\n"
+        "        self.opt = torch.optim.SGD(self.model.parameters(), lr=0.1)\n\n"
+        f"{relays}"
+        f"    def relay{hops}(self, x):\n"
+        "        loss = self.model(x).pow(2).mean()\n"
+        "        self.opt.zero_grad()\n"
+        "        loss.backward()\n"
+        "        self.opt.step()\n\n"
+        "    def fit(self):\n"
+        "        for _ in range(10):\n"
+        "            self.relay0(torch.randn(4, 8))  # expect: synthetic-data\n\n\n"
+        "Trainer().fit()\n"
+    )
+
+
+def test_a_batch_followed_through_self_calls_fires_and_a_chain_too_deep_to_follow_crashes_no_rule(tmp_path):
+    """Following `self.method()` calls makes chains of callers as long as a library's (transformers: the
+    interpreter's recursion limit). Summaries nest at most MAX_NESTED_SUMMARIES deep: deeper, the batch's origin is
+    not followed, and no rule crashes."""
+    from trainaudit.evidence.flow import MAX_NESTED_SUMMARIES
+
+    near = write_project(tmp_path / "near", {"train.py": _relay_chain(10)})
+    check_project(near, {"synthetic-data"})
+    assert MAX_NESTED_SUMMARIES < 300
+    far = write_project(tmp_path / "far", {"train.py": _relay_chain(300)})  # unbounded: RecursionError at ~210
+    report = audit(far)
+    assert [f.rule for f in report.findings if f.rule in ("rule-crash", "synthetic-data")] == []

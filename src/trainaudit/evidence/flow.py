@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import builtins
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from trainaudit.evidence.index import (
@@ -128,6 +129,11 @@ LIGHTNING_BATCH_HOOKS = frozenset({"training_step", "validation_step", "test_ste
                                    "compute_loss", "prediction_step", "shared_step", "_shared_step", "step"})
 
 
+# Summaries (returns, call-site parameters, self attributes) nested deeper than this are cut short (EMPTY). Each
+# level asks another function's summary: with `self.method()` calls followed, transformers nested summaries and
+# scopes 214 deep, past the interpreter's recursion limit (four to five frames a level). Training code nests
+# 23 summaries at most (yolov5); transformers nested 58 before those calls were followed.
+MAX_NESTED_SUMMARIES = 64
 _BINDERS = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, ast.NamedExpr)
 
 
@@ -242,13 +248,25 @@ class Flow:
                 env[root.id] = env.get(root.id, EMPTY) | frozenset(o for o in p if o.kind in VALUE_KINDS)
 
     # -- summaries ---------------------------------------------------------------------------
+    def _summary(self, memo: dict, key: object, compute: Callable[[], Prov]) -> Prov:
+        """A summary from `memo`, or computed once: EMPTY while it is being computed (recursion sees no answer)
+        or when summaries already nest MAX_NESTED_SUMMARIES deep (each nesting summary's key is in _busy)."""
+        if key in memo:
+            return memo[key]
+        if key in self._busy or len(self._busy) >= MAX_NESTED_SUMMARIES:
+            return EMPTY
+        self._busy.add(key)
+        try:
+            found = memo[key] = compute()
+        finally:  # a rule that fails mid-summary must not leave it busy for the rules after it
+            self._busy.discard(key)
+        return found
+
     def returns(self, fn: FunctionInfo) -> Prov:
         """What a function returns or yields, with its parameters left as PARAM origins."""
-        if fn.qualname in self._returns:
-            return self._returns[fn.qualname]
-        if fn.qualname in self._busy:
-            return EMPTY
-        self._busy.add(fn.qualname)
+        return self._summary(self._returns, fn.qualname, lambda: self._returns_of(fn))
+
+    def _returns_of(self, fn: FunctionInfo) -> Prov:
         env = self.env(fn.file, fn)
         out: set[Origin] = set()
         # Yields are expressions, returns statements: a file that never spells `yield` needs no full walk.
@@ -256,18 +274,13 @@ class Flow:
         for node in walk_scope(fn.node.body) if yields else scope_statements(fn.node.body):
             if isinstance(node, (ast.Return, ast.Yield, ast.YieldFrom)) and node.value is not None:
                 out |= self.eval(node.value, fn.file, fn, env)
-        self._busy.discard(fn.qualname)
-        self._returns[fn.qualname] = frozenset(out)
-        return self._returns[fn.qualname]
+        return frozenset(out)
 
     def self_attr(self, cls: ClassInfo, attr: str) -> Prov:
         """Everything assigned to `self.<attr>` in the class and its project bases."""
-        key = (cls.qualname, attr)
-        if key in self._attrs:
-            return self._attrs[key]
-        if key in self._busy:
-            return EMPTY
-        self._busy.add(key)
+        return self._summary(self._attrs, (cls.qualname, attr), lambda: self._self_attr_of(cls, attr))
+
+    def _self_attr_of(self, cls: ClassInfo, attr: str) -> Prov:
         out: set[Origin] = set()
         for c in self.index.mro(cls):
             for m in c.methods.values():
@@ -279,9 +292,7 @@ class Flow:
                         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                         for sub in (s for t in targets for s in written_at(t) if self_attrs_written(s) == [attr]):
                             out |= {o for o in self.eval(sub.slice, m.file, m, env) if o.kind in VALUE_KINDS}
-        self._busy.discard(key)
-        self._attrs[key] = frozenset(out)
-        return self._attrs[key]
+        return frozenset(out)
 
     def _self_assigns(self, m: FunctionInfo) -> dict[str, list[ast.Assign | ast.AnnAssign]]:
         """`self.<attr> = value` statements of a method by attribute, in walk order, one entry per matching
@@ -314,24 +325,18 @@ class Flow:
 
     def param_values(self, fn: FunctionInfo, name: str) -> Prov:
         """A parameter's provenance gathered from the project's call sites of its function."""
-        key = f"{fn.qualname}:{name}"
-        if key in self._params:
-            return self._params[key]
-        if key in self._busy:
-            return EMPTY
-        self._busy.add(key)
+        return self._summary(self._params, f"{fn.qualname}:{name}", lambda: self._param_values_of(fn, name))
+
+    def _param_values_of(self, fn: FunctionInfo, name: str) -> Prov:
         params = [p for p in fn.params if p not in ("self", "cls")] if fn.cls else fn.params
         pos = params.index(name) if name in params else -1
         out: set[Origin] = set()
-        target = fn.qualname if fn.name != "__init__" or fn.cls is None else fn.cls.qualname
-        for site in self.index.call_sites.get(target, []):
-            arg = arg_for(site.node, name, pos)
+        for site in self.index.sites_of(fn):
+            arg = arg_for(site.node, name, pos + 1 if pos >= 0 and self.index.passes_self(site, fn) else pos)
             if arg is not None:
                 env = self.env(site.file, site.caller)
                 out |= self.concrete(self.eval(arg, site.file, site.caller, env))
-        self._busy.discard(key)
-        self._params[key] = frozenset(out)
-        return self._params[key]
+        return frozenset(out)
 
     def concrete(self, p: Prov, depth: int = 0) -> Prov:
         """Replace PARAM origins by what the callers pass."""

@@ -202,12 +202,47 @@ class ProjectIndex:
     def callee(self, sf: SourceFile, func: ast.AST,
                scope: FunctionInfo | None) -> ClassInfo | FunctionInfo | str | None:
         """What a call's callee refers to, as `resolve` says, and a method of the caller's class when called on
-        `self` (`self.net_f(x)`, which `resolve` reads as the dotted name `self.net_f`)."""
+        `self` or `super()` (`self.net_f(x)`, which `resolve` reads as the dotted name `self.net_f`)."""
         target = self.resolve(sf, func)
-        if isinstance(target, str) and scope is not None and scope.cls is not None and isinstance(
-                func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
-            return self.method(scope.cls, func.attr) or target
+        if target is None or isinstance(target, str):
+            bound = self.bound_callees(func, scope)
+            if bound:
+                return bound[0]
         return target
+
+    def bound_callees(self, func: ast.AST, scope: FunctionInfo | None) -> list[FunctionInfo] | None:
+        """The methods a call on `self` or `super()` in a method can run, or None for any other callee.
+        `self.name()` runs the method the class's MRO finds, or an override in a subclass (a base trainer's `fit`
+        calling the `train_step` each subclass defines); `super().name()` the next one the MRO finds."""
+        if scope is None or scope.cls is None or not isinstance(func, ast.Attribute):
+            return None
+        cls, name, value = scope.cls, func.attr, func.value
+        if isinstance(value, ast.Name) and value.id == "self":
+            found = self.method(cls, name)
+            out = [found] if found is not None else []
+            return out + [m for sub in self.subclasses_of(cls) if (m := sub.methods.get(name)) and m not in out]
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "super" and (
+                not value.args):
+            return next(([c.methods[name]] for c in self.mro(cls)[1:] if name in c.methods), [])
+        return None
+
+    def passes_self(self, site: CallSite, fn: FunctionInfo) -> bool:
+        """Whether a call of method `fn` passes the instance as its first argument: `Base.__init__(self, x)`."""
+        func = site.node.func
+        if fn.cls is None or func.__class__ is not ast.Attribute or any(
+                getattr(d, "id", None) in ("staticmethod", "classmethod") for d in fn.node.decorator_list):
+            return False
+        return isinstance(self.resolve(site.file, func.value), ClassInfo)  # type: ignore[attr-defined]
+
+    def sites_of(self, fn: FunctionInfo) -> list[CallSite]:
+        """The project calls that run `fn`: calls of it (through `self.` and `super().` too) and, for an
+        `__init__`, the instantiations of its class and of each subclass that inherits it."""
+        sites = list(self.call_sites.get(fn.qualname, []))
+        if fn.name == "__init__" and fn.cls is not None:
+            for c in self.descendants(fn.cls):
+                if self.method(c, "__init__") is fn:
+                    sites += self.call_sites.get(c.qualname, [])
+        return sites
 
     def class_named(self, name: str) -> list[ClassInfo]:
         """Classes by simple or dotted name (a spec may give either)."""
@@ -424,10 +459,13 @@ class ProjectIndex:
                 last = func.attr if func.__class__ is ast.Attribute else getattr(func, "id", None)
                 if last not in spelled:
                     continue
-                # `self.method()` stays unresolved here (`resolve` reads it as the name `self.method`): following
-                # those call sites overflows Flow's recursion on transformers.
-                target = self.resolve(sf, func)
-                if isinstance(target, (ClassInfo, FunctionInfo)):
+                bound = self.bound_callees(func, caller)
+                if bound is not None:
+                    targets: list[ClassInfo | FunctionInfo] = list(bound)
+                else:
+                    target = self.resolve(sf, func)
+                    targets = [target] if isinstance(target, (ClassInfo, FunctionInfo)) else []
+                for target in targets:
                     sites.setdefault(target.qualname, []).append(CallSite(caller, sf, node))
         return sites
 
