@@ -803,3 +803,50 @@ def test_a_batch_followed_through_self_calls_fires_and_a_chain_too_deep_to_follo
     far = write_project(tmp_path / "far", {"train.py": _relay_chain(300)})  # unbounded: RecursionError at ~210
     report = audit(far)
     assert [f.rule for f in report.findings if f.rule in ("rule-crash", "synthetic-data")] == []
+
+
+SPLIT_GAN = """
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+
+    def d_step(G, D, opt_d, real, z):
+        loss = F.softplus(D(G(z).detach())).mean() + F.softplus(-D(real)).mean()
+        opt_d.zero_grad()
+        loss.backward()
+        opt_d.step()
+
+
+    def g_step(G, D, opt_g, z):
+        loss = F.softplus(-D(G(z))).mean()
+        opt_g.zero_grad()
+        loss.backward()
+        opt_g.step()
+
+
+    G = nn.Sequential(nn.Linear(16, 784), nn.Tanh())
+    D = nn.Linear(784, 1)
+    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4)
+    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4)
+    loader = DataLoader(datasets.MNIST("data", download=True, transform=transforms.ToTensor()), batch_size=64)
+    for epoch in range(5):
+        for {batch}:
+            z = torch.randn(64, 16){z_marker}
+            d_step(G, D, opt_d, real.flatten(1), z)
+            g_step(G, D, opt_g, z)
+"""
+
+
+def test_synthetic_data_silent_on_the_latents_of_a_generator_step_split_from_the_discriminator_step(tmp_path):
+    """`g_step(z)` feeds its models nothing but latent codes: the real images reach the discriminator that judges
+    G(z) in `d_step`. It was reported as trained on random batches."""
+    good = write_project(tmp_path / "good", {"train.py": SPLIT_GAN.format(batch="real, _ in loader", z_marker="")})
+    check_project(good, {"synthetic-data"})
+    # The close bad case: the discriminator's "real" images are random too, and both steps are fed noise alone.
+    bad = write_project(tmp_path / "bad", {"train.py": SPLIT_GAN.format(
+        batch="real in torch.rand(100, 64, 1, 28, 28).unbind(0)", z_marker="  # expect: synthetic-data")})
+    report = audit(bad)
+    assert found(report, {"synthetic-data"}) == {("synthetic-data", "train.py", 28), ("synthetic-data", "train.py", 29)}

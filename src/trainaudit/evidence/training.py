@@ -359,6 +359,29 @@ class TrainingPath:
                 out.update(o for _, p in self.feeds(loop) for o in p if o.kind is Kind.RANDOM)
         return frozenset(out)
 
+    @cached_property
+    def latents(self) -> frozenset[Origin]:
+        """Random values that are a generator's latent codes: they reach a module call whose output another module
+        judges, one that some loop feeds real data (a GAN's discriminator, known by where it was constructed). A
+        generator step split from the discriminator's (`g_step(z)`) sees only the codes and what `D(G(z))` gives
+        back; the real data reaches its discriminator in the other step. Computed on first use."""
+        judged: list[tuple[frozenset[Origin], Prov]] = []  # (the judging module's instances, what it is given)
+        fed_data: set[Origin] = set()
+        for loop in self.loops:
+            env = None
+            for node, prov in self.feeds(loop):
+                data = any(o.kind is Kind.DATA for o in prov)
+                if not data and not any(o.kind is Kind.OUTPUT for o in prov):
+                    continue
+                env = env if env is not None else self.flow.env(loop.file, loop.scope)
+                callee = frozenset(o for o in self.flow.concrete(self.flow.eval(node.func, loop.file, loop.scope, env))
+                                   if o.kind is Kind.INSTANCE)
+                if data:
+                    fed_data |= callee
+                else:
+                    judged.append((callee, prov))
+        return frozenset(o for callee, prov in judged if callee & fed_data for o in prov if o.kind is Kind.RANDOM)
+
     def loop_of_step(self, call: ast.Call) -> TrainLoop | None:
         return self._loop_of_step.get(id(call))
 

@@ -123,8 +123,10 @@ def _synthetic_data(ctx):
         feeds = program.training.feeds(loop)
         origins = {o for _, p in feeds for o in p}
         random = sorted((o for o in origins if o.kind is Kind.RANDOM), key=origin_order)
-        if random:  # a physics-informed loss samples its inputs in the domain, supervised by the equation
-            random = [o for o in random if o not in program.training.domain_points]
+        if random:  # a physics-informed loss samples its inputs in the domain, supervised by the equation; a
+            # generator's latent codes are judged by a discriminator fed real data
+            legit = program.training.domain_points | program.training.latents
+            random = [o for o in random if o not in legit]
         has_data = any(o.kind is Kind.DATA for o in origins)
         calls = [f"{loop.file.path}:{n.lineno}" for n, _ in feeds]
         if random and not has_data:
