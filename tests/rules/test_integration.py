@@ -892,3 +892,77 @@ def test_dummy_input_fires_on_random_points_beside_observations_without_a_residu
     write_project(tmp_path, {"pinn.py": PINN_WITH_DATA.format(marker="  # expect: dummy-input",
                                                               residual="residual = u - torch.sin(xt[:, :1])")})
     check_project(tmp_path, {"dummy-input", "synthetic-data"})
+
+
+CAPTIONED = """
+    import numpy as np
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+
+    class Captioned(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.image = nn.Linear(784, 64)
+            self.text = nn.EmbeddingBag(1000, 64)
+            self.head = nn.Linear(128, 10)
+
+        def forward(self, x, tokens):
+            return self.head(torch.cat([self.image(x.flatten(1)), self.text(tokens)], dim=1))
+"""
+STEP_FN = CAPTIONED + """
+
+    def step(model, opt, x, tokens, y):
+        loss = F.cross_entropy(model(x, tokens), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+    model = Captioned()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    captions = torch.from_numpy(np.load("captions.npy"))
+    loader = DataLoader(datasets.MNIST("data", download=True, transform=transforms.ToTensor()), batch_size=64)
+    for i, (x, y) in enumerate(loader):
+        tokens = {tokens}{marker}
+        step(model, opt, x, tokens, y)
+"""
+STEP_METHOD = CAPTIONED + """
+
+    class Trainer:
+        def __init__(self):
+            self.model = Captioned()
+            self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+            tf = transforms.ToTensor()
+            self.loader = DataLoader(datasets.MNIST("data", download=True, transform=tf), batch_size=64)
+
+        def step(self, x, tokens, y):
+            loss = F.cross_entropy(self.model(x, tokens), y)
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+
+        def fit(self, captions):
+            for i, (x, y) in enumerate(self.loader):
+                tokens = {tokens}{marker}
+                self.step(x, tokens, y)
+
+
+    Trainer().fit(torch.from_numpy(np.load("captions.npy")))
+"""
+
+
+@pytest.mark.parametrize("template", [STEP_FN, STEP_METHOD], ids=["function", "method"])
+def test_dummy_input_reaches_a_step_function_through_what_its_caller_passes(tmp_path, template):
+    """The step's `model(x, tokens)` sees parameters: what the caller passes decides. Random captions beside real
+    images were reported only when the loop called the model itself."""
+    bad = write_project(tmp_path / "bad", {"train.py": template.format(
+        tokens="torch.randint(0, 1000, (x.size(0), 12))", marker="  # expect: dummy-input")})
+    report = check_project(bad, {"dummy-input"})
+    assert next(f for f in report.findings if f.rule == "dummy-input").evidence["input"] == "argument 2"
+    good = write_project(tmp_path / "good", {"train.py": template.format(
+        tokens="captions[i * 64:(i + 1) * 64]", marker="")})
+    check_project(good, {"dummy-input"})

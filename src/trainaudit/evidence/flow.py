@@ -351,6 +351,15 @@ class Flow:
                     out |= self.concrete(self.param_values(fn, name), depth + 1)
         return frozenset(out)
 
+    def passed(self, p: Prov) -> Prov:
+        """`concrete` for values: each parameter replaced by the values its callers pass, or kept (unknown, not
+        nothing) where they pass none that `concrete` can see, as through `game.play(move)` on a local object."""
+        out = {o for o in p if o.kind is not Kind.PARAM}
+        for o in p:
+            if o.kind is Kind.PARAM:
+                out |= {x for x in self.concrete(frozenset({o})) if x.kind in VALUE_KINDS} or {o}
+        return frozenset(out)
+
     def dataset_prov(self, cls: ClassInfo, sf: SourceFile, line: int) -> Prov:
         """What a dataset class yields; a dataset whose items we cannot trace counts as data."""
         if self.is_declared_data(cls.name):

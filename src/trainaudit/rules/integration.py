@@ -12,6 +12,7 @@ from trainaudit.evidence.flow import (
     Flow,
     Kind,
     Origin,
+    Prov,
     callee_module,
     is_loss_class,
     origin_order,
@@ -132,22 +133,24 @@ def _callee_label(call: ast.Call) -> str:
 def _dummy_scopes(program):
     """Scopes to search, with the nodes that may be calls of a component."""
     for m in _forward_methods(program, _spells_factory):
-        yield m.file, m, walk_scope(m.node.body)
+        yield m.file, m, walk_scope(m.node.body), False
     for loop in _train_loops(program):
         feeds = program.training.feeds(loop)
         kinds = {o.kind for _, p in feeds for o in p}
         if Kind.RANDOM in kinds and not kinds & {Kind.DATA, Kind.OUTPUT}:
             continue  # a loop fed random values and no real input is synthetic-data's finding, not this one
-        # Every call of the loop that runs a module (loss modules aside) is among its feeds.
-        yield loop.file, loop.scope, [call for call, _ in feeds]
+        # Every call of the loop that runs a module (loss modules aside) is among its feeds. A step function's
+        # parameters hold what its callers pass (`step(model, x, torch.randn(...))`).
+        yield loop.file, loop.scope, [call for call, _ in feeds], True
 
 
 @check("dummy-input")
 def _dummy_input(ctx):
     program = ctx.source
     flow, index = program.flow, program.index
-    for sf, fn, body in _dummy_scopes(program):
+    for sf, fn, body, callers in _dummy_scopes(program):
         env = flow.env(sf, fn)
+        resolve = flow.passed if callers else _as_given
         for node in body:
             if not isinstance(node, ast.Call):
                 continue
@@ -157,7 +160,7 @@ def _dummy_input(ctx):
             project_component = cls in index.classes
             params: list[str] | None = None  # the parameters of what the call runs, read once it matters
             forward: bool | None = None  # whether it runs the component's forward, not a helper method of it
-            slots = [(label, expr, arg, {o for o in flow.eval(expr, sf, fn, env) if o.kind in VALUE_KINDS})
+            slots = [(label, expr, arg, {o for o in resolve(flow.eval(expr, sf, fn, env)) if o.kind in VALUE_KINDS})
                      for label, expr, arg in _slots(node, sf)]
             # Random values that also went into a real input of the same call: the timestep or noise level that
             # corrupted the data (`model(q_sample(x0, t, noise), t)`), a condition of that input, not a stand-in.
@@ -194,6 +197,10 @@ def _dummy_input(ctx):
                     evidence={"component": cls, "call": f"{sf.path}:{node.lineno}", "input": label,
                               "source": f"{first.what} at {first.path}:{first.line}"},
                 )
+
+
+def _as_given(p: Prov) -> Prov:
+    return p
 
 
 def _forward_params(index: ProjectIndex, call: ast.Call, cls: str) -> list[str]:
