@@ -966,3 +966,39 @@ def test_dummy_input_reaches_a_step_function_through_what_its_caller_passes(tmp_
     good = write_project(tmp_path / "good", {"train.py": template.format(
         tokens="captions[i * 64:(i + 1) * 64]", marker="")})
     check_project(good, {"dummy-input"})
+
+
+LIGHTNING_STEP = """
+    import lightning.pytorch as pl
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+
+    class LitClassifier(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+
+        def forward(self, x):
+            return self.net(x)
+
+        def training_step(self, batch, batch_idx):
+            x, y = {batch}
+            loss = F.cross_entropy(self(x), y)
+            self.log("train_loss", loss)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=1e-3)
+"""
+
+
+def test_a_training_step_that_ignores_its_batch_is_reported_once_as_synthetic_data(tmp_path):
+    """`training_step` is both a training loop and a forward-like method: its random batch was reported by
+    synthetic-data and again by dummy-input, which leaves a loop fed nothing real to synthetic-data."""
+    bad = write_project(tmp_path / "bad", {"model.py": LIGHTNING_STEP.format(
+        batch="torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))  # expect: synthetic-data")})
+    check_project(bad, {"synthetic-data", "dummy-input"})
+    good = write_project(tmp_path / "good", {"model.py": LIGHTNING_STEP.format(batch="batch")})
+    check_project(good, {"synthetic-data", "dummy-input"})

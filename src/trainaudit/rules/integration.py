@@ -132,13 +132,20 @@ def _callee_label(call: ast.Call) -> str:
 # --- dummy-input -------------------------------------------------------------------------------------
 def _dummy_scopes(program):
     """Scopes to search, with the nodes that may be calls of a component."""
-    for m in _forward_methods(program, _spells_factory):
-        yield m.file, m, walk_scope(m.node.body), False
+    loops, synthetic = [], set()
     for loop in _train_loops(program):
         feeds = program.training.feeds(loop)
         kinds = {o.kind for _, p in feeds for o in p}
         if Kind.RANDOM in kinds and not kinds & {Kind.DATA, Kind.OUTPUT}:
-            continue  # a loop fed random values and no real input is synthetic-data's finding, not this one
+            # A loop fed random values and no real input is synthetic-data's finding, not this one: also when it
+            # is a forward-like method (Lightning's `training_step` ignoring its batch).
+            synthetic.add(id(loop.scope))
+        else:
+            loops.append((loop, feeds))
+    for m in _forward_methods(program, _spells_factory):
+        if id(m) not in synthetic:
+            yield m.file, m, walk_scope(m.node.body), False
+    for loop, feeds in loops:
         # Every call of the loop that runs a module (loss modules aside) is among its feeds. A step function's
         # parameters hold what its callers pass (`step(model, x, torch.randn(...))`).
         yield loop.file, loop.scope, [call for call, _ in feeds], True
