@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
 from harness import check_project, found, write_project
 
 from trainaudit import audit
@@ -77,6 +78,58 @@ def test_placeholder_model_silent_when_real_model_is_trained(tmp_path):
             opt = torch.optim.SGD(model.parameters(), lr=0.1)
         """, LOADER_LOOP),
     })
+    check_project(tmp_path, {"placeholder-model"})
+
+
+STANDIN_BY_DOCSTRING = """
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    from pkg.data import loader
+    from pkg.models import FooNet
+
+
+    class {name}(nn.Module):
+        \"\"\"{doc}\"\"\"
+
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.fc(x)
+
+
+    model = {name}()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1){marker}
+    {also}
+"""
+
+
+def test_placeholder_model_without_spec_fires_on_a_stand_in_whose_docstring_names_the_real_class(tmp_path):
+    """`SimpleCNN`, "a simplified stand-in for the FooNet so training runs quickly": the two names share nothing
+    to strip, the docstring says which class it replaces."""
+    write_project(tmp_path, {"pkg/__init__.py": "", "pkg/models.py": MODELS, "train.py": joined(
+        STANDIN_BY_DOCSTRING.format(name="SimpleCNN", doc="Simplified stand-in for the FooNet so training runs.",
+                                    marker="  # expect: placeholder-model", also=""), LOADER_LOOP)})
+    report = check_project(tmp_path, {"placeholder-model"})
+    f = next(f for f in report.findings if f.rule == "placeholder-model")
+    assert f.evidence["counterpart"] == "pkg.models.FooNet"
+    assert f.evidence["signals"] == ["name word 'simple'", "docstring says 'simplified'", "docstring says 'stand-in'",
+                                     "defined in the training script"]
+
+
+@pytest.mark.parametrize(("name", "doc", "also"), [
+    # a distilled student beside its trained teacher
+    ("TinyFooNet", "A tiny student distilled from FooNet.",
+     "teacher_opt = torch.optim.SGD(FooNet().parameters(), lr=0.1)"),
+    # a model that names another without saying it replaces it
+    ("ProbeCNN", "A linear probe on FooNet features.", ""),
+], ids=["trained-teacher", "no-stand-in-words"])
+def test_placeholder_model_without_spec_silent_when_the_named_class_is_trained_or_not_replaced(tmp_path, name, doc,
+                                                                                                also):
+    write_project(tmp_path, {"pkg/__init__.py": "", "pkg/models.py": MODELS, "train.py": joined(
+        STANDIN_BY_DOCSTRING.format(name=name, doc=doc, marker="", also=also), LOADER_LOOP)})
     check_project(tmp_path, {"placeholder-model"})
 
 

@@ -27,6 +27,7 @@ SYNTHETIC_DATA = register(
 STANDIN_WORDS = ("simplified", "simple", "dummy", "placeholder", "mock", "fake", "toy", "stub", "minimal",
                  "tiny", "basic", "standin", "stand-in", "lite", "mini")
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 
 
 def _standin_signals(cls: ClassInfo) -> list[str]:
@@ -45,14 +46,24 @@ def _stripped(name: str) -> str:
 
 
 def _counterparts(program, cls: ClassInfo) -> list[ClassInfo]:
-    """Project model classes elsewhere whose name is the stand-in's name without its stand-in words."""
+    """Project model classes elsewhere that the stand-in stands in for, and that no optimizer trains: the class
+    named as the stand-in without its stand-in words (SimpleFooNet: FooNet), or, when the stand-in says what it
+    is (name or docstring words), a class its docstring names ("a simplified stand-in for the VisionTransformer")."""
     core = _stripped(cls.name)
-    if not core or core == cls.name and not _standin_signals(cls):
+    signals = _standin_signals(cls)
+    if not core or core == cls.name and not signals:
         return []
-    index = program.index
-    return [c for c in index.classes.values()
-            if c is not cls and not c.file.is_test and c.file is not cls.file and index.is_module(c)
-            and c.name == core and cls not in index.mro(c) and c not in index.mro(cls)]
+    index, training = program.index, program.training
+    doc = set(_IDENTIFIER.findall(cls.docstring)) if signals else set()
+    found = [c for c in index.classes.values()
+             if c is not cls and not c.file.is_test and c.file is not cls.file and index.is_module(c)
+             and (c.name == core or c.name in doc) and cls not in index.mro(c) and c not in index.mro(cls)]
+    if not found:
+        return []
+    trained = training.trained_classes()
+    trained |= {m for t in trained if t in index.classes
+                for mods in program.flow.submodules(index.classes[t]).values() for m in mods}
+    return sorted((c for c in found if c.qualname not in trained), key=lambda c: c.name != core)
 
 
 def _fits_required(index, flow, trained: str, required: list[ClassInfo], required_name: str) -> bool:
