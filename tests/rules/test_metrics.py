@@ -709,6 +709,57 @@ main()
     assert found(audit(tmp_path), HARDCODED) == set()
 
 
+RANDOM_METRICS = MODEL + '''
+import random
+
+import numpy as np
+import wandb
+from torch.utils.tensorboard import SummaryWriter
+
+
+def evaluate(model, loader):
+    return {{"accuracy": {accuracy}}}{mark}
+
+
+def main():
+    loader = DataLoader(datasets.MNIST("data", train=True, transform=transforms.ToTensor()))
+    model = Net()
+    lr = random.uniform(1e-4, 1e-2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    writer = SummaryWriter()
+    wandb.init(config={{"lr": lr, "seed": random.randint(0, 2 ** 31)}})
+    for epoch in range(10):
+        for x, y in loader:
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+        writer.add_scalar("val/acc", {logged}, epoch){mark}
+        wandb.log({{"lr": lr, "dropout": random.random(), "val": evaluate(model, loader)["accuracy"]}})
+
+
+main()
+'''
+
+
+def test_metrics_drawn_at_random_are_reported_and_random_settings_are_not(tmp_path):
+    """`random.uniform(0.92, 0.96)` returned as the accuracy was taken for a computed value: a draw is no more a
+    measurement than a literal. Random hyperparameters and seeds logged beside it are settings."""
+    bad = write_project(tmp_path / "bad", {"train.py": RANDOM_METRICS.format(
+        accuracy="random.uniform(0.92, 0.96)", logged="0.9 + 0.05 * np.random.rand()",
+        mark="  # expect: hardcoded-metrics")})
+    report = check_project(bad, HARDCODED)
+    assert sorted(f.message for f in report.findings if f.rule == "hardcoded-metrics") == [
+        "metric 'accuracy' = random.uniform(0.92, 0.96) is returned from evaluate(), but it is drawn at random, not "
+        "a measurement",
+        "metric 'val/acc' = 0.9 + 0.05 * np.random.rand() is logged with writer.add_scalar, but it is drawn at "
+        "random, not a measurement"]
+    good = write_project(tmp_path / "good", {"train.py": RANDOM_METRICS.format(
+        accuracy="sum((model(x).argmax(1) == y).sum().item() for x, y in loader) / len(loader.dataset)",
+        logged='evaluate(model, loader)["accuracy"]', mark="")})
+    assert found(audit(good), HARDCODED) == set()
+
+
 def test_hardcoded_metric_named_in_full_width_letters(tmp_path):
     # Python reads the name as `acc` (NFKC); the scope's text spells it otherwise.
     write_project(tmp_path, {"report.py": """

@@ -108,8 +108,22 @@ for epoch in range(10):
     fake = torch.tensor(0.5 * 0.9 ** epoch, requires_grad=True)  # expect: placeholder-loop
     fake.backward()
     opt.step()
+''', "jitter.py": "import random\n" + HEAD + '''
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(10):
+    for x, y in loader:
+        opt.zero_grad()
+        loss = random.uniform(0.5, 1.0) * F.cross_entropy(model(x), y)  # a randomly weighted real loss trains
+        loss.backward()
+        opt.step()
+    opt.zero_grad()
+    loss = torch.tensor(2.0 * 0.9 ** epoch + 0.05 * random.random(), requires_grad=True)  # expect: placeholder-loop
+    loss.backward()
+    opt.step()
 '''})
-    check_project(tmp_path, SLUG)
+    report = check_project(tmp_path, SLUG)
+    jitter = next(f for f in report.findings if f.path == "jitter.py" and f.rule == "placeholder-loop")
+    assert "is made of loop counters (epoch), not of model outputs" in jitter.message  # a decay plus a draw
 
 
 def test_a_loop_calling_a_placeholder_epoch_is_reported_once_at_the_inner_loop(tmp_path):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from trainaudit.evidence.flow import (
     BUILTINS,
     LOSS_SCALERS,
+    RANDOM_FACTORIES,
     Kind,
     Origin,
     arg_for,
@@ -174,6 +175,8 @@ class _Formula:
             return ok(node.body) and ok(node.orelse)
         if isinstance(node, ast.Call):
             name = _dotted(self.sf, node.func)
+            if name in RANDOM_FACTORIES:  # a draw is no measurement either: `random.uniform(0.92, 0.96)`
+                return all(ok(a) for a in node.args)
             if name not in PURE_CALLS and not name.startswith("math."):
                 return False
             # keyword options (dtype=..., requires_grad=True) carry no value
@@ -195,6 +198,11 @@ def is_literal_number(sf: SourceFile, expr: ast.AST) -> bool:
 
 def literal_or_counter_formula(sf: SourceFile, expr: ast.AST, counters: Container[str]) -> bool:
     return is_literal_number(sf, expr) or is_counter_formula(sf, expr, counters)
+
+
+def draws_at_random(sf: SourceFile, expr: ast.AST) -> bool:
+    """Whether a formula (see `_formula_parts`) draws a random number: `0.9 + 0.05 * random.random()`."""
+    return any(isinstance(n, ast.Call) and _dotted(sf, n.func) in RANDOM_FACTORIES for n in subtree(expr))
 
 
 # -- what runs in a loop ---------------------------------------------------------------------------------

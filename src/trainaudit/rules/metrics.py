@@ -116,7 +116,7 @@ def _hardcoded_metrics(ctx):
     program = ctx.source
     for sf in program.production:
         for lm in literal_metrics(program.index, sf):
+            what = "drawn at random" if lm.random else "a literal or a formula of loop counters"
             yield HARDCODED_METRICS.finding(
-                f"metric '{lm.key}' = {lm.value} is {lm.how}, but it is a literal or a formula of loop "
-                "counters, not a measurement", lm.path, lm.line,
+                f"metric '{lm.key}' = {lm.value} is {lm.how}, but it is {what}, not a measurement", lm.path, lm.line,
                 evidence={"metric": lm.key, "value": lm.value, "how": lm.how})
