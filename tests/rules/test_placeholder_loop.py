@@ -92,6 +92,38 @@ main()
     check_project(tmp_path, SLUG)
 
 
+SELF_UPDATE = HEAD + '''
+
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+
+    def _update(self, optimizer, loss):
+        optimizer.zero_grad()
+        loss.backward()
+        {step}
+
+    def fit(self, epochs):
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-3){marker}
+        for epoch in range(epochs):
+            for x, y in loader:
+                self._update(optimizer, F.cross_entropy(self.model(x), y))
+
+
+Trainer(model).fit(5)
+'''
+
+
+def test_optimizer_handed_to_a_method_on_self_that_never_steps_it(tmp_path):
+    """`self._update(optimizer, loss)` was an escape (the optimizer might be stepped anywhere): the method is
+    followed like a function now, and one that only zeroes the gradients and backpropagates steps nothing."""
+    bad = write_project(tmp_path / "bad", {"train.py": SELF_UPDATE.format(
+        step="pass  # optimizer.step() comes later", marker="  # expect: placeholder-loop")})
+    check_project(bad, SLUG)
+    good = write_project(tmp_path / "good", {"train.py": SELF_UPDATE.format(step="optimizer.step()", marker="")})
+    check_project(good, SLUG)
+
+
 def test_loss_made_of_the_epoch_counter_and_a_constant_tensor_loss(tmp_path):
     write_project(tmp_path, {"counter.py": HEAD + '''
 

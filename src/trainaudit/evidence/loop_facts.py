@@ -855,10 +855,7 @@ def _stepped_in(index: ProjectIndex, scope: Scope, name: str, attr: bool, nodes:
             func = parent.func
             if isinstance(func, ast.Attribute) and func.attr in STEP_ATTRS:
                 return True  # scaler.step(optimizer)
-            target = index.resolve(sf, func) if isinstance(func, (ast.Name, ast.Attribute)) else None
-            if (target is None and isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
-                    and func.value.id == "self" and fn is not None and fn.cls is not None):
-                target = index.method(fn.cls, func.attr)
+            target = index.callee(sf, func, fn) if isinstance(func, (ast.Name, ast.Attribute)) else None
             if isinstance(target, FunctionInfo) and depth < 4 and target.qualname not in seen:
                 seen.add(target.qualname)
                 param = _param_for(parent, use, target)
