@@ -903,3 +903,43 @@ def test_synthetic_data_silent_on_the_latents_of_a_generator_step_split_from_the
         batch="real in torch.rand(100, 64, 1, 28, 28).unbind(0)", z_marker="  # expect: synthetic-data")})
     report = audit(bad)
     assert found(report, {"synthetic-data"}) == {("synthetic-data", "train.py", 28), ("synthetic-data", "train.py", 29)}
+
+
+MODEL_HANDED_TO_A_METHOD = """
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+
+    class Trainer:
+        def __init__(self):
+            self.model = nn.Linear(16, 4)
+            self.opt = torch.optim.SGD(self.model.parameters(), lr=0.1)
+            self.features = torch.load("features.pt")
+
+        def logits_of(self, model, x):
+            return model(x)
+
+        def fit(self):
+            for step in range(100):
+                x = {x}
+                y = torch.randint(0, 4, (32,))
+                loss = F.cross_entropy(self.logits_of(self.model, x), y)
+                self.opt.zero_grad()
+                loss.backward()
+                self.opt.step()
+
+
+    Trainer().fit()
+"""
+
+
+def test_synthetic_data_follows_the_model_into_a_helper_method_on_self(tmp_path):
+    """A loop's batch reaches the model through `self.logits_of(self.model, x)`: a helper given the model feeds
+    it, whether a function or a method on `self`."""
+    bad = write_project(tmp_path / "bad", {"train.py": MODEL_HANDED_TO_A_METHOD.format(
+        x="torch.randn(32, 16)  # expect: synthetic-data")})
+    check_project(bad, {"synthetic-data"})
+    good = write_project(tmp_path / "good", {"train.py": MODEL_HANDED_TO_A_METHOD.format(
+        x="self.features[step * 32:(step + 1) * 32]")})
+    check_project(good, {"synthetic-data"})

@@ -308,7 +308,8 @@ class TrainingPath:
                     out.append((node, frozenset().union(*provs)))
                 continue
             func = node.func
-            target = self.index.resolve(loop.file, func) if isinstance(func, (ast.Name, ast.Attribute)) else None
+            target = self.index.callee(loop.file, func, loop.scope) if isinstance(func, (ast.Name, ast.Attribute)) \
+                else None
             gets_model = any(flow.is_module_class(o.what) for p in provs for o in p if o.kind is Kind.INSTANCE)
             if loop.kind == "fit" or (target is not None and not isinstance(target, str) and gets_model):
                 out.append((node, frozenset(o for p in provs for o in p if o.kind is not Kind.INSTANCE)))
