@@ -943,3 +943,41 @@ def test_synthetic_data_follows_the_model_into_a_helper_method_on_self(tmp_path)
     good = write_project(tmp_path / "good", {"train.py": MODEL_HANDED_TO_A_METHOD.format(
         x="self.features[step * 32:(step + 1) * 32]")})
     check_project(good, {"synthetic-data"})
+
+
+TABULAR = """
+    import numpy as np
+    import pandas as pd
+    import sklearn.datasets as skd
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader, TensorDataset
+
+    X, y = {samples}
+    extra = pd.DataFrame({table}, columns=list("abcd"))
+    features = np.hstack([X, extra.values]).astype(np.float32)
+    loader = DataLoader(TensorDataset(torch.from_numpy(features), torch.from_numpy(y)), batch_size=64)
+    model = nn.Sequential(nn.Linear(34, 32), nn.ReLU(), nn.Linear(32, 2))
+    opt = torch.optim.Adam(model.parameters())
+    for epoch in range(10):
+        for xb, yb in loader:
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+"""
+
+
+def test_synthetic_data_fires_on_scikit_learn_sample_generators_and_random_tables(tmp_path):
+    """make_classification draws random points, and a DataFrame holds the columns it is built from: both carried
+    no provenance, and a tabular model trained on them audited valid."""
+    bad = write_project(tmp_path / "bad", {"train.py": TABULAR.format(
+        samples="skd.make_classification(n_samples=2000, n_features=30)  # expect: synthetic-data",
+        table="np.random.randn(2000, 4)")})
+    report = check_project(bad, {"synthetic-data"})
+    assert next(f for f in report.findings if f.rule == "synthetic-data").evidence["random_sources"] == [
+        "sklearn.datasets.make_classification at train.py:9", "numpy.random.randn at train.py:10"]
+    good = write_project(tmp_path / "good", {"train.py": TABULAR.format(
+        samples="skd.load_breast_cancer(return_X_y=True)", table='pd.read_csv("extra.csv").values')})
+    check_project(good, {"synthetic-data"})

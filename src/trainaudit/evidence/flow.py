@@ -64,6 +64,10 @@ RANDOM_FACTORIES = frozenset(
        "gammavariate lognormvariate triangular vonmisesvariate paretovariate weibullvariate getrandbits".split()}
     # A dataset class made to stand in for one: random images and labels.
     | {"torchvision.datasets.FakeData", "torchvision.datasets.fakedata.FakeData"}
+    # scikit-learn's sample generators (sklearn.datasets, 1.x): random points around made-up structure.
+    | {f"sklearn.datasets.make_{n}" for n in "biclusters blobs checkerboard circles classification friedman1 "
+       "friedman2 friedman3 gaussian_quantiles hastie_10_2 low_rank_matrix moons multilabel_classification "
+       "regression s_curve sparse_coded_signal sparse_spd_matrix sparse_uncorrelated spd_matrix swiss_roll".split()}
 )
 RNG_CONSTRUCTORS = frozenset({"numpy.random.default_rng", "numpy.random.RandomState", "numpy.random.Generator",
                               "random.Random"})
@@ -105,7 +109,9 @@ LOADERS = frozenset({
 CONTAINERS = frozenset({"list", "tuple", "iter", "next", "zip", "enumerate", "itertools.chain", "filter", "map",
                         "sorted", "reversed", "dict", "set", "itertools.cycle", "tqdm.tqdm", "tqdm.auto.tqdm",
                         "tqdm", "torch.compile", "torch.nn.DataParallel", "torch.nn.parallel.DistributedDataParallel",
-                        "torch.jit.script", "copy.deepcopy"})
+                        "torch.jit.script", "copy.deepcopy",
+                        # Tables hold the columns they are built from: `pd.DataFrame(np.random.randn(n, 4))`.
+                        "pandas.DataFrame", "pandas.Series"})
 # Methods that return the object itself (or its parameters): an instance stays an instance through them.
 KEEP_INSTANCE = frozenset({"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "train", "eval",
                            "parameters", "named_parameters", "children", "modules", "requires_grad_", "apply",
