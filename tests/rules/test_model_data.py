@@ -981,3 +981,56 @@ def test_synthetic_data_fires_on_scikit_learn_sample_generators_and_random_table
     good = write_project(tmp_path / "good", {"train.py": TABULAR.format(
         samples="skd.load_breast_cancer(return_X_y=True)", table='pd.read_csv("extra.csv").values')})
     check_project(good, {"synthetic-data"})
+
+
+def test_a_project_importing_its_src_directory_as_a_package_is_resolved(tmp_path):
+    """`from src.engine import run_epoch`: files under src/ were indexed only without the `src.` prefix, so the
+    training loop in src/engine.py looked unreached (placeholder-loop, missing-metrics) and a random Dataset
+    there went unseen."""
+    files = {
+        "src/__init__.py": "",
+        "src/engine.py": """
+            import torch
+            import torch.nn.functional as F
+
+            def run_epoch(model, loader, opt):
+                for x, y in loader:
+                    opt.zero_grad()
+                    F.cross_entropy(model(x), y).backward()
+                    opt.step()
+
+            @torch.no_grad()
+            def measure(model, loader):
+                return {"top1": sum((model(x).argmax(1) == y).sum().item() for x, y in loader) / len(loader.dataset)}
+        """,
+        "src/data.py": """
+            import torch
+            from torch.utils.data import Dataset
+
+            class Leaves(Dataset):
+                def __len__(self):
+                    return 1000
+
+                def __getitem__(self, i):
+                    return {item}
+        """,
+        "train.py": """
+            import torch
+            from torch.utils.data import DataLoader
+
+            import src.engine as engine
+            from src.data import Leaves
+
+            model = torch.nn.Linear(16, 4)
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+            for epoch in range(10):
+                engine.run_epoch(model, DataLoader(Leaves(), batch_size=32), opt)
+                print(epoch, engine.measure(model, DataLoader(Leaves(), batch_size=64)))
+        """,
+    }
+    good = write_project(tmp_path / "good", {**files, "src/data.py": files["src/data.py"].format(
+        item='torch.load(f"leaves/{i}.pt")')})
+    assert audit(good).verdict.value == "valid"
+    bad = write_project(tmp_path / "bad", {**files, "src/data.py": files["src/data.py"].format(
+        item="torch.randn(16), torch.randint(0, 4, ())  # expect: synthetic-data")})
+    check_project(bad, {"synthetic-data"})

@@ -154,7 +154,9 @@ class ProjectIndex:
     def _lookup(self, dotted: str, origin: SourceFile | None, _depth: int) -> ClassInfo | FunctionInfo | None:
         if _depth > 8:
             return None
-        candidates = [dotted]
+        # Files under src/ are indexed without it (see module_name), also where the project imports src/ itself
+        # as a package (`from src.engine import run_epoch`).
+        candidates = [dotted, dotted[4:]] if dotted.startswith("src.") else [dotted]
         if origin is not None:
             candidates.append(f"{origin.module}.{dotted}")  # a name defined in the same module (e.g. a base class)
             pkg = origin.module.rpartition(".")[0]
