@@ -1034,3 +1034,48 @@ def test_a_project_importing_its_src_directory_as_a_package_is_resolved(tmp_path
     bad = write_project(tmp_path / "bad", {**files, "src/data.py": files["src/data.py"].format(
         item="torch.randn(16), torch.randint(0, 4, ())  # expect: synthetic-data")})
     check_project(bad, {"synthetic-data"})
+
+
+CHAR_LM = """
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    {tokens}
+    n = int(0.9 * len(data))
+    train_data, val_data = data[:n], data[n:]
+
+
+    def get_batch{params}:
+        data = {choice}
+        ix = torch.randint(len(data) - 8, (32,))
+        x = torch.stack([data[i:i + 8] for i in ix])
+        y = torch.stack([data[i + 1:i + 9] for i in ix])
+        return x, y
+
+
+    model = nn.Sequential(nn.Embedding(65, 64), nn.Linear(64, 65))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for step in range(3000):
+        x, y = get_batch{args}
+        loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+"""
+SPLITS = [("()", "train_data", "()"), ('(split)', 'train_data if split == "train" else val_data', '("train")')]
+
+
+@pytest.mark.parametrize(("params", "choice", "args"), SPLITS, ids=["global", "split"])
+def test_synthetic_data_reads_the_module_globals_a_batch_helper_reads(tmp_path, params, choice, args):
+    """Karpathy's `get_batch()` indexes module-level tokens read from a file at random offsets. A function's free
+    names had no provenance: the random offsets were all that reached the model (a false alarm), and a random
+    token stream went unseen. Only the branches of `a if split == "train" else b` are the value, not the test."""
+    real = 'with open("input.txt") as f:\n        data = torch.tensor([ord(c) % 65 for c in f.read()])'
+    good = write_project(tmp_path / "good", {"train.py": CHAR_LM.format(
+        tokens=real, params=params, choice=choice, args=args)})
+    check_project(good, {"synthetic-data"})
+    bad = write_project(tmp_path / "bad", {"train.py": CHAR_LM.format(
+        tokens="data = torch.randint(0, 65, (100_000,))  # expect: synthetic-data", params=params, choice=choice,
+        args=args)})
+    check_project(bad, {"synthetic-data"})

@@ -389,7 +389,10 @@ class Flow:
         if isinstance(expr, ast.Name):
             if expr.id == "self" and fn is not None and fn.cls is not None:
                 return frozenset({Origin(Kind.INSTANCE, fn.cls.qualname, sf.path, expr.lineno)})
-            return env.get(expr.id, EMPTY)
+            found = env.get(expr.id)
+            if found is None and fn is not None:  # a name the function does not bind: the module's global
+                found = self.env(sf, None).get(expr.id)
+            return found or EMPTY
         if isinstance(expr, ast.Attribute):
             return self._attribute(expr, sf, fn, env)
         if isinstance(expr, ast.Call):
@@ -400,6 +403,8 @@ class Flow:
                 self._bind(gen.target, self.eval(gen.iter, sf, fn, inner), inner)
             parts = [expr.key, expr.value] if isinstance(expr, ast.DictComp) else [expr.elt]
             return frozenset().union(*(self.eval(p, sf, fn, inner) for p in parts))
+        if isinstance(expr, ast.IfExp):  # the value is one branch's; the test only chooses between them
+            return self.eval(expr.body, sf, fn, env) | self.eval(expr.orelse, sf, fn, env)
         if isinstance(expr, ast.Subscript):
             # Indexing selects values, it does not make them: real data at random indices (a replay buffer's
             # sample, a shuffled batch) is real data. A table without real values (a noise schedule indexed by

@@ -10,7 +10,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from trainaudit.evidence.flow import (
-    BUILTINS,
     LOSS_SCALERS,
     RANDOM_FACTORIES,
     Kind,
@@ -1015,21 +1014,13 @@ def _used_only_by(program: Program, opt: TrainingOptimizer) -> bool:
 
 
 def _modules_used(program: Program, loop: TrainLoop) -> frozenset[Origin]:
-    """Module instances a loop names: `model`, `self.encoder`, whatever it calls or hands to a helper."""
+    """Module instances a loop names: `model`, `self.encoder`, whatever it calls or hands to a helper (a
+    function's free names are the file's globals: Flow reads them there)."""
     flow, sf = program.flow, loop.file
     env = flow.env(sf, loop.scope)
-    module_env: dict | None = None  # a function reads the file's globals (built only when it names one)
-    defined = {o.name for o in sf.outline}
     out: set[Origin] = set()
     for node in loop.body():
         if isinstance(node, ast.Name) or isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            name = root_name(node)
-            scope, names = loop.scope, env
-            if loop.scope is not None and name not in env and name not in sf.aliases and name not in defined \
-                    and name not in BUILTINS:
-                module_env = module_env if module_env is not None else flow.env(sf, None)
-                if name in module_env:
-                    scope, names = None, module_env
-            out.update(o for o in flow.concrete(flow.eval(node, sf, scope, names))  # type: ignore[arg-type]
+            out.update(o for o in flow.concrete(flow.eval(node, sf, loop.scope, env))
                        if o.kind is Kind.INSTANCE and flow.is_module_class(o.what))
     return frozenset(out)
