@@ -980,3 +980,74 @@ def test_placeholder_loop_silent_on_an_optimizer_of_modules_wrapped_or_held(tmp_
     an optimizer of `nn.Sequential(backbone, head)` while the loop runs its parts."""
     write_project(tmp_path, {"train.py": WRAPPED.format(build=build, loss=loss)})
     check_project(tmp_path, SLUG)
+
+
+TEMPLATE_TRAINER = {
+    "base/__init__.py": "from .base_trainer import *\n",
+    "base/base_trainer.py": '''
+from abc import abstractmethod
+
+
+class BaseTrainer:
+    def __init__(self, model, optimizer, epochs):
+        self.model, self.optimizer, self.epochs = model, optimizer, epochs
+
+    @abstractmethod
+    def _train_epoch(self, epoch):
+        raise NotImplementedError
+
+    def train(self):
+        for epoch in range(1, self.epochs + 1):
+            print(epoch, self._train_epoch(epoch))
+''',
+    "trainer/__init__.py": "from .trainer import *\n",
+    "trainer/trainer.py": '''
+import torch
+import torch.nn.functional as F
+
+from base import BaseTrainer
+
+
+class Trainer(BaseTrainer):
+    def __init__(self, model, optimizer, epochs, loader, valid_loader):
+        super().__init__(model, optimizer, epochs)
+        self.loader, self.valid_loader = loader, valid_loader
+
+    def _train_epoch(self, epoch):
+        for x, y in self.loader:{marker}
+            loss = F.cross_entropy(self.model(x), y)
+            {update}
+        return {{"loss": loss.item(), **self._valid_epoch()}}
+
+    @torch.no_grad()
+    def _valid_epoch(self):
+        correct = sum((self.model(x).argmax(1) == y).sum().item() for x, y in self.valid_loader)
+        return {{"val_accuracy": correct / len(self.valid_loader.dataset)}}
+''',
+    "train.py": '''
+import torch
+from torch.utils.data import DataLoader
+
+from trainer import Trainer
+
+model = torch.nn.Linear(10, 2)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+train, val = torch.load("train.pt"), torch.load("val.pt")
+Trainer(model, optimizer, 20, DataLoader(train, batch_size=64), DataLoader(val, batch_size=256)).train()
+''',
+}
+
+
+def test_a_base_trainer_loop_reaches_the_epoch_each_subclass_defines(tmp_path):
+    """pytorch-template: `BaseTrainer.train` calls the abstract `self._train_epoch`, which `Trainer` (re-exported
+    by `from .trainer import *`) defines. The call reached only the base's `raise NotImplementedError`, and the
+    star re-export hid the subclass: placeholder-loop and missing-metrics fired on a sound project."""
+    update = "self.optimizer.zero_grad()\n            loss.backward()\n            self.optimizer.step()"
+    good = write_project(tmp_path / "good", {k: v.format(marker="", update=update) if "{marker}" in v else v
+                                             for k, v in TEMPLATE_TRAINER.items()})
+    report = audit(good)
+    assert report.verdict.value == "valid", report.findings
+    # The close bad case: the subclass's epoch never updates; reported once, at its loop.
+    bad = write_project(tmp_path / "bad", {k: v.format(marker="  # expect: placeholder-loop", update="pass")
+                                           if "{marker}" in v else v for k, v in TEMPLATE_TRAINER.items()})
+    check_project(bad, SLUG)

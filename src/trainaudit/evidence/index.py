@@ -169,8 +169,14 @@ class ProjectIndex:
                 return hit
             mod, _, name = cand.rpartition(".")
             sf = self.by_module.get(mod)
-            if sf is not None and name in sf.aliases and sf.aliases[name] != cand:
+            if sf is None:
+                continue
+            if name in sf.aliases and sf.aliases[name] != cand:
                 found = self.lookup(sf.aliases[name], sf, _depth + 1)
+                if found:
+                    return found
+            for star in reversed(sf.star_imports):  # a package re-exporting a module: `from .trainer import *`
+                found = self.lookup(f"{star}.{name}", sf, _depth + 1)
                 if found:
                     return found
         return None
@@ -220,13 +226,18 @@ class ProjectIndex:
             return None
         cls, name, value = scope.cls, func.attr, func.value
         if isinstance(value, ast.Name) and value.id == "self":
-            found = self.method(cls, name)
-            out = [found] if found is not None else []
-            return out + [m for sub in self.subclasses_of(cls) if (m := sub.methods.get(name)) and m not in out]
+            return self.dispatch(cls, name)
         if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "super" and (
                 not value.args):
             return next(([c.methods[name]] for c in self.mro(cls)[1:] if name in c.methods), [])
         return None
+
+    def dispatch(self, cls: ClassInfo, name: str) -> list[FunctionInfo]:
+        """The methods `self.name()` can run in a method of `cls`: the one its MRO finds, and each override in a
+        subclass (a base trainer's `train` calling the `_train_epoch` every subclass defines)."""
+        found = self.method(cls, name)
+        out = [found] if found is not None else []
+        return out + [m for sub in self.subclasses_of(cls) if (m := sub.methods.get(name)) and m not in out]
 
     def passes_self(self, site: CallSite, fn: FunctionInfo) -> bool:
         """Whether a call of method `fn` passes the instance as its first argument: `Base.__init__(self, x)`."""

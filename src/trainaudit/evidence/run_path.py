@@ -413,13 +413,12 @@ MAX_DEPTH = 8  # call chains deeper than this are not followed (keeps large proj
 
 
 def _brings(index: ProjectIndex, e: Edge) -> list[FunctionInfo]:
-    """The functions an edge counts as running in the broad view: the function, the method `self.<name>`
-    resolves to on the scope's own class (no dispatch), or every method of a named class and its bases."""
+    """The functions an edge counts as running in the broad view: the function, the methods `self.<name>` can
+    run (the scope's class's own and each subclass's override), or every method of a named class and its bases."""
     if isinstance(e.target, FunctionInfo):
         return [e.target]
     if e.kind == "virtual":
-        m = index.method(e.target, e.name)
-        return [m] if m is not None else []
+        return index.dispatch(e.target, e.name)
     return [m for c in index.mro(e.target) for m in c.methods.values()]
 
 
