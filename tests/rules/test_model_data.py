@@ -1079,3 +1079,53 @@ def test_synthetic_data_reads_the_module_globals_a_batch_helper_reads(tmp_path, 
         tokens="data = torch.randint(0, 65, (100_000,))  # expect: synthetic-data", params=params, choice=choice,
         args=args)})
     check_project(bad, {"synthetic-data"})
+
+
+MODEL_ZOO = {
+    "models/__init__.py": "from .dla import *\nfrom .dla_simple import *\n",
+    "models/dla.py": """
+        import torch.nn as nn
+
+        class DLA(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(8, 2)
+
+            def forward(self, x):
+                return self.fc(x)
+    """,
+    "models/dla_simple.py": """
+        import torch.nn as nn
+
+        class SimpleDLA(nn.Module):
+            {doc}
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(8, 2)
+
+            def forward(self, x):
+                return self.fc(x)
+    """,
+    "main.py": joined("""
+        import torch
+        import torch.nn.functional as F
+        from models import *
+        from pkg.data import loader
+
+        # model = DLA()
+        model = SimpleDLA()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1){marker}
+    """, LOADER_LOOP),
+}
+
+
+def test_placeholder_model_silent_on_a_model_zoo_variant_named_alone_and_fires_when_it_says_it_stands_in(tmp_path):
+    """pytorch-cifar trains SimpleDLA, one of its zoo's models beside DLA. A name word alone says nothing; a
+    docstring that calls the class a stand-in does, wherever it is defined (here behind `from models import *`,
+    which re-exports the package's modules and was not followed)."""
+    good = write_project(tmp_path / "good", {k: v.format(doc="", marker="") for k, v in MODEL_ZOO.items()})
+    check_project(good, {"placeholder-model"})
+    bad = write_project(tmp_path / "bad", {k: v.format(doc='"""Simplified stand-in for DLA."""',
+                                                       marker="  # expect: placeholder-model")
+                                           for k, v in MODEL_ZOO.items()})
+    check_project(bad, {"placeholder-model"})

@@ -113,7 +113,9 @@ def _placeholder_model(ctx):
                     continue
                 signals = _standin_signals(cls)
                 in_script = cls.file in program.entry_files
-                if signals or in_script:
+                # A name word alone is a model zoo's variant (pytorch-cifar's SimpleDLA beside DLA): a stand-in
+                # says what it is in its docstring or is made where it is trained.
+                if in_script or any(s.startswith("docstring") for s in signals):
                     real = others[0]
                     yield PLACEHOLDER_MODEL.finding(
                         f"the optimizer trains {cls.name} ({defined}), a stand-in for {real.name} "
