@@ -1051,3 +1051,34 @@ def test_a_base_trainer_loop_reaches_the_epoch_each_subclass_defines(tmp_path):
     bad = write_project(tmp_path / "bad", {k: v.format(marker="  # expect: placeholder-loop", update="pass")
                                            if "{marker}" in v else v for k, v in TEMPLATE_TRAINER.items()})
     check_project(bad, SLUG)
+
+
+NESTED_UPDATE = HEAD + '''
+
+def train(epochs=10):
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def update(x, y):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        {update}
+        return loss.item()
+
+    for epoch in range(epochs):{marker}
+        for x, y in loader:
+            update(x, y)
+
+
+train()
+'''
+
+
+def test_a_loop_calling_an_update_defined_inside_its_function_trains(tmp_path):
+    """Spinning Up defines `update()` inside `ppo()` and calls it from the epoch loop: nested definitions are not
+    indexed, and only those handed on as arguments were read, so the loop 'never reached backward'."""
+    good = write_project(tmp_path / "good", {"train.py": NESTED_UPDATE.format(
+        update="loss.backward()\n        optimizer.step()", marker="")})
+    check_project(good, SLUG)
+    bad = write_project(tmp_path / "bad", {"train.py": NESTED_UPDATE.format(
+        update="pass", marker="  # expect: placeholder-loop")})
+    check_project(bad, SLUG)

@@ -341,7 +341,9 @@ def loop_effects(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, l
     _functional_updates(sf, nodes, eff)
     if until_trains and eff.trains:
         return eff
-    closures = {n.id for n in nodes if isinstance(n, ast.Call) for n in n.args if isinstance(n, ast.Name)}
+    # Functions defined in the enclosing scope that the loop hands on or calls (Spinning Up's `update()`, defined
+    # inside `ppo()`): nested definitions are not indexed, so the walk reads them here.
+    closures = {n.id for n in nodes if isinstance(n, ast.Call) for n in (n.func, *n.args) if isinstance(n, ast.Name)}
     if closures:
         outer = fn.node if fn is not None else sf.tree
         for d in subtree(outer):  # type: ignore[arg-type]
