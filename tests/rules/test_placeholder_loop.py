@@ -1082,3 +1082,38 @@ def test_a_loop_calling_an_update_defined_inside_its_function_trains(tmp_path):
     bad = write_project(tmp_path / "bad", {"train.py": NESTED_UPDATE.format(
         update="pass", marker="  # expect: placeholder-loop")})
     check_project(bad, SLUG)
+
+
+STEP_METHOD_TRAINER = HEAD + '''
+
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def train_step(self, x, y):
+        self.optimizer.zero_grad()
+        loss = F.cross_entropy(self.model(x), y)
+        {backward}
+        self.optimizer.step()
+        return loss.item()
+
+    def fit(self):
+        for epoch in range(10):{marker}
+            for x, y in loader:
+                self.train_step(x, y)
+
+
+Trainer(model).fit()
+'''
+
+
+def test_a_train_step_method_of_the_project_is_followed_not_taken_for_a_framework_delegate(tmp_path):
+    """`trainer.train_step(batch)` hands training to a framework (Keras); `self.train_step(x, y)` is the class's
+    own method, and one without backward trains nothing. It counted as delegated training."""
+    good = write_project(tmp_path / "good", {"train.py": STEP_METHOD_TRAINER.format(backward="loss.backward()",
+                                                                                   marker="")})
+    check_project(good, SLUG)
+    bad = write_project(tmp_path / "bad", {"train.py": STEP_METHOD_TRAINER.format(
+        backward="pass", marker="  # expect: placeholder-loop")})
+    check_project(bad, SLUG)

@@ -261,7 +261,8 @@ def _node_effects(sf: SourceFile, node: ast.AST, eff: Effects) -> None:
         eff.steps.append(f"{where} {recv}.update()")
     elif func.attr in INPLACE_UPDATES and any(_mentions_grad(a) for a in node.args):
         eff.steps.append(f"{where} manual update")
-    elif func.attr in DELEGATE_ATTRS and (node.args or node.keywords):
+    elif func.attr in DELEGATE_ATTRS and (node.args or node.keywords) and not (
+            isinstance(func.value, ast.Name) and func.value.id == "self"):  # the class's own method: followed
         eff.delegated.append(f"{where} .{func.attr}()")
     elif func.attr == "train" and any(h.lower() in recv for h in TRAINER_HINTS):
         eff.delegated.append(f"{where} {recv}.train()")
