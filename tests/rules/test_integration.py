@@ -1002,3 +1002,66 @@ def test_a_training_step_that_ignores_its_batch_is_reported_once_as_synthetic_da
     check_project(bad, {"synthetic-data", "dummy-input"})
     good = write_project(tmp_path / "good", {"model.py": LIGHTNING_STEP.format(batch="batch")})
     check_project(good, {"synthetic-data", "dummy-input"})
+
+
+GAN_PAIR = """
+    import torch
+    import torch.nn as nn
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+
+    class Generator(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(100, 784), nn.Tanh())
+
+        def forward(self, z):
+            return self.net(z)
+
+
+    class Discriminator(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(784, 1)
+
+        def forward(self, x):
+            return self.net(x)
+
+
+    class GANTrainer:
+        def __init__(self):
+            self.loader = DataLoader(datasets.MNIST("data", transform=transforms.ToTensor()), batch_size=64)
+            self.G, self.D = Generator(), Discriminator()
+            self.opt_g = torch.optim.Adam(self.G.parameters(), lr=2e-4)
+            self.opt_d = torch.optim.Adam(self.D.parameters(), lr=2e-4)
+            self.bce = nn.BCEWithLogitsLoss()
+
+        def fit(self, epochs):
+            for epoch in range(epochs):
+                for real, _ in self.loader:
+                    real = real.flatten(1)
+                    fake = {fake}
+                    d_loss = self.bce(self.D(real), torch.ones(64, 1))
+                    d_loss = d_loss + self.bce(self.D(fake.detach()), torch.zeros(64, 1))
+                    self.opt_d.zero_grad()
+                    d_loss.backward()
+                    self.opt_d.step()
+                    g_loss = self.bce(self.D(self.G(torch.randn(64, 100))), torch.ones(64, 1))
+                    self.opt_g.zero_grad()
+                    g_loss.backward()
+                    self.opt_g.step()
+
+
+    GANTrainer().fit(20)
+"""
+
+
+def test_dummy_input_pairs_the_modules_of_a_tuple_assignment_to_self(tmp_path):
+    """`self.G, self.D = Generator(), Discriminator()` gave both attributes both classes: `self.G` could be the
+    discriminator, so `self.D(fake)` read as a module fed the generator's random latent."""
+    good = write_project(tmp_path / "good", {"train.py": GAN_PAIR.format(fake="self.G(torch.randn(64, 100))")})
+    check_project(good, {"dummy-input"})
+    bad = write_project(tmp_path / "bad", {"train.py": GAN_PAIR.format(
+        fake="torch.rand(64, 784)  # expect: dummy-input")})
+    check_project(bad, {"dummy-input"})

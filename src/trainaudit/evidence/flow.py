@@ -294,8 +294,8 @@ class Flow:
                 if nodes:
                     env = self.env(m.file, m)
                     for node in nodes:
-                        out |= self.eval(node.value, m.file, m, env)  # type: ignore[union-attr]
                         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                        out |= self.eval(_value_of(attr, targets, node.value), m.file, m, env)  # type: ignore
                         for sub in (s for t in targets for s in written_at(t) if self_attrs_written(s) == [attr]):
                             out |= {o for o in self.eval(sub.slice, m.file, m, env) if o.kind in VALUE_KINDS}
         return frozenset(out)
@@ -632,6 +632,18 @@ def self_attrs_written(target: ast.AST) -> list[str]:
         if isinstance(root, ast.Attribute) and isinstance(root.value, ast.Name) and root.value.id == "self":
             return [root.attr]
     return []
+
+
+def _value_of(attr: str, targets: list[ast.expr], value: ast.expr) -> ast.expr:
+    """What an assignment gives `self.<attr>`: its own element when a tuple of targets takes a tuple of values
+    (`self.G, self.D = Generator(), Discriminator()`, paired as Flow._bind_stmt pairs names), else the value."""
+    if isinstance(value, (ast.Tuple, ast.List)):
+        for t in targets:
+            if isinstance(t, (ast.Tuple, ast.List)) and len(t.elts) == len(value.elts):
+                for te, ve in zip(t.elts, value.elts, strict=True):
+                    if self_attrs_written(te) == [attr]:
+                        return ve
+    return value
 
 
 def written_at(target: ast.AST) -> list[ast.Subscript]:
