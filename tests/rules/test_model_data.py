@@ -123,9 +123,12 @@ def test_placeholder_model_without_spec_fires_on_a_stand_in_whose_docstring_name
     # a distilled student beside its trained teacher
     ("TinyFooNet", "A tiny student distilled from FooNet.",
      "teacher_opt = torch.optim.SGD(FooNet().parameters(), lr=0.1)"),
+    # a distilled student beside its frozen teacher, loaded from a checkpoint
+    ("TinyFooNet", "A tiny student distilled from FooNet.",
+     'teacher = FooNet().eval(); teacher.load_state_dict(torch.load("teacher.pt"))'),
     # a model that names another without saying it replaces it
     ("ProbeCNN", "A linear probe on FooNet features.", ""),
-], ids=["trained-teacher", "no-stand-in-words"])
+], ids=["trained-teacher", "frozen-teacher", "no-stand-in-words"])
 def test_placeholder_model_without_spec_silent_when_the_named_class_is_trained_or_not_replaced(tmp_path, name, doc,
                                                                                                 also):
     write_project(tmp_path, {"pkg/__init__.py": "", "pkg/models.py": MODELS, "train.py": joined(

@@ -45,10 +45,11 @@ def _stripped(name: str) -> str:
     return "".join(w for w in words if w.lower() not in STANDIN_WORDS)
 
 
-def _counterparts(program, cls: ClassInfo) -> list[ClassInfo]:
-    """Project model classes elsewhere that the stand-in stands in for, and that no optimizer trains: the class
-    named as the stand-in without its stand-in words (SimpleFooNet: FooNet), or, when the stand-in says what it
-    is (name or docstring words), a class its docstring names ("a simplified stand-in for the VisionTransformer")."""
+def _counterparts(program, cls: ClassInfo, where: str) -> list[ClassInfo]:
+    """Project model classes elsewhere that the stand-in stands in for, that no optimizer trains and that the file
+    training it (`where`) does not build beside it (a distilled student's frozen teacher): the class named as the
+    stand-in without its stand-in words (SimpleFooNet: FooNet), or, when the stand-in says what it is (name or
+    docstring words), a class its docstring names ("a simplified stand-in for the VisionTransformer")."""
     core = _stripped(cls.name)
     signals = _standin_signals(cls)
     if not core or core == cls.name and not signals:
@@ -63,7 +64,8 @@ def _counterparts(program, cls: ClassInfo) -> list[ClassInfo]:
     trained = training.trained_classes()
     trained |= {m for t in trained if t in index.classes
                 for mods in program.flow.submodules(index.classes[t]).values() for m in mods}
-    return sorted((c for c in found if c.qualname not in trained), key=lambda c: c.name != core)
+    beside = {c.qualname for c in found if any(s.file.path == where for s in index.call_sites.get(c.qualname, []))}
+    return sorted((c for c in found if c.qualname not in trained | beside), key=lambda c: c.name != core)
 
 
 def _fits_required(index, flow, trained: str, required: list[ClassInfo], required_name: str) -> bool:
@@ -108,7 +110,7 @@ def _placeholder_model(ctx):
                               "signals": _standin_signals(cls) if cls else []},
                 )
             elif cls is not None:
-                others = _counterparts(program, cls)
+                others = _counterparts(program, cls, opt.file.path)
                 if not others:
                     continue
                 signals = _standin_signals(cls)
