@@ -760,6 +760,49 @@ def test_metrics_drawn_at_random_are_reported_and_random_settings_are_not(tmp_pa
     assert found(audit(good), HARDCODED) == set()
 
 
+def test_metric_literals_bound_to_a_name_before_they_leave_are_reported_at_the_binding(tmp_path):
+    """`val_acc = 0.93` then `self.log("val_acc", val_acc)`: only a literal written at the logging, returning or
+    dumping call was seen. A name bound once (in the function, or at module level for a name it does not bind)
+    stands for its value; names bound twice, accumulated, or parameters given a default do not."""
+    write_project(tmp_path, {"train.py": MODEL + '''
+import json
+import random
+
+import wandb
+
+TOP1 = 0.9412  # expect: hardcoded-metrics
+
+
+def evaluate(model, loader):
+    f1 = random.uniform(0.9, 0.95)  # expect: hardcoded-metrics
+    return {"top1": TOP1, "f1": f1}
+
+
+def measure(model, loader):
+    correct = total = 0
+    for x, y in loader:
+        correct += (model(x).argmax(1) == y).sum().item()
+        total += len(y)
+    acc = correct / total
+    recall = 0.0
+    for x, y in loader:
+        recall += (model(x).argmax(1) == y).float().mean().item() / len(loader)
+    return {"accuracy": acc, "recall": recall}
+
+
+def report(metrics, precision=None):
+    if precision is None:
+        precision = 0.0
+    best_acc = 0.0
+    if metrics["accuracy"] > best_acc:
+        best_acc = metrics["accuracy"]
+    wandb.log({"best_acc": best_acc, "precision": precision})
+    val_auc = 0.88  # expect: hardcoded-metrics
+    wandb.log({"val_auc": val_auc})
+'''})
+    check_project(tmp_path, HARDCODED)
+
+
 def test_hardcoded_metric_named_in_full_width_letters(tmp_path):
     # Python reads the name as `acc` (NFKC); the scope's text spells it otherwise.
     write_project(tmp_path, {"report.py": """

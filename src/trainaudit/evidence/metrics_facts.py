@@ -487,6 +487,50 @@ def _dict_items(node: ast.AST, stmts: list[ast.stmt]) -> list[tuple[str, ast.exp
     return _dict_items(binds[0], stmts) + items
 
 
+class _Bound:
+    """A name's value where the scope binds it once (`val_acc = 0.93`, then `self.log("val_acc", val_acc)`), in
+    the function or, for a name it does not bind, at the module's top level; any other expression as it is. A
+    name bound twice or more (`best = 0.0`, later rebound), in place (`+=`) or by a loop is left as it is."""
+
+    def __init__(self, sf: SourceFile, fn: FunctionInfo | None, stmts: list[ast.stmt]) -> None:
+        self.sf, self.fn, self.stmts = sf, fn, stmts
+        self._scopes: list[dict[str, ast.expr | None]] | None = None
+
+    def __call__(self, expr: ast.expr) -> ast.expr:
+        if not isinstance(expr, ast.Name):
+            return expr
+        if self._scopes is None:
+            local = _single_bindings(self.stmts)
+            self._scopes = [local]
+            if self.fn is not None:  # a parameter is bound by every call: `if acc is None: acc = 0.0` is a default
+                local.update(dict.fromkeys(self.fn.params))
+                self._scopes.append(_single_bindings(scope_body(self.sf, None)))
+        for scope in self._scopes:
+            if expr.id in scope:
+                return scope[expr.id] or expr
+        return expr
+
+
+def _single_bindings(stmts: list[ast.stmt]) -> dict[str, ast.expr | None]:
+    """Names a scope binds, each with its value if it is bound once, by a plain assignment, else None."""
+    out: dict[str, ast.expr | None] = {}
+    for node in scope_statements(stmts):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            once = len(targets) == 1 and isinstance(targets[0], ast.Name)
+            names = [n.id for t in targets for n in subtree(t) if isinstance(n, ast.Name)]
+        elif isinstance(node, (ast.AugAssign, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)):
+            once = False
+            targets = [node.target] if not isinstance(node, (ast.With, ast.AsyncWith)) else [
+                i.optional_vars for i in node.items if i.optional_vars is not None]
+            names = [n.id for t in targets for n in subtree(t) if isinstance(n, ast.Name)]
+        else:
+            continue
+        for name in names:
+            out[name] = node.value if once and name not in out else None  # type: ignore[union-attr]
+    return out
+
+
 def _literal_items(sf: SourceFile, items: list[tuple[str, ast.expr]],
                    counters: Container[str]) -> list[tuple[str, ast.expr]]:
     """Result-named items whose value is a literal or a counter formula (keys also set from data are skipped)."""
@@ -499,8 +543,8 @@ def _returns(fn: FunctionInfo) -> list[ast.Return]:
     return [n for n in scope_statements(fn.node.body) if isinstance(n, ast.Return) and n.value is not None]
 
 
-def _return_literals(sf: SourceFile, fn: FunctionInfo, stmts: list[ast.stmt],
-                     counters: Container[str]) -> Iterator[tuple[str, ast.expr, str]]:
+def _return_literals(sf: SourceFile, fn: FunctionInfo, stmts: list[ast.stmt], counters: Container[str],
+                     bound: _Bound) -> Iterator[tuple[str, ast.expr, str]]:
     """Literal metric values an evaluation or metric function returns. A literal that another return of the
     same function computes (a guard such as `if not total: return 0.0` beside `return correct / total`) is fine."""
     named = is_eval_name(fn.name) or bool(metric_words(fn.name, weak=True))
@@ -510,12 +554,12 @@ def _return_literals(sf: SourceFile, fn: FunctionInfo, stmts: list[ast.stmt],
     for ret in _returns(fn):
         value = ret.value
         assert value is not None
-        items = _dict_items(value, stmts)
+        items = [(k, bound(v)) for k, v in _dict_items(value, stmts)]
         if items:
             computed |= {k for k, v in items if not literal_or_counter_formula(sf, v, counters)}
             found += [(k, v, f"returned from {fn.name}()") for k, v in _literal_items(sf, items, counters)]
         else:
-            bare.append(value)
+            bare.append(bound(value))
     found = [f for f in found if f[0] not in computed]
     elements = [e for v in bare for e in (v.elts if isinstance(v, ast.Tuple) else [v])]
     if named and elements and all(literal_or_counter_formula(sf, e, counters) for e in elements) and (
@@ -567,8 +611,9 @@ def literal_metrics(index: ProjectIndex, sf: SourceFile) -> list[LiteralMetric]:
                 continue  # a word the scope holds is part of its text
         stmts = scope_body(sf, fn)
         counters = LazyCounters(sf, fn)
+        bound = _Bound(sf, fn, stmts)
         if fn is not None:
-            for key, value, how in _return_literals(sf, fn, stmts, counters):
+            for key, value, how in _return_literals(sf, fn, stmts, counters, bound):
                 add(key, value, how)
         if not assigned:
             continue  # no identifier in the file names a metric: no assignment target can
@@ -579,6 +624,7 @@ def literal_metrics(index: ProjectIndex, sf: SourceFile) -> list[LiteralMetric]:
                 dotted = _dotted(sf, func)
                 if isinstance(func, ast.Attribute) and func.attr in LOG_CALLS and not dotted.startswith(_MATH_LOG):
                     for key, value in _log_pairs(sf, node, stmts):
+                        value = bound(value)
                         if _result_key(key) and literal_or_counter_formula(sf, value, counters):
                             add(key, value, f"logged with {ast.unparse(func)}")
                 elif dotted in DUMP_CALLS and node.args:
