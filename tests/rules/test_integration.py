@@ -1065,3 +1065,41 @@ def test_dummy_input_pairs_the_modules_of_a_tuple_assignment_to_self(tmp_path):
     bad = write_project(tmp_path / "bad", {"train.py": GAN_PAIR.format(
         fake="torch.rand(64, 784)  # expect: dummy-input")})
     check_project(bad, {"dummy-input"})
+
+
+LATENT_PARAM = """
+    import torch
+    import torch.nn as nn
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+
+    class Painter(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(100, 784), nn.Tanh())
+
+        def forward(self, {param}):
+            return self.net({param})
+
+
+    painter, critic = Painter(), nn.Linear(784, 1)
+    opt = torch.optim.Adam(list(painter.parameters()) + list(critic.parameters()), lr=2e-4)
+    loader = DataLoader(datasets.MNIST("data", transform=transforms.ToTensor()), batch_size=64)
+    for real, _ in loader:
+        painted = painter(torch.randn(64, 100)){marker}
+        loss = critic(painted).mean() - critic(real.flatten(1)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+"""
+
+
+def test_dummy_input_silent_on_random_values_given_to_a_parameter_named_as_a_latent(tmp_path):
+    """Lightning's GAN example calls `self(torch.randn(b, latent_dim))`, whose `forward(self, z)` says it takes a
+    latent. Only the argument's own name (`z = ...; G(z)`) was read."""
+    good = write_project(tmp_path / "good", {"train.py": LATENT_PARAM.format(param="z", marker="")})
+    check_project(good, {"dummy-input"})
+    bad = write_project(tmp_path / "bad", {"train.py": LATENT_PARAM.format(
+        param="x", marker="  # expect: dummy-input")})
+    check_project(bad, {"dummy-input"})

@@ -191,7 +191,10 @@ def _dummy_input(ctx):
                     continue
                 if params is None:
                     params = _forward_params(index, node, cls)
-                names = f"{label} {_slot_param(arg, params)} {root}"
+                param = _slot_param(arg, params)
+                if randoms and _LATENT_NAME.fullmatch(param):
+                    continue  # the module names what it takes a latent: `def forward(self, z)`, given torch.randn
+                names = f"{label} {param} {root}"
                 if _AUXILIARY.search(names) or (_NEGATIVES if randoms else _INITIAL_STATE).search(names):
                     continue
                 first = (randoms or sorted(prov, key=origin_order))[0]
