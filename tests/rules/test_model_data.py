@@ -106,17 +106,23 @@ STANDIN_BY_DOCSTRING = """
 """
 
 
-def test_placeholder_model_without_spec_fires_on_a_stand_in_whose_docstring_names_the_real_class(tmp_path):
+@pytest.mark.parametrize(("name", "doc", "signals"), [
+    ("SimpleCNN", "Simplified stand-in for the FooNet so training runs.",
+     ["name word 'simple'", "docstring says 'simplified'", "docstring says 'stand-in'"]),
+    ("SmallViT", "Smaller, faster variant of FooNet so the run finishes on a laptop.",
+     ["name word 'small'", "docstring says 'smaller'"]),
+], ids=["simplified", "smaller"])
+def test_placeholder_model_without_spec_fires_on_a_stand_in_whose_docstring_names_the_real_class(
+        tmp_path, name, doc, signals):
     """`SimpleCNN`, "a simplified stand-in for the FooNet so training runs quickly": the two names share nothing
     to strip, the docstring says which class it replaces."""
     write_project(tmp_path, {"pkg/__init__.py": "", "pkg/models.py": MODELS, "train.py": joined(
-        STANDIN_BY_DOCSTRING.format(name="SimpleCNN", doc="Simplified stand-in for the FooNet so training runs.",
-                                    marker="  # expect: placeholder-model", also=""), LOADER_LOOP)})
+        STANDIN_BY_DOCSTRING.format(name=name, doc=doc, marker="  # expect: placeholder-model", also=""),
+        LOADER_LOOP)})
     report = check_project(tmp_path, {"placeholder-model"})
     f = next(f for f in report.findings if f.rule == "placeholder-model")
     assert f.evidence["counterpart"] == "pkg.models.FooNet"
-    assert f.evidence["signals"] == ["name word 'simple'", "docstring says 'simplified'", "docstring says 'stand-in'",
-                                     "defined in the training script"]
+    assert f.evidence["signals"] == [*signals, "defined in the training script"]
 
 
 @pytest.mark.parametrize(("name", "doc", "also"), [

@@ -25,7 +25,7 @@ SYNTHETIC_DATA = register(
 
 
 STANDIN_WORDS = ("simplified", "simple", "dummy", "placeholder", "mock", "fake", "toy", "stub", "minimal",
-                 "tiny", "basic", "standin", "stand-in", "lite", "mini")
+                 "tiny", "basic", "standin", "stand-in", "lite", "mini", "small", "smaller", "reduced", "surrogate")
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 
