@@ -744,7 +744,8 @@ main()
 
 def test_metrics_drawn_at_random_are_reported_and_random_settings_are_not(tmp_path):
     """`random.uniform(0.92, 0.96)` returned as the accuracy was taken for a computed value: a draw is no more a
-    measurement than a literal. Random hyperparameters and seeds logged beside it are settings."""
+    measurement than a literal. Random hyperparameters and seeds logged beside it are settings (their keys say
+    so); the close legitimate case computes the accuracy."""
     bad = write_project(tmp_path / "bad", {"train.py": RANDOM_METRICS.format(
         accuracy="random.uniform(0.92, 0.96)", logged="0.9 + 0.05 * np.random.rand()",
         mark="  # expect: hardcoded-metrics")})
@@ -790,13 +791,21 @@ def measure(model, loader):
     return {"accuracy": acc, "recall": recall}
 
 
+best_f1 = 0.0
+
+
+def track(f1):
+    global best_f1
+    best_f1 = max(best_f1, f1)
+
+
 def report(metrics, precision=None):
     if precision is None:
         precision = 0.0
     best_acc = 0.0
     if metrics["accuracy"] > best_acc:
         best_acc = metrics["accuracy"]
-    wandb.log({"best_acc": best_acc, "precision": precision})
+    wandb.log({"best_acc": best_acc, "precision": precision, "best_f1": best_f1})
     val_auc = 0.88  # expect: hardcoded-metrics
     wandb.log({"val_auc": val_auc})
 '''})

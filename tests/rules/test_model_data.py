@@ -109,13 +109,13 @@ STANDIN_BY_DOCSTRING = """
 @pytest.mark.parametrize(("name", "doc", "signals"), [
     ("SimpleCNN", "Simplified stand-in for the FooNet so training runs.",
      ["name word 'simple'", "docstring says 'simplified'", "docstring says 'stand-in'"]),
-    ("SmallViT", "Smaller, faster variant of FooNet so the run finishes on a laptop.",
+    ("SmallFooNet", "Smaller, faster variant so the run finishes on a laptop.",
      ["name word 'small'", "docstring says 'smaller'"]),
 ], ids=["simplified", "smaller"])
 def test_placeholder_model_without_spec_fires_on_a_stand_in_whose_docstring_names_the_real_class(
         tmp_path, name, doc, signals):
     """`SimpleCNN`, "a simplified stand-in for the FooNet so training runs quickly": the two names share nothing
-    to strip, the docstring says which class it replaces."""
+    to strip, the docstring says which class it replaces. `SmallFooNet` strips to FooNet."""
     write_project(tmp_path, {"pkg/__init__.py": "", "pkg/models.py": MODELS, "train.py": joined(
         STANDIN_BY_DOCSTRING.format(name=name, doc=doc, marker="  # expect: placeholder-model", also=""),
         LOADER_LOOP)})
@@ -134,7 +134,9 @@ def test_placeholder_model_without_spec_fires_on_a_stand_in_whose_docstring_name
      'teacher = FooNet().eval(); teacher.load_state_dict(torch.load("teacher.pt"))'),
     # a model that names another without saying it replaces it
     ("ProbeCNN", "A linear probe on FooNet features.", ""),
-], ids=["trained-teacher", "frozen-teacher", "no-stand-in-words"])
+    # a model zoo's entry compared with another in its docstring: smaller, not a stand-in
+    ("MobileCNN", "A small model, 30x smaller than FooNet.", ""),
+], ids=["trained-teacher", "frozen-teacher", "no-stand-in-words", "smaller-than"])
 def test_placeholder_model_without_spec_silent_when_the_named_class_is_trained_or_not_replaced(tmp_path, name, doc,
                                                                                                 also):
     write_project(tmp_path, {"pkg/__init__.py": "", "pkg/models.py": MODELS, "train.py": joined(
@@ -773,6 +775,7 @@ def test_synthetic_data_reaches_a_step_method_through_self_super_and_a_base_clas
     audited valid on random batches."""
     for name, init in [
         ("super", "super().__init__(model, DataLoader({data}, batch_size=64)){marker}"),
+        ("super2", "super(ClassifierTrainer, self).__init__(model, DataLoader({data}, batch_size=64)){marker}"),
         ("unbound", "BaseTrainer.__init__(self, model, DataLoader({data}, batch_size=64)){marker}"),
     ]:
         bad = write_project(tmp_path / name / "bad", {"train.py": TRAINER_CLASSES.format(

@@ -1117,3 +1117,67 @@ def test_a_train_step_method_of_the_project_is_followed_not_taken_for_a_framewor
     bad = write_project(tmp_path / "bad", {"train.py": STEP_METHOD_TRAINER.format(
         backward="pass", marker="  # expect: placeholder-loop")})
     check_project(bad, SLUG)
+
+
+OVERRIDDEN_UPDATE = HEAD + '''
+
+class BaseTrainer:
+    def __init__(self, model):
+        self.model = model
+
+    def _update(self, optimizer, loss):
+        raise NotImplementedError
+
+    def fit(self):
+        optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1){marker}
+        for x, y in loader:
+            self._update(optimizer, F.cross_entropy(self.model(x), y))
+
+
+class Trainer(BaseTrainer):
+    def _update(self, opt, loss):
+        opt.zero_grad()
+        loss.backward()
+        {step}
+
+
+Trainer(model).fit()
+'''
+
+
+def test_an_optimizer_handed_to_an_overridden_method_is_followed_into_the_override(tmp_path):
+    """The base's `_update` raises NotImplementedError; the subclass's steps. Only the base's was read, so the
+    optimizer was 'never stepped'."""
+    good = write_project(tmp_path / "good", {"train.py": OVERRIDDEN_UPDATE.format(step="opt.step()", marker="")})
+    check_project(good, SLUG)
+    bad = write_project(tmp_path / "bad", {"train.py": OVERRIDDEN_UPDATE.format(
+        step="pass", marker="  # expect: placeholder-loop")})
+    check_project(bad, SLUG)
+
+
+def test_a_keras_model_calling_its_inherited_train_on_batch_delegates(tmp_path):
+    """Only `self.train_step(...)` is the project's own method; `self.train_on_batch(...)` of a Keras model is
+    inherited from the framework, which trains."""
+    write_project(tmp_path, {"train.py": '''
+import numpy as np
+from tensorflow import keras
+
+
+class Net(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(10)
+
+    def call(self, x):
+        return self.dense(x)
+
+    def fit_epochs(self, x, y, epochs):
+        for epoch in range(epochs):
+            self.train_on_batch(x, y)
+
+
+net = Net()
+net.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+net.fit_epochs(np.load("x.npy"), np.load("y.npy"), 10)
+'''})
+    check_project(tmp_path, SLUG)

@@ -255,9 +255,10 @@ class Flow:
                 env[root.id] = env.get(root.id, EMPTY) | frozenset(o for o in p if o.kind in VALUE_KINDS)
 
     def _not_bound_at_top(self, sf: SourceFile) -> frozenset[str]:
-        """Names a file's module level cannot hold a value for: imports, its definitions and builtins. A function
-        naming only these (`torch`, `F`, `Net`) needs no module environment: building one for each file that has
-        functions cost 4% of an audit of 1,000 training scripts."""
+        """Names looked up through imports, definitions and builtins rather than the module's environment: a
+        function naming only these (`torch`, `F`, `Net`) needs none, and building one for each file with functions
+        cost 4% of an audit of 1,000 training scripts. A module that rebinds such a name (`input = torch.randn(...)`)
+        gives it no provenance inside functions."""
         found = self._top.get(sf.path)
         if found is None:
             found = self._top[sf.path] = frozenset(sf.aliases) | {o.name for o in sf.outline} | BUILTINS
@@ -333,10 +334,10 @@ class Flow:
                     if not isinstance(node, ast.Assign):
                         continue
                     for t in node.targets:
-                        if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
-                            mods = [x for x in self._instances(self.self_attr(c, t.attr)) if self.is_module_class(x)]
+                        for attr in self_attrs_written(t):  # `self.G, self.D = Generator(), Discriminator()` too
+                            mods = [x for x in self._instances(self.self_attr(c, attr)) if self.is_module_class(x)]
                             if mods:
-                                out.setdefault(t.attr, sorted(set(out.get(t.attr, [])) | set(mods)))
+                                out.setdefault(attr, sorted(set(out.get(attr, [])) | set(mods)))
         return out
 
     def param_values(self, fn: FunctionInfo, name: str) -> Prov:

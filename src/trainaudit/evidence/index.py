@@ -117,6 +117,7 @@ class ProjectIndex:
         for c in self.classes.values():
             self.classes_by_name.setdefault(c.name, []).append(c)
         self._lookups: dict[tuple[str, str | None], ClassInfo | FunctionInfo | None] = {}
+        self._star_seen: set[tuple[str, str]] = set()  # (module, name) searched by the current lookup
         self._mros: dict[int, list[ClassInfo]] = {}
         self._external: dict[int, set[str]] = {}
         self._units: dict[int, list[Unit]] = {}
@@ -147,6 +148,7 @@ class ProjectIndex:
         if _depth == 0:  # memoised: rules resolve the same few names from the same modules over and over
             key = (dotted, origin.module if origin is not None else None)
             if key not in self._lookups:
+                self._star_seen = set()
                 self._lookups[key] = self._lookup(dotted, origin, 0)
             return self._lookups[key]
         return self._lookup(dotted, origin, _depth)
@@ -176,6 +178,10 @@ class ProjectIndex:
                 if found:
                     return found
             for star in reversed(sf.star_imports):  # a package re-exporting a module: `from .trainer import *`
+                key = (star, name)
+                if key in self._star_seen:  # modules that star-import each other: each is searched once a lookup
+                    continue
+                self._star_seen.add(key)
                 found = self.lookup(f"{star}.{name}", sf, _depth + 1)
                 if found:
                     return found
@@ -228,7 +234,8 @@ class ProjectIndex:
         if isinstance(value, ast.Name) and value.id == "self":
             return self.dispatch(cls, name)
         if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "super" and (
-                not value.args):
+                not value.args or isinstance(value.args[0], ast.Name) and value.args[0].id == cls.name):
+            # `super().name()`, or the older `super(Cls, self).name()` naming the method's own class
             return next(([c.methods[name]] for c in self.mro(cls)[1:] if name in c.methods), [])
         return None
 

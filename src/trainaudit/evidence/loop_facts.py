@@ -262,7 +262,9 @@ def _node_effects(sf: SourceFile, node: ast.AST, eff: Effects) -> None:
     elif func.attr in INPLACE_UPDATES and any(_mentions_grad(a) for a in node.args):
         eff.steps.append(f"{where} manual update")
     elif func.attr in DELEGATE_ATTRS and (node.args or node.keywords) and not (
-            isinstance(func.value, ast.Name) and func.value.id == "self"):  # the class's own method: followed
+            func.attr == "train_step" and isinstance(func.value, ast.Name) and func.value.id == "self"):
+        # `self.train_step(x, y)` is the project class's own method, which the walk follows (Keras runs its own
+        # train_step; a Keras model calls self.fit or self.train_on_batch, inherited, which do delegate)
         eff.delegated.append(f"{where} .{func.attr}()")
     elif func.attr == "train" and any(h.lower() in recv for h in TRAINER_HINTS):
         eff.delegated.append(f"{where} {recv}.train()")
@@ -344,7 +346,8 @@ def loop_effects(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, l
         return eff
     # Functions defined in the enclosing scope that the loop hands on or calls (Spinning Up's `update()`, defined
     # inside `ppo()`): nested definitions are not indexed, so the walk reads them here.
-    closures = {n.id for n in nodes if isinstance(n, ast.Call) for n in (n.func, *n.args) if isinstance(n, ast.Name)}
+    closures = {n.id for n in nodes if isinstance(n, ast.Call)
+                for n in ((n.func, *n.args) if fn is not None else n.args) if isinstance(n, ast.Name)}
     if closures:
         outer = fn.node if fn is not None else sf.tree
         for d in subtree(outer):  # type: ignore[arg-type]
@@ -859,14 +862,18 @@ def _stepped_in(index: ProjectIndex, scope: Scope, name: str, attr: bool, nodes:
                 return True  # scaler.step(optimizer)
             target = index.callee(sf, func, fn) if isinstance(func, (ast.Name, ast.Attribute)) else None
             if isinstance(target, FunctionInfo) and depth < 4 and target.qualname not in seen:
-                seen.add(target.qualname)
-                param = _param_for(parent, use, target)
-                if param is None:
-                    return None
-                inner = _stepped_in(index, (target.file, target), param, False, list(subtree(target.node)),
-                                    depth + 1, seen)
-                if inner is not False:
-                    return inner
+                # A call on self runs the override of the instance's class: each one the dispatch finds is read.
+                for callee in index.bound_callees(func, fn) or [target]:
+                    if callee.qualname in seen and callee is not target:
+                        continue
+                    seen.add(callee.qualname)
+                    param = _param_for(parent, use, callee)
+                    if param is None:
+                        return None
+                    inner = _stepped_in(index, (callee.file, callee), param, False, list(subtree(callee.node)),
+                                        depth + 1, seen)
+                    if inner is not False:
+                        return inner
                 continue
             dotted = target if isinstance(target, str) else ""
             last = dotted.rsplit(".", 1)[-1]

@@ -504,7 +504,11 @@ class _Bound:
             self._scopes = [local]
             if self.fn is not None:  # a parameter is bound by every call: `if acc is None: acc = 0.0` is a default
                 local.update(dict.fromkeys(self.fn.params))
-                self._scopes.append(_single_bindings(scope_body(self.sf, None)))
+                top = _single_bindings(scope_body(self.sf, None))
+                if "global" in self.sf.text and self.sf.tree is not None:  # rebound in some function
+                    top.update(dict.fromkeys(n for g in ast.walk(self.sf.tree) if isinstance(g, ast.Global)
+                                             for n in g.names))
+                self._scopes.append(top)
         for scope in self._scopes:
             if expr.id in scope:
                 return scope[expr.id] or expr
@@ -514,7 +518,11 @@ class _Bound:
 def _single_bindings(stmts: list[ast.stmt]) -> dict[str, ast.expr | None]:
     """Names a scope binds, each with its value if it is bound once, by a plain assignment, else None."""
     out: dict[str, ast.expr | None] = {}
-    for node in scope_statements(stmts):
+    for node in walk_scope(stmts) if any(isinstance(n, ast.NamedExpr) for s in stmts for n in ast.walk(s)) \
+            else scope_statements(stmts):
+        if isinstance(node, ast.NamedExpr):  # `(acc := ...)` rebinds too
+            out[node.target.id] = None
+            continue
         if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             once = len(targets) == 1 and isinstance(targets[0], ast.Name)

@@ -25,7 +25,11 @@ SYNTHETIC_DATA = register(
 
 
 STANDIN_WORDS = ("simplified", "simple", "dummy", "placeholder", "mock", "fake", "toy", "stub", "minimal",
-                 "tiny", "basic", "standin", "stand-in", "lite", "mini", "small", "smaller", "reduced", "surrogate")
+                 "tiny", "basic", "standin", "stand-in", "lite", "mini", "small", "smaller")
+# Words that say a class replaces another, not only that it is smaller: a docstring naming another class counts it
+# as the replaced one only beside one of these ("a model 30x smaller than VGG" is a zoo entry, not a stand-in).
+_REPLACING_WORDS = frozenset({"simplified", "dummy", "placeholder", "mock", "fake", "toy", "stub", "standin",
+                              "stand-in"})
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 
@@ -55,7 +59,8 @@ def _counterparts(program, cls: ClassInfo, where: str) -> list[ClassInfo]:
     if not core or core == cls.name and not signals:
         return []
     index, training = program.index, program.training
-    doc = set(_IDENTIFIER.findall(cls.docstring)) if signals else set()
+    replacing = any(s.startswith("docstring") and s.split("'")[1] in _REPLACING_WORDS for s in signals)
+    doc = set(_IDENTIFIER.findall(cls.docstring)) if replacing else set()
     found = [c for c in index.classes.values()
              if c is not cls and not c.file.is_test and c.file is not cls.file and index.is_module(c)
              and (c.name == core or c.name in doc) and cls not in index.mro(c) and c not in index.mro(cls)]
