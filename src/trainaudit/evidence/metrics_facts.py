@@ -490,7 +490,8 @@ def _dict_items(node: ast.AST, stmts: list[ast.stmt]) -> list[tuple[str, ast.exp
 class _Bound:
     """A name's value where the scope binds it once (`val_acc = 0.93`, then `self.log("val_acc", val_acc)`), in
     the function or, for a name it does not bind, at the module's top level; any other expression as it is. A
-    name bound twice or more (`best = 0.0`, later rebound), in place (`+=`) or by a loop is left as it is."""
+    name bound twice or more (`best = 0.0`, later rebound), in place (`+=`), by a loop or `:=`, a parameter, or
+    a module name some function declares `global` is left as it is."""
 
     def __init__(self, sf: SourceFile, fn: FunctionInfo | None, stmts: list[ast.stmt]) -> None:
         self.sf, self.fn, self.stmts = sf, fn, stmts
