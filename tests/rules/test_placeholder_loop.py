@@ -1181,3 +1181,51 @@ net.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
 net.fit_epochs(np.load("x.npy"), np.load("y.npy"), 10)
 '''})
     check_project(tmp_path, SLUG)
+
+
+LOSS_HOOKS = {
+    "hf.py": '''
+import torch
+from transformers import Trainer
+
+
+class MyTrainer(Trainer):
+    def compute_loss(self, model, inputs, return_outputs=False, **kwargs):
+        outputs = model(**inputs)
+        loss = {hf_loss}
+        return (loss, outputs) if return_outputs else loss
+''',
+    "lit.py": '''
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+
+
+class Lit(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Linear(8, 1)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = torch.tensor(0.0, requires_grad=True){lit_marker}
+        {lit_accumulate}
+        return {{"loss": loss}}
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters())
+''',
+}
+
+
+def test_a_constant_loss_returned_to_the_framework_that_backpropagates_it_is_fake(tmp_path):
+    """Hugging Face's Trainer backpropagates what `compute_loss` returns, Lightning what `training_step` returns:
+    a constant tensor returned there is a fake loss though no `.backward()` is in sight."""
+    bad = write_project(tmp_path / "bad", {k: v.format(
+        hf_loss="torch.tensor(0.5, requires_grad=True)  # expect: placeholder-loop",
+        lit_marker="  # expect: placeholder-loop", lit_accumulate="pass") for k, v in LOSS_HOOKS.items()})
+    check_project(bad, SLUG)
+    good = write_project(tmp_path / "good", {k: v.format(
+        hf_loss="outputs.loss", lit_marker="", lit_accumulate="loss = loss + F.mse_loss(self.net(x), y)")
+        for k, v in LOSS_HOOKS.items()})
+    check_project(good, SLUG)

@@ -708,6 +708,11 @@ def fake_losses(program, sf: SourceFile, fn: FunctionInfo | None) -> list[FakeLo
     stmts = scope_body(sf, fn)
     nodes = [n for s in stmts for n in subtree(s)] if fn is None else list(subtree(fn.node))
     backwarded = _backward_lines(nodes)
+    if fn is not None and fn.name in RETURNS_THE_LOSS:  # the framework backpropagates what the hook returns
+        for n in nodes:
+            if isinstance(n, ast.Return):
+                for name in _returned_names(n.value):
+                    backwarded.setdefault(name, []).append(n.lineno)
     assigned = _assignment_lines(nodes)
     counters = LazyCounters(sf, fn)
     env = None
@@ -731,6 +736,24 @@ def fake_losses(program, sf: SourceFile, fn: FunctionInfo | None) -> list[FakeLo
             continue
         out.append(FakeLoss(target.id, node, ast.unparse(value), tuple(sorted(parts[1]))))
     return out
+
+
+# Hooks whose returned loss a framework backpropagates: Lightning's `training_step`, Hugging Face's `compute_loss`.
+RETURNS_THE_LOSS = frozenset({"training_step", "compute_loss"})
+
+
+def _returned_names(value: ast.expr | None) -> list[str]:
+    """Names a return hands back as the loss: `loss`, `(loss, outputs)`, `a if c else b`, `{"loss": loss}`."""
+    if isinstance(value, ast.Name):
+        return [value.id]
+    if isinstance(value, ast.Tuple) and value.elts:
+        return _returned_names(value.elts[0])
+    if isinstance(value, ast.IfExp):
+        return _returned_names(value.body) + _returned_names(value.orelse)
+    if isinstance(value, ast.Dict):
+        return [n for k, v in zip(value.keys, value.values, strict=True)
+                if isinstance(k, ast.Constant) and k.value == "loss" for n in _returned_names(v)]
+    return []
 
 
 def _backward_lines(nodes: list[ast.AST]) -> dict[str, list[int]]:
