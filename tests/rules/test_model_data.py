@@ -1141,3 +1141,40 @@ def test_placeholder_model_silent_on_a_model_zoo_variant_named_alone_and_fires_w
                                                        marker="  # expect: placeholder-model")
                                            for k, v in MODEL_ZOO.items()})
     check_project(bad, {"placeholder-model"})
+
+
+LIBRARY_MODEL = """
+    import torch
+    import torch.nn.functional as F
+    import torchvision
+    from torch.utils.data import DataLoader
+
+    model = {model}
+    opt = torch.optim.SGD(model.parameters(), lr=0.1){opt_marker}
+    loader = DataLoader(torchvision.datasets.CIFAR10("data", download=True,
+                                                     transform=torchvision.transforms.ToTensor()), batch_size=32)
+    for x, y in loader:
+        inputs = {x}
+        loss = F.cross_entropy(model(inputs), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+"""
+
+
+def test_torchvision_model_builders_make_modules_fed_and_trained(tmp_path):
+    """`torchvision.models.resnet18()` is a function, so what it returned was no module: random batches fed to it
+    went unseen, and a spec's required model was never compared with it."""
+    bad = write_project(tmp_path / "bad", {"train.py": LIBRARY_MODEL.format(
+        model="torchvision.models.resnet18(num_classes=10)", opt_marker="",
+        x="torch.randn(32, 3, 32, 32)  # expect: synthetic-data")})
+    check_project(bad, {"synthetic-data"})
+    good = write_project(tmp_path / "good", {"train.py": LIBRARY_MODEL.format(
+        model="torchvision.models.resnet18(num_classes=10)", opt_marker="", x="x")})
+    check_project(good, {"synthetic-data"})
+    spec = 'model = "models.TransUNet"\n'
+    models = "import torch.nn as nn\n\n\nclass TransUNet(nn.Module):\n    pass\n"
+    other = write_project(tmp_path / "spec", {"trainaudit.toml": spec, "models.py": models, "train.py":
+                          LIBRARY_MODEL.format(model="torchvision.models.segmentation.fcn_resnet50(num_classes=2)",
+                                               opt_marker="  # expect: placeholder-model", x="x")})
+    check_project(other, {"placeholder-model"})

@@ -515,7 +515,8 @@ class Flow:
         cls = self.index.classes.get(dotted)
         if cls is not None:
             return self.index.is_module(cls)
-        return dotted.startswith(("torch.nn.", "torch_geometric.nn.", "transformers.")) and _is_class_name(dotted)
+        return dotted.startswith(("torch.nn.", "torch_geometric.nn.", "transformers.")) and _is_class_name(dotted) or (
+            is_model_factory(dotted))
 
     def _method(self, name: str, receiver: Prov, call: ast.Call, sf: SourceFile, fn: FunctionInfo | None,
                 env: dict[str, Prov], args: Prov, values: Prov) -> Prov:
@@ -582,6 +583,8 @@ class Flow:
             return frozenset({Origin(Kind.DATA, dotted, *here)})
         if dotted in CONTAINERS:
             return args
+        if is_model_factory(dotted):
+            return frozenset({Origin(Kind.INSTANCE, dotted, *here)})
         if _is_class_name(dotted) and not dotted.startswith("torch.") or dotted.startswith(
                 ("torch.nn.", "torch.optim.")) and _is_class_name(dotted):
             return frozenset({Origin(Kind.INSTANCE, dotted, *here)})
@@ -716,6 +719,14 @@ def callee_module(flow: Flow, call: ast.Call, sf: SourceFile, fn: FunctionInfo |
         callee = flow.eval(func, sf, fn, env)
     mods = [c for c in flow._instances(callee) if flow.is_module_class(c)]
     return mods[0] if mods else None
+
+
+def is_model_factory(dotted: str) -> bool:
+    """A library function that builds a network: torchvision's model builders (`resnet18`, `fcn_resnet50`), timm's
+    `create_model`. What it returns is a module, as an instance of a library module class is."""
+    last = dotted.rsplit(".", 1)[-1]
+    return dotted == "timm.create_model" or (
+        dotted.startswith("torchvision.models.") and last[:1].islower() and not last.startswith("get_"))
 
 
 def is_loss_class(dotted: str) -> bool:

@@ -18,6 +18,7 @@ from trainaudit.evidence.flow import (
     arg_for,
     callee_module,
     is_loss_class,
+    is_model_factory,
     root_name,
 )
 from trainaudit.evidence.index import (
@@ -236,16 +237,17 @@ class TrainingPath:
 
     def _optimises_inputs(self, sf: SourceFile, fn: FunctionInfo | None, params: ast.expr,
                           env: dict[str, Prov]) -> bool:
-        """Whether an optimizer holds only tensors made from data that its scope feeds to a network: style
-        transfer's `LBFGS([image])` with `vgg(image)`, deep dream, an adversarial perturbation. Weights are made
-        by random or constant init (or come from modules) and are used by functions (`F.linear(x, w)`), not fed."""
+        """Whether an optimizer holds only tensors made from data or noise that its scope feeds to a network:
+        style transfer's `LBFGS([image])` with `vgg(image)`, deep dream, an adversarial perturbation, feature
+        visualisation from `torch.randn(..., requires_grad=True)`. Weights are made by random or constant init
+        (or come from modules) and are used by functions (`F.linear(x, w)`), not fed to a network."""
         names = _names(params)
         if not names or isinstance(params, (ast.List, ast.Tuple)) and len(names) != len(params.elts):
             return False
         flow = self.flow
         prov = flow.concrete(flow.eval(params, sf, fn, env))
         # Tensors read from a weights file (a soft prompt, an adapter) are parameters, whatever they are fed to.
-        if not prov or any(o.kind is not Kind.DATA or o.what in _WEIGHT_FILES for o in prov):
+        if not prov or any(o.kind not in (Kind.DATA, Kind.RANDOM) or o.what in _WEIGHT_FILES for o in prov):
             return False
         fed: set[str] = set()
         for node in subtree(fn.node if fn is not None else sf.tree):  # type: ignore[arg-type]
@@ -259,7 +261,7 @@ class TrainingPath:
     def _is_model(self, dotted: str) -> bool:
         cls = self.index.classes.get(dotted)
         return cls is not None and self.index.is_module(cls) or (
-            dotted.startswith("torch.nn.") and not is_loss_class(dotted))
+            (dotted.startswith("torch.nn.") or is_model_factory(dotted)) and not is_loss_class(dotted))
 
     def _link_steps(self) -> None:
         """Attach each `x.step()` to the optimizer bound to `x`: in the same function if one is, else in the file."""
