@@ -726,7 +726,7 @@ def is_model_factory(dotted: str) -> bool:
     `create_model`. What it returns is a module, as an instance of a library module class is."""
     last = dotted.rsplit(".", 1)[-1]
     return dotted == "timm.create_model" or (
-        dotted.startswith("torchvision.models.") and last[:1].islower() and not last.startswith("get_"))
+        dotted.startswith("torchvision.models.") and last[:1].islower() and not last.startswith(("get_", "list_")))
 
 
 def is_loss_class(dotted: str) -> bool:
