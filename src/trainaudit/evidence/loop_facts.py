@@ -346,8 +346,9 @@ def loop_effects(index: ProjectIndex, sf: SourceFile, fn: FunctionInfo | None, l
         return eff
     # Functions defined in the enclosing scope that the loop hands on or calls (Spinning Up's `update()`, defined
     # inside `ppo()`): nested definitions are not indexed, so the walk reads them here.
-    closures = {n.id for n in nodes if isinstance(n, ast.Call)
-                for n in ((n.func, *n.args) if fn is not None else n.args) if isinstance(n, ast.Name)}
+    calls = [n for n in nodes if isinstance(n, ast.Call)]
+    closures = {a.id for c in calls for a in ((c.func, *c.args) if fn is not None else c.args)
+                if isinstance(a, ast.Name)}
     if closures:
         outer = fn.node if fn is not None else sf.tree
         for d in subtree(outer):  # type: ignore[arg-type]
@@ -887,7 +888,7 @@ def _stepped_in(index: ProjectIndex, scope: Scope, name: str, attr: bool, nodes:
             if isinstance(target, FunctionInfo) and depth < 4 and target.qualname not in seen:
                 # A call on self runs the override of the instance's class: each one the dispatch finds is read.
                 for callee in index.bound_callees(func, fn) or [target]:
-                    if callee.qualname in seen and callee is not target:
+                    if callee.qualname in seen:  # target is not: checked above
                         continue
                     seen.add(callee.qualname)
                     param = _param_for(parent, use, callee)

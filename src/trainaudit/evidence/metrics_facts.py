@@ -6,7 +6,7 @@ import ast
 import re
 from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from trainaudit.evidence.index import (
     FunctionInfo,
@@ -491,51 +491,56 @@ class _Bound:
     """A name's value where the scope binds it once (`val_acc = 0.93`, then `self.log("val_acc", val_acc)`), in
     the function or, for a name it does not bind, at the module's top level; any other expression as it is. A
     name bound twice or more (`best = 0.0`, later rebound), in place (`+=`), by a loop or `:=`, a parameter, or
-    a module name some function declares `global` is left as it is."""
+    a module name some function declares `global` is left as it is. The module's bindings (`top`) are read once
+    per file, by the first scope that asks."""
 
-    def __init__(self, sf: SourceFile, fn: FunctionInfo | None, stmts: list[ast.stmt]) -> None:
-        self.sf, self.fn, self.stmts = sf, fn, stmts
+    def __init__(self, sf: SourceFile, fn: FunctionInfo | None, stmts: list[ast.stmt],
+                 top: Callable[[], dict[str, ast.expr | None]]) -> None:
+        self.sf, self.fn, self.stmts, self.top = sf, fn, stmts, top
         self._scopes: list[dict[str, ast.expr | None]] | None = None
 
     def __call__(self, expr: ast.expr) -> ast.expr:
         if not isinstance(expr, ast.Name):
             return expr
         if self._scopes is None:
-            local = _single_bindings(self.stmts)
-            self._scopes = [local]
-            if self.fn is not None:  # a parameter is bound by every call: `if acc is None: acc = 0.0` is a default
+            if self.fn is None:
+                self._scopes = [self.top()]
+            else:  # a parameter is bound by every call: `if acc is None: acc = 0.0` is a default
+                local = _single_bindings(self.stmts, ":=" in self.sf.text)
                 local.update(dict.fromkeys(self.fn.params))
-                top = _single_bindings(scope_body(self.sf, None))
-                if "global" in self.sf.text and self.sf.tree is not None:  # rebound in some function
-                    top.update(dict.fromkeys(n for g in ast.walk(self.sf.tree) if isinstance(g, ast.Global)
-                                             for n in g.names))
-                self._scopes.append(top)
+                self._scopes = [local, self.top()]
         for scope in self._scopes:
             if expr.id in scope:
                 return scope[expr.id] or expr
         return expr
 
 
-def _single_bindings(stmts: list[ast.stmt]) -> dict[str, ast.expr | None]:
-    """Names a scope binds, each with its value if it is bound once, by a plain assignment, else None."""
+def _module_bindings(sf: SourceFile) -> dict[str, ast.expr | None]:
+    """_single_bindings of a file's top level, with the names a function rebinds through `global` left unknown."""
+    top = _single_bindings(scope_body(sf, None), ":=" in sf.text)
+    if "global" in sf.text and sf.tree is not None:
+        top.update(dict.fromkeys(n for g in ast.walk(sf.tree) if isinstance(g, ast.Global) for n in g.names))
+    return top
+
+
+def _single_bindings(stmts: list[ast.stmt], walrus: bool) -> dict[str, ast.expr | None]:
+    """Names a scope binds, each with its value if it is bound once, by a plain assignment, else None. `:=` binds
+    in expressions: with `walrus` (the file spells it), the whole scope is walked for it."""
     out: dict[str, ast.expr | None] = {}
-    for node in walk_scope(stmts) if any(isinstance(n, ast.NamedExpr) for s in stmts for n in ast.walk(s)) \
-            else scope_statements(stmts):
+    for node in walk_scope(stmts) if walrus else scope_statements(stmts):
         if isinstance(node, ast.NamedExpr):  # `(acc := ...)` rebinds too
             out[node.target.id] = None
             continue
         if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             once = len(targets) == 1 and isinstance(targets[0], ast.Name)
-            names = [n.id for t in targets for n in subtree(t) if isinstance(n, ast.Name)]
-        elif isinstance(node, (ast.AugAssign, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)):
-            once = False
-            targets = [node.target] if not isinstance(node, (ast.With, ast.AsyncWith)) else [
-                i.optional_vars for i in node.items if i.optional_vars is not None]
-            names = [n.id for t in targets for n in subtree(t) if isinstance(n, ast.Name)]
+        elif isinstance(node, (ast.AugAssign, ast.For, ast.AsyncFor)):
+            once, targets = False, [node.target]
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            once, targets = False, [i.optional_vars for i in node.items if i.optional_vars is not None]
         else:
             continue
-        for name in names:
+        for name in (n.id for t in targets for n in subtree(t) if isinstance(n, ast.Name)):
             out[name] = node.value if once and name not in out else None  # type: ignore[union-attr]
     return out
 
@@ -603,6 +608,7 @@ def literal_metrics(index: ProjectIndex, sf: SourceFile) -> list[LiteralMetric]:
     if spellings is not None and not spellings:
         return []  # no word of the file can key or name a literal metric
     out: dict[int, LiteralMetric] = {}
+    top = cache(lambda: _module_bindings(sf))  # once per file, for the scopes that resolve a name
 
     def add(key: str, value: ast.expr, how: str) -> None:
         out.setdefault(id(value), LiteralMetric(key, ast.unparse(value), how, sf.path, value.lineno,
@@ -620,7 +626,7 @@ def literal_metrics(index: ProjectIndex, sf: SourceFile) -> list[LiteralMetric]:
                 continue  # a word the scope holds is part of its text
         stmts = scope_body(sf, fn)
         counters = LazyCounters(sf, fn)
-        bound = _Bound(sf, fn, stmts)
+        bound = _Bound(sf, fn, stmts, top)
         if fn is not None:
             for key, value, how in _return_literals(sf, fn, stmts, counters, bound):
                 add(key, value, how)
