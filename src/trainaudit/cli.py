@@ -24,6 +24,16 @@ def _split(values: Sequence[str] | None) -> list[str]:
     return [v.strip() for item in values or () for v in item.split(",") if v.strip()]
 
 
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="trainaudit", description="Tell whether an ML project's claimed training is real.")
     p.add_argument("--version", action="version", version=f"trainaudit {__version__}")
@@ -39,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--ignore", action="append", metavar="RULES",
                    help="skip these rules (slugs or codes, comma-separated)")
     a.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour in text output")
+    a.add_argument("--jobs", "-j", type=_positive, metavar="N",
+                   help="processes to parse with (default: one per available CPU; 1: this process only)")
     a.set_defaults(func=cmd_audit)
 
     c = sub.add_parser("claims", help="check status documents against themselves (and a repository)")
@@ -104,7 +116,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     tty = sys.stderr.isatty()
     try:
         report = run_audit(args.path, spec_file=args.spec, select=_split(args.select),
-                           ignore=_split(args.ignore), progress=_progress(tty))
+                           ignore=_split(args.ignore), progress=_progress(tty), jobs=args.jobs)
     except AuditError as exc:
         print(f"trainaudit: error: {exc}", file=sys.stderr)
         return ExitCode.ERROR

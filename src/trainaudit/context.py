@@ -27,10 +27,12 @@ def provider(kind: str) -> Callable[[Provider], Provider]:
 class AuditContext:
     """What rules see. Collectors fill it on first use; rules never open files themselves."""
 
-    def __init__(self, root: Path, spec: Spec, progress: Callable[[str], None] | None = None) -> None:
+    def __init__(self, root: Path, spec: Spec, progress: Callable[[str], None] | None = None,
+                 jobs: int | None = None) -> None:
         self.root = root
         self.spec = spec
         self.progress = progress or (lambda _msg: None)
+        self.jobs = jobs  # processes the audit may use (None: one per available CPU)
         self._cache: dict[str, Any] = {}
         self.inferred: list[str] = []  # what was inferred for lack of a spec, said in the report
         self.gaps: list[str] = []  # required evidence that is absent: makes the verdict inconclusive

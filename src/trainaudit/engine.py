@@ -42,6 +42,7 @@ def run_audit(
     select: Iterable[str] = (),
     ignore: Iterable[str] = (),
     progress: Callable[[str], None] | None = None,
+    jobs: int | None = None,
 ) -> Report:
     root = Path(path)
     if not root.exists():
@@ -54,7 +55,7 @@ def run_audit(
         raise AuditError(str(exc)) from None
     rules = select_rules(select, (*ignore, *spec.ignore))
     clear_walk_caches()
-    ctx = AuditContext(root.resolve(), spec, progress)
+    ctx = AuditContext(root.resolve(), spec, progress, jobs)
     # The collector stays off until the audit's objects are released; enabled earlier, its first collection
     # would walk every retained tree (0.57 s after a 2,000-file audit).
     with gc_paused():

@@ -83,8 +83,8 @@ class SourceFile:
     """One source file; `parsed` says whether it parsed (else see `error`), `tree` is None when it did not.
 
     Every file is parsed once when read, to check it and take its imports and outline; the reader keeps that
-    tree only when told the checks will probably read it (see read_source). Another is parsed again, then
-    kept, when a check first asks for it. Keeping every tree of a 10,000-file project cost about 0.8x the
+    tree only when told the checks will probably read it (see read_source; parallel parses the others in worker
+    processes). Another is parsed again, then kept, when a check first asks for it. Keeping every tree of a 10,000-file project cost about 0.8x the
     parse itself (1 GB of nodes: page faults, then freeing them cold at the end)."""
 
     path: str  # relative to the project root
@@ -318,8 +318,16 @@ def _decode(raw: bytes) -> tuple[str | None, str | None]:
 
 def read_source(root: Path, rel: str, keep: Callable[[SourceFile], bool] | None = None) -> SourceFile:
     """Read and parse one file; every failure becomes a recorded error, never an exception. The tree is kept
-    when `keep` (given the file, its outline read) says so, or always without `keep`; else it is parsed again
+    when `keep` (given the file, its text read) says so, or always without `keep`; else it is parsed again
     if a check asks for it."""
+    sf = load_source(root, rel)
+    if sf.error is None:
+        parse_source(sf, keep is None or keep(sf))
+    return sf
+
+
+def load_source(root: Path, rel: str) -> SourceFile:
+    """Read one file's text (a notebook's code cells joined), or record why it cannot be read."""
     is_nb = rel.endswith(".ipynb")
     sf = SourceFile(path=rel, module=module_name(rel), is_test=is_test_path(rel))
     try:
@@ -344,23 +352,28 @@ def read_source(root: Path, rel: str, keep: Callable[[SourceFile], bool] | None 
             return sf
         text, sf.notebook_map = nb.text, nb.line_map
     sf.text = text
+    return sf
+
+
+def parse_source(sf: SourceFile, keep: bool) -> None:
+    """Parse a loaded file: record its imports and outline, or the error; keep the tree if told to."""
     try:
-        tree = ast.parse(text, filename=rel)
+        tree = ast.parse(sf.text, filename=sf.path)
     except SyntaxError as exc:
         sf.error = f"syntax error: {exc.msg}"
         sf.error_line = exc.lineno
-        return sf
+        return
     except (ValueError, RecursionError, MemoryError) as exc:
         sf.error = f"cannot parse: {type(exc).__name__}"
-        return sf
+        return
     stars: list[str] = []
-    sf.aliases = collect_aliases(tree, sf.module, rel, text, stars)
+    sf.aliases = collect_aliases(tree, sf.module, sf.path, sf.text, stars)
     sf.star_imports = tuple(stars)
     sf.outline = outline(sf, tree)
     sf.parsed = True
-    if keep is None or keep(sf):
+    if keep:
         sf._tree = tree
-    return sf  # else the tree is freed here, while its memory is still in the cache
+    # else the tree is freed here, while its memory is still in the cache
 
 
 def reparse(text: str, path: str) -> ast.Module:
