@@ -1,7 +1,5 @@
 """`python -m trainaudit` runs the command line."""
 
-import sys
+from trainaudit.cli import entry_point
 
-from trainaudit.cli import main
-
-sys.exit(main())
+entry_point()

@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from trainaudit import __version__
 from trainaudit.verdict import ExitCode
@@ -116,7 +117,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     tty = sys.stderr.isatty()
     try:
         report = run_audit(args.path, spec_file=args.spec, select=_split(args.select),
-                           ignore=_split(args.ignore), progress=_progress(tty), jobs=args.jobs)
+                           ignore=_split(args.ignore), progress=_progress(tty), jobs=args.jobs,
+                           release=not args.exiting)
     except AuditError as exc:
         print(f"trainaudit: error: {exc}", file=sys.stderr)
         return ExitCode.ERROR
@@ -205,9 +207,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     return ExitCode.VALID
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, exiting: bool = False) -> int:
+    """Run one command; `exiting`: the process ends right after (see entry_point)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.exiting = exiting
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return ExitCode.ERROR
@@ -224,5 +228,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.ERROR
 
 
+def entry_point() -> NoReturn:
+    """The `trainaudit` command: main(), then an exit that leaves the audit's memory to the operating system
+    (no object-by-object freeing, no interpreter teardown), once the output is flushed."""
+    code = main(exiting=True)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # a closed pipe: what was written is all the reader wanted
+        pass
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry_point()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import traceback
 from collections.abc import Callable, Iterable
@@ -43,7 +44,11 @@ def run_audit(
     ignore: Iterable[str] = (),
     progress: Callable[[str], None] | None = None,
     jobs: int | None = None,
+    release: bool = True,
 ) -> Report:
+    """Audit one project directory. `release=False` is for a caller that exits right after (the command line):
+    the audit's trees are left for the operating system to reclaim with the process, as mypy does, where freeing
+    them object by object cost 0.6 s after a 10,000-file audit (0.3x the parse floor)."""
     root = Path(path)
     if not root.exists():
         raise AuditError(f"{path}: no such file or directory")
@@ -65,8 +70,15 @@ def run_audit(
             verdict, reasons = decide(findings, gaps)
             return Report.build(ctx, rules, findings, verdict, reasons)
         finally:
-            ctx.close()
+            if release:
+                ctx.close()
+            else:
+                _UNRELEASED.append(ctx)
+                gc.freeze()  # collections after this one (rendering the report) never walk the trees
             del ctx
+
+
+_UNRELEASED: list[AuditContext] = []
 
 
 def judge(ctx: AuditContext, rules: list[Rule]) -> list[Finding]:

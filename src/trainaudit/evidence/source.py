@@ -84,8 +84,9 @@ class SourceFile:
 
     Every file is parsed once when read, to check it and take its imports and outline; the reader keeps that
     tree only when told the checks will probably read it (see read_source; parallel parses the others in worker
-    processes). Another is parsed again, then kept, when a check first asks for it. Keeping every tree of a 10,000-file project cost about 0.8x the
-    parse itself (1 GB of nodes: page faults, then freeing them cold at the end)."""
+    processes). Another is parsed again, then kept, when a check first asks for it. Keeping every tree of a
+    10,000-file project cost about 0.8x the parse itself (1 GB of nodes: page faults, then freeing them cold at
+    the end)."""
 
     path: str  # relative to the project root
     module: str  # dotted module name the project would import it as
