@@ -178,7 +178,8 @@ class SourceFile:
             while at >= 0:
                 offsets.append(at)
                 at = text.find(w, at + 1)
-        return sorted(set(self.lines_at(offsets)))
+        # Most files spell none of the words: their line offsets (15 us a file) are not computed for nothing.
+        return sorted(set(self.lines_at(offsets))) if offsets else []
 
     @property
     def is_notebook(self) -> bool:
