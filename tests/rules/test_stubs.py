@@ -278,6 +278,141 @@ def test_base_stub_reached_when_an_instantiated_subclass_does_not_override_it(tm
     check_project(root, {SLUG})
 
 
+ACTOR_CRITIC = """
+    import torch.nn as nn
+    from torch.distributions import Categorical
+
+    class Policy(nn.Module):
+        def __init__(self, obs_dim, n_actions):
+            super().__init__()
+            self.actor = nn.Linear(obs_dim, n_actions)
+            self.critic = nn.Linear(obs_dim, 1)
+
+        def forward(self, x):  # {mark}
+            raise NotImplementedError
+
+        def act(self, x):
+            dist = Categorical(logits=self.actor(x))
+            action = dist.sample()
+            return self.critic(x), action, dist.log_prob(action)
+
+        def evaluate_actions(self, x, action):
+            dist = Categorical(logits={logits})
+            return self.critic(x), dist.log_prob(action), dist.entropy().mean()
+"""
+ROLLOUTS = """
+    import gym
+    import torch
+    from model import Policy
+
+    def update(policy, opt, obs, actions, returns):
+        values, logp, entropy = policy.evaluate_actions(obs, actions)
+        loss = -(logp * (returns - values.detach())).mean() + (returns - values).pow(2).mean() - 0.01 * entropy
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def main():
+        env = gym.make("CartPole-v1")
+        policy = Policy(4, 2)
+        opt = torch.optim.Adam(policy.parameters(), lr=1e-3)
+        for _ in range(1000):
+            obs, _ = env.reset()
+            xs, acts, rews, done = [], [], [], False
+            while not done:
+                x = torch.as_tensor(obs, dtype=torch.float32)
+                with torch.no_grad():
+                    _, action, _ = policy.act(x)
+                xs.append(x)
+                acts.append(action)
+                obs, reward, term, trunc, _ = env.step(action.item())
+                rews.append(reward)
+                done = term or trunc
+            returns = torch.tensor([sum(rews[i:]) for i in range(len(rews))])
+            update(policy, opt, torch.stack(xs), torch.stack(acts), returns)
+            print("episode reward", sum(rews))
+
+    if __name__ == "__main__":
+        main()
+"""
+
+
+@pytest.mark.parametrize(("logits", "mark"), [
+    ("self.actor(x)", "used only through act() and evaluate_actions(): never called"),
+    ("self(x)", "expect: stub-implementation"),  # evaluate_actions calls the stub through the instance
+])
+def test_a_forward_that_raises_is_a_stub_only_when_an_instance_is_called(tmp_path, logits, mark):
+    """ikostrikov's a2c-ppo-acktr: Policy.forward raises NotImplementedError on purpose, the class being used
+    through act() and evaluate_actions(); the same forward called as `self(x)` is a stub the training runs."""
+    root = write_project(tmp_path, {"model.py": ACTOR_CRITIC.format(logits=logits, mark=mark), "train.py": ROLLOUTS})
+    check_project(root, {SLUG})
+
+
+def test_a_forward_that_raises_fires_when_the_training_calls_the_model(tmp_path):
+    rollouts = ROLLOUTS.replace("policy.evaluate_actions(obs, actions)", "policy(obs)")
+    root = write_project(tmp_path, {
+        "model.py": ACTOR_CRITIC.format(logits="self.actor(x)", mark="expect: stub-implementation"),
+        "train.py": rollouts})
+    check_project(root, {SLUG})
+
+
+META = """
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    class Meta(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(10, 5)
+            self.meta_optim = torch.optim.Adam(self.net.parameters(), lr=1e-3)
+
+        def forward(self, x, y):
+            loss = F.cross_entropy(self.net(x), y)
+            self.meta_optim.zero_grad()
+            loss.backward()
+            self.meta_optim.step()
+            with torch.no_grad():
+                return (self.net(x).argmax(1) == y).float().mean().item()
+
+    def main():  # {mark}
+        pass
+
+    if __name__ == "__main__":
+        main()
+"""
+META_TRAIN = """
+    import numpy as np
+    import torch
+    from meta import {names}
+
+    def run():
+        data = np.load("data/train.npz")
+        x, y = torch.from_numpy(data["x"]), torch.from_numpy(data["y"])
+        maml = Meta()
+        for step in range(1000):
+            idx = torch.randint(0, len(x), (64,))
+            acc = maml(x[idx], y[idx])
+            if step % 100 == 0:
+                print("step", step, "training acc", acc)
+        {tail}
+
+    if __name__ == "__main__":
+        run()
+"""
+
+
+@pytest.mark.parametrize(("files", "mark"), [
+    # MAML-Pytorch: train.py imports Meta from meta.py, whose script block runs an empty main()
+    ({"train.py": META_TRAIN.format(names="Meta", tail="")}, "a library's script block"),
+    ({}, "expect: stub-implementation"),  # meta.py alone: running it is the training, and main() does nothing
+    ({"train.py": META_TRAIN.format(names="Meta, main", tail="main()")}, "expect: stub-implementation"),
+])
+def test_a_stub_main_under_the_main_guard_of_an_imported_module(tmp_path, files, mark):
+    root = write_project(tmp_path, {"meta.py": META.format(mark=mark), **files})
+    check_project(root, {SLUG})
+
+
 def test_stub_in_a_notebook_is_located_by_cell(tmp_path):
     cells = [
         """

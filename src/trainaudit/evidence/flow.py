@@ -696,19 +696,25 @@ def callee_module(flow: Flow, call: ast.Call, sf: SourceFile, fn: FunctionInfo |
     """The module class a call runs (`model(x)`, `self.encoder(h)`, `model.encode(x)`), if it is one.
 
     With forward_only, a project method of a module (`self._shared_eval(...)`) does not count."""
+    mods = callee_modules(flow, call, sf, fn, env, forward_only)
+    return mods[0] if mods else None
+
+
+def callee_modules(flow: Flow, call: ast.Call, sf: SourceFile, fn: FunctionInfo | None,
+                   env: dict[str, Prov], forward_only: bool = False) -> list[str]:
+    """Every module class a call may run (see callee_module), in Flow's order."""
     func = call.func
     root = root_name(func)
     if _is_dotted(func) and not (root in env or root == "self"):
-        return None
+        return []
     if isinstance(func, ast.Attribute):
         receiver = flow.eval(func.value, sf, fn, env)
         if flow._has_method(receiver, func.attr):
-            if forward_only:
-                return None
-            mods = [c for c in flow._instances(receiver) if flow.is_module_class(c)]
-            return mods[0] if mods and func.attr not in KEEP_INSTANCE else None
+            if forward_only or func.attr in KEEP_INSTANCE:
+                return []
+            return [c for c in flow._instances(receiver) if flow.is_module_class(c)]
         if func.attr in KEEP_INSTANCE or func.attr in MODULE_METHODS:
-            return None
+            return []
         # The callee is what a project object holds in `self.<attr>` (Flow._attribute), the receiver's parameters
         # bound first: a value's methods (`loss.backward()`, where the loss once touched `net.n_classes` and so
         # carries the parameter `net`) run no module.
@@ -717,8 +723,7 @@ def callee_module(flow: Flow, call: ast.Call, sf: SourceFile, fn: FunctionInfo |
                            for a in flow.self_attr(classes[o.what], func.attr))
     else:
         callee = flow.eval(func, sf, fn, env)
-    mods = [c for c in flow._instances(callee) if flow.is_module_class(c)]
-    return mods[0] if mods else None
+    return [c for c in flow._instances(callee) if flow.is_module_class(c)]
 
 
 def is_model_factory(dotted: str) -> bool:

@@ -6,7 +6,9 @@ import ast
 import re
 
 from trainaudit.evidence import loop_facts
+from trainaudit.evidence.flow import callee_modules
 from trainaudit.evidence.index import ClassInfo, FunctionInfo, subtree
+from trainaudit.evidence.run_path import scope_nodes
 from trainaudit.evidence.source import SourceFile
 from trainaudit.finding import Severity
 from trainaudit.rules.registry import Rule, check, register
@@ -116,6 +118,70 @@ def _path_text(index, reach, key: str) -> str:
     return " → ".join(parts)
 
 
+def _forward_never_called(program, fi: FunctionInfo) -> bool:
+    """A module's `forward` that raises on purpose while the class is used through its other methods alone
+    (a2c-ppo-acktr's Policy: `act()`, `evaluate_actions()`). The run path reaches a module's forward as soon as the
+    class is built; here it was reached no other way, another method of the class was called, and no scope of the
+    run path calls an instance of the class (`policy(x)`, `self(x)`, `policy.forward(x)`)."""
+    cls, index, reach, flow = fi.cls, program.index, program.run_path, program.flow
+    if fi.name != "forward" or cls is None or not index.is_module(cls):
+        return False
+    if reach.reached[fi.qualname].via not in index.classes:
+        return False  # named by a call (`net.forward(x)`, `super().forward(x)`)
+    if not any((hop := reach.reached.get(m.qualname)) is not None and hop.via not in index.classes
+               for m in cls.methods.values() if m is not fi):
+        return False  # nothing else of the class is used: its forward is what a framework would call
+    holders = {c.qualname for c in index.descendants(cls) if index.method(c, "forward") is fi}
+    for key in reach.reached:
+        fn = index.functions.get(key)
+        sf = fn.file if fn is not None else program.by_path.get(key)
+        if sf is None:
+            continue  # a class: its methods are keys of their own
+        env = None
+        for node in scope_nodes(sf, fn):
+            if node.__class__ is not ast.Call:
+                continue
+            env = env if env is not None else flow.env(sf, fn)
+            func = node.func  # type: ignore[attr-defined]
+            if isinstance(func, ast.Attribute) and func.attr in ("forward", "__call__"):
+                called = {o.what for o in flow.concrete(flow.eval(func.value, sf, fn, env))}
+            else:
+                called = set(callee_modules(flow, node, sf, fn, env, forward_only=True))  # type: ignore[arg-type]
+            if called & holders:
+                return False
+    return True
+
+
+def _main_guard_lines(sf: SourceFile) -> list[tuple[int, int]]:
+    """Line spans of a file's top-level `if __name__ == "__main__":` blocks."""
+    assert sf.tree is not None
+    out = []
+    for stmt in sf.tree.body:
+        test = stmt.test if isinstance(stmt, ast.If) else None
+        if (isinstance(test, ast.Compare) and len(test.comparators) == 1
+                and {ast.unparse(test.left), ast.unparse(test.comparators[0])} == {"__name__", "'__main__'"}):
+            out.append((stmt.lineno, stmt.end_lineno or stmt.lineno))
+    return out
+
+
+def _only_a_library_script(program, fi: FunctionInfo) -> bool:
+    """A stub called only from the `if __name__ == "__main__":` block of a module that another file of the run path
+    imports (MAML-Pytorch's meta.py: `def main(): pass`, while train.py imports its Meta class): the project runs
+    that module as a library, so its script block is not how training runs."""
+    index, reach, sf = program.index, program.run_path, fi.file
+    sites = index.call_sites.get(fi.qualname, [])
+    guards = _main_guard_lines(sf) if sites else []
+    if not guards or not all(c.file is sf and c.caller is None and any(a <= c.node.lineno <= b for a, b in guards)
+                             for c in sites):
+        return False
+    files = {k for k in reach.reached if k in program.by_path} | {
+        f.file.path for k in reach.reached if (f := index.functions.get(k)) is not None}
+    module = sf.module
+    return any(target == module or target.startswith(module + ".")
+               for path in files - {sf.path} if not program.by_path[path].is_test
+               for target in program.by_path[path].aliases.values())
+
+
 @check("stub-implementation")
 def _stub_implementation(ctx):
     program = ctx.source
@@ -127,6 +193,9 @@ def _stub_implementation(ctx):
             kind = _stub_kind(fi.file, fi.node)
             if kind is None or _exempt(index, fi, kind):
                 continue
+            if key not in spec_named and (
+                    (kind == _RAISE_NI and _forward_never_called(program, fi)) or _only_a_library_script(program, fi)):
+                continue  # on the run path only on paper: the training never runs it
             what, where, line = f"{_short(index, key)}()", fi.file.path, fi.node.lineno
         elif ci is not None:
             kind = _stub_class(index, ci, key in spec_named)
