@@ -1103,3 +1103,73 @@ def test_dummy_input_silent_on_random_values_given_to_a_parameter_named_as_a_lat
     bad = write_project(tmp_path / "bad", {"train.py": LATENT_PARAM.format(
         param="x", marker="  # expect: dummy-input")})
     check_project(bad, {"dummy-input"})
+
+
+GAUSSIAN_POLICY = """
+import gym
+import torch
+import torch.nn as nn
+from torch.distributions import Normal
+
+
+class AddBias(nn.Module):
+    def __init__(self, bias):
+        super().__init__()
+        self._bias = nn.Parameter(bias.unsqueeze(1))
+        self.proj = nn.Linear(1, 1)
+
+    def forward(self, x):
+        if x.dim() == 2:
+            bias = self._bias.t().view(1, -1)
+        else:
+            bias = self._bias.t().view(1, -1, 1, 1)
+        return {returned}
+
+
+class GaussianPolicy(nn.Module):
+    def __init__(self, obs_dim, act_dim):
+        super().__init__()
+        self.fc_mean = nn.Linear(obs_dim, act_dim)
+        self.logstd = AddBias(torch.zeros(act_dim))
+
+    def forward(self, x):
+        action_mean = self.fc_mean(x)
+        zeros = torch.zeros(action_mean.size()){marker}
+        action_logstd = self.logstd(zeros)
+        return Normal(action_mean, action_logstd.exp())
+
+
+def main():
+    env = gym.make("Pendulum-v1")
+    policy = GaussianPolicy(3, 1)
+    opt = torch.optim.Adam(policy.parameters(), lr=1e-3)
+    for update in range(1000):
+        obs, _ = env.reset()
+        logps, rews, done = [], [], False
+        while not done:
+            dist = policy(torch.as_tensor(obs, dtype=torch.float32))
+            action = dist.sample()
+            logps.append(dist.log_prob(action).sum())
+            obs, reward, term, trunc, _ = env.step(action.numpy())
+            rews.append(reward)
+            done = term or trunc
+        returns = torch.tensor([sum(rews[i:]) for i in range(len(rews))])
+        loss = -(torch.stack(logps) * (returns - returns.mean())).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.parametrize(("returned", "marker"), [
+    ("x + bias", ""),  # a2c-ppo-acktr's DiagGaussian: zeros through AddBias are the learned log-std itself
+    ("self.proj(x) + bias", "  # expect: dummy-input"),  # the input goes through a layer: zeros stand in for one
+    ("x * bias", "  # expect: dummy-input"),
+])
+def test_dummy_input_constant_fed_to_a_component_that_adds_its_own_bias(tmp_path, returned, marker):
+    write_project(tmp_path, {"train.py": GAUSSIAN_POLICY.format(returned=returned, marker=marker)})
+    check_project(tmp_path, {"dummy-input"})

@@ -192,6 +192,8 @@ def _dummy_input(ctx):
                 if params is None:
                     params = _forward_params(index, node, cls)
                 param = _slot_param(arg, params)
+                if not randoms and _adds_its_own_bias(index, node, cls, param):
+                    continue
                 if randoms and _LATENT_NAME.fullmatch(param):
                     continue  # the module names what it takes a latent: `def forward(self, z)`, given torch.randn
                 names = f"{label} {param} {root}"
@@ -211,6 +213,48 @@ def _dummy_input(ctx):
 
 def _as_given(p: Prov) -> Prov:
     return p
+
+
+def _adds_its_own_bias(index: ProjectIndex, call: ast.Call, cls: str, param: str) -> bool:
+    """Whether what the call runs returns `param` plus something made of the component's own attributes alone
+    (`return x + self._bias`). Fed a constant, such a component yields its learned bias, broadcast to the
+    constant's shape: ikostrikov's a2c-ppo-acktr feeds zeros to `AddBias` for a state-independent log-std."""
+    ci = index.classes.get(cls)
+    name = call.func.attr if isinstance(call.func, ast.Attribute) else "forward"
+    m = (index.method(ci, name) or index.method(ci, "forward")) if ci is not None and param else None
+    if m is None:
+        return False
+    values: dict[str, list[ast.expr]] = {}
+    returns: list[ast.expr | None] = []
+    for stmt in scope_statements(m.node.body):
+        if isinstance(stmt, ast.Return):
+            returns.append(stmt.value)
+        elif isinstance(stmt, ast.Assign):
+            for t in stmt.targets:
+                for n in walk(t):
+                    if isinstance(n, ast.Name):
+                        values.setdefault(n.id, []).append(stmt.value)
+        elif isinstance(stmt, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)):
+            return False  # other bindings: not the plain shape this screens for
+    own = {"self"}  # names bound only to values made of the instance's attributes
+    grew = True
+    while grew:
+        grew = False
+        for var, assigned in values.items():
+            if var not in own and var != param and all(_names_in(v) <= own for v in assigned):
+                own.add(var)
+                grew = True
+
+    def adds_own(v: ast.expr | None) -> bool:
+        return isinstance(v, ast.BinOp) and isinstance(v.op, ast.Add) and any(
+            isinstance(a, ast.Name) and a.id == param and param not in values and _names_in(b) <= own
+            for a, b in ((v.left, v.right), (v.right, v.left)))
+
+    return bool(returns) and all(adds_own(v) for v in returns)
+
+
+def _names_in(node: ast.AST) -> set[str]:
+    return {n.id for n in walk(node) if isinstance(n, ast.Name)}
 
 
 def _forward_params(index: ProjectIndex, call: ast.Call, cls: str) -> list[str]:
