@@ -1229,3 +1229,130 @@ def test_a_constant_loss_returned_to_the_framework_that_backpropagates_it_is_fak
         hf_loss="outputs.loss", lit_marker="", lit_accumulate="loss = loss + F.mse_loss(self.net(x), y)")
         for k, v in LOSS_HOOKS.items()})
     check_project(good, SLUG)
+
+
+LEARNER = """
+import torch
+import torch.nn as nn
+
+
+class Learner:
+    def __init__(self):
+        self.net = nn.Linear(10, 2)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=1e-3){marker}
+
+    def update(self, x, y):
+        loss = nn.functional.cross_entropy(self.net(x), y)
+        {update}
+        return loss.item()
+
+    @torch.no_grad()
+    def accuracy(self, x, y):
+        return (self.net(x).argmax(1) == y).float().mean().item()
+"""
+LEARNER_LOOP = """
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+from agent import Learner
+
+
+def train(learner, loader, val, epochs=20):
+    for epoch in range(epochs):{marker}
+        for x, y in loader:
+            learner.update(x, y)
+        print(epoch, learner.accuracy(val["x"], val["y"]))
+
+
+if __name__ == "__main__":
+    data = torch.load("data/train.pt")
+    loader = DataLoader(TensorDataset(data["x"], data["y"]), batch_size=64, shuffle=True)
+    train(Learner(), loader, torch.load("data/val.pt"))
+"""
+
+
+@pytest.mark.parametrize(("update", "marker"), [
+    ("self.opt.zero_grad(); loss.backward(); self.opt.step()", ""),
+    ("print(loss.item())", "  # expect: placeholder-loop"),
+])
+def test_a_loop_calling_a_method_of_the_object_its_caller_passes(tmp_path, update, marker):
+    """`learner.update(x, y)` on a parameter: the method of the class the callers pass runs backward and step."""
+    write_project(tmp_path, {"agent.py": LEARNER.format(update=update, marker=marker),
+                             "train.py": LEARNER_LOOP.format(marker=marker)})
+    check_project(tmp_path, SLUG)
+
+
+DYNAMIC_LOSS = """
+import torch.nn.functional as F
+
+
+class GANLoss:
+    def __init__(self, G, D):
+        self.G = G
+        self.D = D
+
+    def accumulate_gradients(self, phase, real_img, gen_z):
+        if phase == "G":
+            loss = F.softplus(-self.D(self.G(gen_z)))
+        else:
+            loss = F.softplus(self.D(self.G(gen_z).detach())) + F.softplus(-self.D(real_img))
+        {end}
+"""
+DYNAMIC_LOOP = """
+import importlib
+import torch
+from torchvision.utils import save_image
+from networks import Generator, Discriminator
+
+
+def main(loss_class="loss.GANLoss", data="data/"):
+    G, D = Generator(), Discriminator()
+    module, name = loss_class.rsplit(".", 1)
+    loss = getattr(importlib.import_module(module), name)(G, D)
+    opts = {{"G": torch.optim.Adam(G.parameters()), "D": torch.optim.Adam(D.parameters())}}
+    loader = torch.utils.data.DataLoader(torch.load(data + "images.pt"), batch_size=32)
+    for epoch in range(10):{marker}
+        for real in loader:
+            for phase, opt in opts.items():
+                opt.zero_grad()
+                loss.accumulate_gradients(phase, real, torch.randn(32, 64))
+                opt.step()
+        with torch.no_grad():
+            save_image(G(torch.randn(16, 64)), f"fakes_{{epoch}}.png")
+
+
+if __name__ == "__main__":
+    main()
+"""
+GAN_NETWORKS = """
+import torch.nn as nn
+
+
+class Generator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(64, 784), nn.Tanh())
+
+    def forward(self, z):
+        return self.net(z).view(-1, 1, 28, 28)
+
+
+class Discriminator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(784, 1))
+
+    def forward(self, x):
+        return self.net(x)
+"""
+
+
+@pytest.mark.parametrize(("end", "marker"), [
+    ("loss.mean().backward()", ""),
+    ("return loss.mean()", "  # expect: placeholder-loop"),
+])
+def test_a_method_of_an_object_built_from_a_class_name_in_a_config(tmp_path, end, marker):
+    """StyleGAN2-ADA builds its loss with `construct_class_by_name`: no call resolves the object, so the project's
+    methods of that name are what the loop may run; it trains only if one of them backpropagates."""
+    write_project(tmp_path, {"loss.py": DYNAMIC_LOSS.format(end=end), "networks.py": GAN_NETWORKS,
+                             "train.py": DYNAMIC_LOOP.format(marker=marker)})
+    check_project(tmp_path, SLUG)

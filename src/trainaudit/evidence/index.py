@@ -277,6 +277,7 @@ class ProjectIndex:
         for c in self.classes.values():
             c.methods = {}
         self.__dict__.pop("call_sites", None)
+        self.__dict__.pop("_methods_by_name", None)
 
     # -- class hierarchy ------------------------------------------------------------------
     def mro(self, cls: ClassInfo) -> list[ClassInfo]:
@@ -325,6 +326,18 @@ class ProjectIndex:
     def method_names(self) -> frozenset[str]:
         """Every method name of every project class: `method(cls, name)` is None for a name outside it."""
         return frozenset(name for c in self.classes.values() for name in c.methods)
+
+    def methods_named(self, name: str) -> list[FunctionInfo]:
+        """Every project method of that name, in index order."""
+        return self._methods_by_name.get(name, [])
+
+    @cached_property
+    def _methods_by_name(self) -> dict[str, list[FunctionInfo]]:
+        out: dict[str, list[FunctionInfo]] = {}
+        for c in self.classes.values():
+            for name, m in c.methods.items():
+                out.setdefault(name, []).append(m)
+        return out
 
     def method(self, cls: ClassInfo, name: str) -> FunctionInfo | None:
         for c in self.mro(cls):

@@ -445,6 +445,18 @@ def _called(index: ProjectIndex, flow: Flow | None, sf: SourceFile, fn: Function
         if inner is not None:
             out.append(inner)
             continue
+        if isinstance(func, ast.Attribute) and func.attr in index.method_names and root_name(func) != "self":
+            # A project method called on an object (`learner.update(x, y)`, the learner a parameter): the method of
+            # each project class Flow finds the object to be; where it finds none (an object built from a class
+            # named in a config), every project method of that name, since this walk may only prove an absence.
+            env = env if env is not None else flow.env(sf, fn)
+            receiver = flow.concrete(flow.eval(func.value, sf, fn, env))
+            classes = [index.classes[o.what] for o in receiver if o.kind is Kind.INSTANCE and o.what in index.classes]
+            if classes:
+                out += [m for c in classes if (m := index.method(c, func.attr)) is not None]
+            elif not any(o.kind is Kind.INSTANCE for o in receiver):
+                out += index.methods_named(func.attr)
+            continue
         if "__call__" not in index.method_names and "timm" not in index.all_words:
             continue
         env = env if env is not None else flow.env(sf, fn)
