@@ -984,3 +984,21 @@ def test_an_optimizer_of_a_soft_prompt_over_batches_is_training(tmp_path):
     """})
     report = check_project(tmp_path, {"missing-metrics"})
     assert report.verdict.value == "valid" and report.summary["entry_points"] == ["train.py"]
+
+
+@pytest.mark.parametrize(("samples", "marker"), [
+    (None, ""),  # it writes samples of the generator each epoch
+    ("print(epoch)", "  # expect: missing-metrics"),
+])
+def test_a_loss_objects_backward_is_judged_with_the_loop_that_steps(tmp_path, samples, marker):
+    """StyleGAN2-ADA: the loss class built from a config name backpropagates in `accumulate_gradients`, a file of
+    its own that no call reaches. The loop that steps the optimizers is the training, judged where it is: the loss
+    file was reported as training without evaluation."""
+    from test_placeholder_loop import DYNAMIC_LOOP, DYNAMIC_LOSS, GAN_NETWORKS
+
+    written = 'with torch.no_grad():\n            save_image(G(torch.randn(16, 64)), f"fakes_{{epoch}}.png")'
+    assert written in DYNAMIC_LOOP
+    loop = DYNAMIC_LOOP.replace(written, samples) if samples else DYNAMIC_LOOP
+    write_project(tmp_path, {"loss.py": DYNAMIC_LOSS.format(end="loss.mean().backward()"), "networks.py": GAN_NETWORKS,
+                             "train.py": loop.format(marker=marker)})
+    check_project(tmp_path, {"missing-metrics"})

@@ -59,6 +59,12 @@ def _report_loops(program: Program, loops: list[TrainLoop], scopes: list[Scope])
     return [lp for lp in program.training.loops if scope_id((lp.file, lp.scope)) in keys]
 
 
+def _backward_helper(lp: TrainLoop) -> bool:
+    """A method that backpropagates and steps nothing, outside any loop: part of a training step that a loop
+    elsewhere drives, such as a loss object's `accumulate_gradients()`, built by name where no call resolves."""
+    return lp.kind == "step-fn" and not lp.steps and lp.scope is not None and lp.scope.cls is not None
+
+
 @check("missing-metrics")
 def _missing_metrics(ctx):
     program = ctx.source
@@ -75,8 +81,11 @@ def _missing_metrics(ctx):
     for lp in program.training.loops:
         loops_in.setdefault(id(lp.file), []).append(lp)
     entries: list[tuple[SourceFile, list[TrainLoop], list[Scope]]] = []
+    stepping = {id(lp.file) for lp in program.training.loops if lp.steps or lp.kind in ("fit", "step-method")}
     for sf in program.entry_files:
         loops = loops_in.get(id(sf), [])
+        if loops and id(sf) not in stepping and stepping and all(_backward_helper(lp) for lp in loops):
+            continue  # a loss method's backward (StyleGAN2's accumulate_gradients): the stepping loop is judged
         # The entry's program holds its roots: when one of them evaluates or measures, the reach (most of this
         # check's cost) cannot change the verdict. Spec metrics are looked for over the whole program.
         if not wanted and any(measures(s) for s in _roots(index, sf, loops)):
