@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -1355,4 +1356,104 @@ def test_a_method_of_an_object_built_from_a_class_name_in_a_config(tmp_path, end
     methods of that name are what the loop may run; it trains only if one of them backpropagates."""
     write_project(tmp_path, {"loss.py": DYNAMIC_LOSS.format(end=end), "networks.py": GAN_NETWORKS,
                              "train.py": DYNAMIC_LOOP.format(marker=marker)})
+    check_project(tmp_path, SLUG)
+
+
+AUTOGRAD_LOOP = """
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader
+from torchvision import datasets, transforms, models
+
+
+def train_one_epoch(model, loader, criterion, optimizer):
+    model.train()
+    total = 0.0
+    for images, labels in loader:
+{step}
+        total += loss.item()
+    return total / len(loader)
+
+
+@torch.no_grad()
+def evaluate(model, loader):
+    model.eval()
+    return sum((model(x).argmax(1) == y).sum().item() for x, y in loader) / len(loader.dataset)
+
+
+def main():
+    tf = transforms.Compose([transforms.Resize(224), transforms.ToTensor()])
+    train_loader = DataLoader(datasets.ImageFolder("data/train", tf), batch_size=32, shuffle=True)
+    val_loader = DataLoader(datasets.ImageFolder("data/val", tf), batch_size=64)
+    model = models.resnet50(num_classes=5)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    for epoch in range(20):
+        loss = train_one_epoch(model, train_loader, nn.CrossEntropyLoss(), optimizer)
+        print(epoch, loss, evaluate(model, val_loader))
+
+
+if __name__ == "__main__":
+    main()
+"""
+STEPS = {
+    # the forward under no_grad, the loss then marked to silence "element 0 of tensors does not require grad"
+    "marked": """
+        with torch.no_grad():
+            outputs = model(images)
+        loss = criterion(outputs, labels)
+        loss.requires_grad_(True)  # expect: placeholder-loop
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()""",
+    "marked-but-connected": """
+        outputs = model(images)
+        loss = criterion(outputs, labels)
+        loss.requires_grad_(True)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()""",
+    "whole-step-without-autograd": """
+        with torch.no_grad():
+            loss = criterion(model(images), labels)
+            optimizer.zero_grad()
+            loss.backward()  # expect: placeholder-loop
+            optimizer.step()""",
+    "autograd-back-on-for-backward": """
+        with torch.no_grad():
+            loss = criterion(model(images), labels)
+            with torch.enable_grad():
+                loss = criterion(model(images), labels)
+                optimizer.zero_grad()
+                loss.backward()
+            optimizer.step()""",
+    "grad-enabled-by-phase": """
+        with torch.set_grad_enabled(model.training):
+            loss = criterion(model(images), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()""",
+    "cleared-before-the-step": """
+        loss = criterion(model(images), labels)
+        loss.backward()
+        optimizer.zero_grad()  # expect: placeholder-loop
+        optimizer.step()""",
+    "cleared-then-a-closure-recomputes": """
+        loss = criterion(model(images), labels)
+        loss.backward()
+        optimizer.zero_grad()
+        optimizer.step(lambda: criterion(model(images), labels))""",
+    "cleared-first": """
+        loss = criterion(model(images), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()""",
+}
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_steps_that_apply_no_gradient_and_their_working_twins(tmp_path, step):
+    """A forward run under no_grad, a whole step under it, and gradients cleared between backward() and step():
+    each trains nothing (the first two leave backward nothing to reach, the third steps with zeroed gradients)."""
+    write_project(tmp_path, {"train.py": AUTOGRAD_LOOP.format(step=textwrap.indent(
+        textwrap.dedent(STEPS[step]).strip("\n"), " " * 8))})
     check_project(tmp_path, SLUG)

@@ -33,7 +33,7 @@ from trainaudit.evidence.index import (
     walk_scope,
 )
 from trainaudit.evidence.run_path import Scope, referenced, scope_id, scope_nodes
-from trainaudit.evidence.source import SourceFile, statements
+from trainaudit.evidence.source import SourceFile, block_fields, statements
 
 if TYPE_CHECKING:
     from trainaudit.evidence.flow import Flow
@@ -813,15 +813,18 @@ _LEAF_MAKERS = frozenset({"torch.tensor", "torch.as_tensor", "torch.Tensor", "to
 _CUTS = frozenset({"detach", "item", "numpy", "tolist"})
 
 
+_CUT_WORDS = ("requires_grad", "no_grad", "inference_mode", "set_grad_enabled")
+
+
 def file_cut_losses(program: Program, sf: SourceFile) -> list[CutLoss]:
-    """cut_losses of every scope of a file that spells both `requires_grad` and `backward`."""
-    if not (sf.mentions("requires_grad") and sf.mentions("backward")):
+    """cut_losses of every scope of a file that spells `backward` and `requires_grad` or a no-grad context."""
+    if not (sf.mentions("backward") and sf.mentions(*_CUT_WORDS)):
         return []
-    return [c for fn in iter_scopes(program.index, sf) if "requires_grad" in scope_text(sf, fn)
-            for c in cut_losses(sf, fn)]
+    return [c for fn in iter_scopes(program.index, sf) if any(w in scope_text(sf, fn) for w in _CUT_WORDS)
+            for c in cut_losses(sf, fn, program.flow)]
 
 
-def cut_losses(sf: SourceFile, fn: FunctionInfo | None) -> list[CutLoss]:
+def cut_losses(sf: SourceFile, fn: FunctionInfo | None, flow: Flow | None = None) -> list[CutLoss]:
     """Losses given to backward() as new leaves, the usual "fix" for "element 0 of tensors does not require
     grad": rebuilt from values (`torch.tensor(l.item(), requires_grad=True)`), detached then marked
     (`l.detach().requires_grad_()`), or with `requires_grad = True` set on them (which PyTorch refuses for any
@@ -847,6 +850,117 @@ def cut_losses(sf: SourceFile, fn: FunctionInfo | None) -> list[CutLoss]:
             continue
         if how and name in backwarded and _backpropagated(n.lineno, backwarded[name], assigned[name]):
             out.append(CutLoss(name, n.lineno, how))
+    return out + _no_grad_cuts(sf, fn, nodes, backwarded, assigned, flow)
+
+
+@dataclass(frozen=True)
+class ClearedStep:
+    """An optimizer whose gradients are cleared between backward() and its step(): the step applies none."""
+
+    optimizer: str  # the receiver, as written
+    backward: int  # lines of the three calls
+    zero: int
+    step: int
+
+
+def file_cleared_steps(program: Program, sf: SourceFile) -> list[ClearedStep]:
+    """cleared_steps of every scope of a file that spells `zero_grad` and `backward`."""
+    if not (sf.mentions("zero_grad") and sf.mentions("backward")):
+        return []
+    return [c for fn in iter_scopes(program.index, sf) if "zero_grad" in scope_text(sf, fn)
+            for c in cleared_steps(sf, fn)]
+
+
+def cleared_steps(sf: SourceFile, fn: FunctionInfo | None) -> list[ClearedStep]:
+    """`loss.backward(); opt.zero_grad(); opt.step()` in one block: the step right after the gradients it would
+    apply were cleared. A step given a closure recomputes them (LBFGS), so it does not count."""
+    stmts = scope_body(sf, fn)
+    blocks = [stmts, *(getattr(s, f) for s in scope_statements(stmts) for f in block_fields(s.__class__))]
+    out: list[ClearedStep] = []
+    for block in blocks:
+        backward = None  # line of the last backward() since the last step, in this block
+        for stmt, after in zip(block, [*block[1:], None], strict=False):  # an empty block (an empty orelse) too
+            call = _method_call(stmt)
+            if call is None:
+                continue
+            attr, receiver = call.func.attr, ast.unparse(call.func.value)  # type: ignore[attr-defined]
+            if attr in BACKWARD_ATTRS:
+                backward = stmt.lineno
+            elif attr == "step":
+                backward = None
+            elif attr == "zero_grad" and backward is not None and (step := _method_call(after)) is not None and (
+                    step.func.attr == "step" and ast.unparse(step.func.value) == receiver  # type: ignore[attr-defined]
+                    and not step.args and not step.keywords):
+                out.append(ClearedStep(receiver, backward, stmt.lineno, step.lineno))
+    return out
+
+
+def _method_call(stmt: ast.stmt | None) -> ast.Call | None:
+    """The call a statement consists of, when it is a method call (`x.f(...)`)."""
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and isinstance(stmt.value.func, ast.Attribute):
+        return stmt.value
+    return None
+
+
+def _grad_switches(sf: SourceFile, stmts: list[ast.stmt]) -> tuple[dict[int, ast.With | ast.AsyncWith], set[int]]:
+    """The nodes of a scope inside a block that turns autograd off (by id, with their block), and the ids of those
+    inside a block that turns it back on (`torch.enable_grad()`)."""
+    statements = scope_statements(stmts)
+    on = {id(n) for w in statements if isinstance(w, (ast.With, ast.AsyncWith)) and any(
+        isinstance(i.context_expr, ast.Call) and (_dotted(sf, i.context_expr.func) == "torch.enable_grad" or (
+            _dotted(sf, i.context_expr.func) == "torch.set_grad_enabled" and i.context_expr.args
+            and isinstance(i.context_expr.args[0], ast.Constant) and i.context_expr.args[0].value is True))
+        for i in w.items) for n in walk_scope(w.body)}
+    off = {id(n): w for w in no_grad_blocks(sf, statements) for n in walk_scope(w.body) if id(n) not in on}
+    return off, on
+
+
+def _no_grad_cuts(sf: SourceFile, fn: FunctionInfo | None, nodes: list[ast.AST], backwarded: dict[str, list[int]],
+                  assigned: dict[str, list[int]], flow: Flow | None) -> list[CutLoss]:
+    """Losses with no graph because autograd was off: backpropagated inside a no-grad block (or a function
+    decorated with one), or computed from outputs the model produced in one and then marked with
+    `requires_grad_()`, the usual "fix" for the error backward() raises on them."""
+    stmts = scope_body(sf, fn)
+    off, on = _grad_switches(sf, stmts)
+    decorated = next((d for d in (fn.node.decorator_list if fn is not None else ()) if _dotted(
+        sf, d.func if isinstance(d, ast.Call) else d) in ("torch.no_grad", "torch.inference_mode")), None)
+    out: list[CutLoss] = []
+    for n in nodes:
+        if not (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in BACKWARD_ATTRS
+                and isinstance(n.func.value, ast.Name)):
+            continue
+        block = off.get(id(n))
+        if block is not None:
+            where = f"inside `with {ast.unparse(block.items[0].context_expr)}` (line {block.lineno})"
+        elif decorated is not None and id(n) not in on:
+            where = f"in a function decorated `@{ast.unparse(decorated)}` (line {decorated.lineno})"
+        else:
+            continue
+        out.append(CutLoss(n.func.value.id, n.lineno, f"it is backpropagated {where}, where autograd records no "
+                                                      f"graph"))
+    if not off or flow is None:
+        return out
+    quiet = {n.lineno: off[id(n)].lineno for n in nodes if id(n) in off and isinstance(n, ast.Call)}
+    env = None
+    for n in nodes:
+        if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Call) and isinstance(n.value.func, ast.Attribute)
+                and n.value.func.attr == "requires_grad_" and isinstance(n.value.func.value, ast.Name)):
+            continue
+        name = n.value.func.value.id
+        binding = next((s for s in scope_statements(stmts) if isinstance(s, ast.Assign) and len(s.targets) == 1
+                        and isinstance(s.targets[0], ast.Name) and s.targets[0].id == name and s.lineno < n.lineno
+                        and _backpropagated(s.lineno, backwarded.get(name, []), assigned.get(name, []))), None)
+        if binding is None or id(binding) in off:
+            continue
+        env = env if env is not None else flow.env(sf, fn)
+        # What the model computed and the loss is made of (a loss module's own output carries no weights of it)
+        outputs = sorted((o for o in flow.eval(binding.value, sf, fn, env)
+                          if o.kind is Kind.OUTPUT and not is_loss_class(o.what)), key=lambda o: o.line)
+        if outputs and all(o.path == sf.path and o.line in quiet for o in outputs):
+            first = outputs[0]
+            out.append(CutLoss(name, n.lineno, f"it is made of the output of {first.what.rsplit('.', 1)[-1]} (line "
+                                               f"{first.line}), computed with autograd off (the no-grad block at line "
+                                               f"{quiet[first.line]}), then marked by `{ast.unparse(n.value)}`"))
     return out
 
 

@@ -297,6 +297,13 @@ def _placeholder_loop(ctx):
         yield PLACEHOLDER_LOOP.finding(
             f"`{c.name}` is cut from the model before backward(): {c.how}; backward reaches no parameter, so no "
             f"optimizer step changes the model", sf.path, c.line, evidence={"loss": c.name, "how": c.how})
+    for sf in program.production:
+        for c in loop_facts.file_cleared_steps(program, sf):
+            yield PLACEHOLDER_LOOP.finding(
+                f"`{c.optimizer}.zero_grad()` clears the gradients that backward() computed at line {c.backward}, "
+                f"right before `{c.optimizer}.step()`: every step applies no gradient, so the model does not learn",
+                sf.path, c.zero, evidence={"optimizer": c.optimizer, "backward": c.backward, "zero_grad": c.zero,
+                                           "step": c.step})
     for sf, fake in fakes:
         made_of = f"loop counters ({', '.join(fake.counters)})" if fake.counters else "constants"
         yield PLACEHOLDER_LOOP.finding(
