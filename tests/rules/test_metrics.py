@@ -989,6 +989,7 @@ def test_an_optimizer_of_a_soft_prompt_over_batches_is_training(tmp_path):
 @pytest.mark.parametrize(("samples", "marker"), [
     (None, ""),  # it writes samples of the generator each epoch
     ("print(epoch)", "  # expect: missing-metrics"),
+    ("with torch.no_grad():\n            pass", "  # expect: missing-metrics"),  # an empty no-grad block
 ])
 def test_a_loss_objects_backward_is_judged_with_the_loop_that_steps(tmp_path, samples, marker):
     """StyleGAN2-ADA: the loss class built from a config name backpropagates in `accumulate_gradients`, a file of

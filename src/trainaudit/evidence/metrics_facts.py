@@ -282,7 +282,7 @@ def evaluation_passes(sf: SourceFile, fn: FunctionInfo | None) -> Iterator[EvalP
                     yield EvalPass(f"{k.arg}=", sf.path, n.lineno)
         elif isinstance(n, (ast.With, ast.AsyncWith)):
             if no_grad_blocks(sf, (n,)):
-                inner = subtree(n)
+                inner = [m for s in n.body for m in subtree(s)]  # its body: `torch.no_grad()` itself is a call
                 if any(isinstance(m, ast.Call) for m in inner) and not any(
                         isinstance(m, ast.Attribute) and m.attr == "grad" for m in inner):  # not a manual SGD update
                     yield EvalPass("torch.no_grad() block", sf.path, n.lineno)
