@@ -928,6 +928,7 @@ MODEL_HANDED_TO_A_METHOD = """
             self.model = nn.Linear(16, 4)
             self.opt = torch.optim.SGD(self.model.parameters(), lr=0.1)
             self.features = torch.load("features.pt")
+            self.labels = torch.load("labels.pt")
 
         def logits_of(self, model, x):
             return model(x)
@@ -935,7 +936,7 @@ MODEL_HANDED_TO_A_METHOD = """
         def fit(self):
             for step in range(100):
                 x = {x}
-                y = torch.randint(0, 4, (32,))
+                y = {y}
                 loss = F.cross_entropy(self.logits_of(self.model, x), y)
                 self.opt.zero_grad()
                 loss.backward()
@@ -950,10 +951,10 @@ def test_synthetic_data_follows_the_model_into_a_helper_method_on_self(tmp_path)
     """A loop's batch reaches the model through `self.logits_of(self.model, x)`: a helper given the model feeds
     it, whether a function or a method on `self`."""
     bad = write_project(tmp_path / "bad", {"train.py": MODEL_HANDED_TO_A_METHOD.format(
-        x="torch.randn(32, 16)  # expect: synthetic-data")})
+        x="torch.randn(32, 16)  # expect: synthetic-data", y="torch.randint(0, 4, (32,))")})
     check_project(bad, {"synthetic-data"})
     good = write_project(tmp_path / "good", {"train.py": MODEL_HANDED_TO_A_METHOD.format(
-        x="self.features[step * 32:(step + 1) * 32]")})
+        x="self.features[step * 32:(step + 1) * 32]", y="self.labels[step * 32:(step + 1) * 32]")})
     check_project(good, {"synthetic-data"})
 
 
@@ -1178,3 +1179,78 @@ def test_torchvision_model_builders_make_modules_fed_and_trained(tmp_path):
                           LIBRARY_MODEL.format(model="torchvision.models.segmentation.fcn_resnet50(num_classes=2)",
                                                opt_marker="  # expect: placeholder-model", x="x")})
     check_project(other, {"placeholder-model"})
+
+
+TILES = """
+import glob
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, Dataset
+
+
+class TileDataset(Dataset):
+    def __init__(self, root):
+        self.files = sorted(glob.glob(f"{{root}}/*.npy"))
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i):
+        tile = torch.from_numpy(np.load(self.files[i])).float()
+        return tile, int(self.files[i].split("_")[-1][0])
+
+
+def rotate(x, k):
+    return torch.stack([torch.rot90(img, int(n), (1, 2)) for img, n in zip(x, k)])
+
+
+def main():
+    loader = DataLoader(TileDataset("data/tiles/train"), batch_size=32, shuffle=True)
+    model = nn.Sequential(nn.Conv2d(3, 32, 3, 2), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 4))
+    criterion = nn.CrossEntropyLoss()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for epoch in range(10):
+        correct = 0
+        for tiles, labels in loader:
+{step}
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            correct += (out.argmax(1) == labels).sum().item()
+        print(epoch, "train accuracy", correct / len(loader.dataset))
+
+
+if __name__ == "__main__":
+    main()
+"""
+LABEL_STEPS = {
+    "random-labels": """
+            labels = torch.randint(0, 4, (tiles.size(0),))  # expect: synthetic-data
+            out = model(tiles)
+            loss = nn.functional.cross_entropy(out, labels)""",
+    "random-labels-to-a-loss-module": """
+            fake = torch.randint(0, 4, (tiles.size(0),))  # expect: synthetic-data
+            out = model(tiles)
+            loss = criterion(out, fake)""",
+    "real-labels": """
+            out = model(tiles)
+            loss = criterion(out, labels)""",
+    "rotation-pretext-labels": """
+            rot = torch.randint(0, 4, (tiles.size(0),))
+            out = model(rotate(tiles, rot))
+            loss = criterion(out, rot)""",
+    "diffusion-noise-target": """
+            noise = torch.randn_like(tiles)
+            out = model(tiles)
+            loss = nn.functional.mse_loss(out, noise[:, :4, 0, 0]) + criterion(out, labels)""",
+}
+
+
+@pytest.mark.parametrize("step", LABEL_STEPS)
+def test_synthetic_data_random_labels_for_real_inputs(tmp_path, step):
+    """Real tiles trained against `torch.randint` classes learn nothing; a rotation pretext task's random labels
+    also made its inputs, and a regression loss's random target can be an objective (a diffusion model's noise)."""
+    write_project(tmp_path, {"train.py": TILES.format(step=LABEL_STEPS[step].strip("\n"))})
+    check_project(tmp_path, {"synthetic-data"})

@@ -11,6 +11,7 @@ from functools import cached_property
 from trainaudit.evidence.flow import (
     BUILTINS,
     LOSS_SCALERS,
+    RANDOM_FACTORIES,
     Flow,
     Kind,
     Origin,
@@ -42,6 +43,10 @@ FIT_METHODS = frozenset({"fit", "train"})
 # A file or scope that spells none of these cannot train anything: it is not walked (see TrainingPath).
 TRAINING_WORDS = ("backward", "step", "fit(", "train(", "optim", "scaler", "Scaler", "SCALER", *OPTIMIZER_NAMES)
 TRAINER_HINTS = ("Trainer", "trainer")
+# Losses whose target is a class label: random labels there are never a training objective of their own (a
+# regression loss's random target can be, as a diffusion model's noise is).
+_CLASS_LOSS_FUNCTIONS = frozenset({"cross_entropy", "nll_loss"})
+_CLASS_LOSS_MODULES = frozenset({"CrossEntropyLoss", "NLLLoss"})
 
 
 @dataclass(eq=False)
@@ -316,6 +321,44 @@ class TrainingPath:
             if loop.kind == "fit" or (target is not None and not isinstance(target, str) and gets_model):
                 out.append((node, frozenset(o for p in provs for o in p if o.kind is not Kind.INSTANCE)))
         return out
+
+    def class_targets(self, loop: TrainLoop) -> list[tuple[ast.Call, str, ast.Call | None]]:
+        """The class labels a loop's classification losses compare the model's output with: each call of
+        `F.cross_entropy`/`F.nll_loss` or of a cross-entropy or NLL loss module in the loop, the loss's name, and
+        the random draw its target is, if it is one (`labels = torch.randint(...)` before it, or inline). Flow's
+        provenance would not tell: a draw sized by the batch (`randint(0, k, (x.size(0),))`) carries the data's."""
+        flow, sf, fn = self.flow, loop.file, loop.scope
+        env = None
+        out: list[tuple[ast.Call, str, ast.Call | None]] = []
+        for node in loop.body():
+            if not isinstance(node, ast.Call) or not isinstance(node.func, (ast.Name, ast.Attribute)):
+                continue
+            target = arg_for(node, "target", 1)
+            if target is None:
+                continue
+            env = env if env is not None else flow.env(sf, fn)
+            dotted = sf.resolve(node.func) or ""
+            if dotted.startswith("torch.nn.functional.") and dotted.rpartition(".")[2] in _CLASS_LOSS_FUNCTIONS:
+                name = f"F.{dotted.rpartition('.')[2]}"
+            else:
+                cls = callee_module(flow, node, sf, fn, env) or ""
+                if cls.rsplit(".", 1)[-1] not in _CLASS_LOSS_MODULES:
+                    continue
+                name = cls.rsplit(".", 1)[-1]
+            out.append((node, name, self._drawn(sf, fn, target, node.lineno)))
+        return out
+
+    def _drawn(self, sf: SourceFile, fn: FunctionInfo | None, expr: ast.expr, line: int) -> ast.Call | None:
+        """The random-generator call an expression is, directly or as the last value bound to its name before
+        `line` in the scope."""
+        if isinstance(expr, ast.Name):
+            bound = [s for s in scope_statements(scope_body(sf, fn)) if isinstance(s, ast.Assign) and s.lineno < line
+                     and any(isinstance(t, ast.Name) and t.id == expr.id for t in s.targets)]
+            expr = max(bound, key=lambda s: s.lineno).value if bound else expr
+        if isinstance(expr, ast.Call) and isinstance(expr.func, (ast.Name, ast.Attribute)) and \
+                sf.resolve(expr.func) in RANDOM_FACTORIES:
+            return expr
+        return None
 
     def differentiated(self, loop: TrainLoop) -> frozenset[Origin]:
         """Random values the loss differentiates the model with respect to: the `inputs` of an

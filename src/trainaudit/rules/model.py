@@ -135,6 +135,18 @@ def _placeholder_model(ctx):
 
 
 # --- synthetic-data ----------------------------------------------------------------------------------
+def _random_labels(training, loop, inputs: set) -> tuple | None:
+    """The first classification loss of a loop whose labels are a random draw, and that draw, unless it also went
+    into the model's inputs: a rotation or jigsaw pretext task labels each input with the transform it drew
+    (`rot = randint(0, 4)`; `model(rotate(x, rot))`), which is supervision, not noise."""
+    path = loop.file.path
+    for call, loss, draw in training.class_targets(loop):
+        if draw is not None and not any(o.kind is Kind.RANDOM and o.path == path and o.line == draw.lineno
+                                        for o in inputs):
+            return call, loss, draw
+    return None
+
+
 @check("synthetic-data")
 def _synthetic_data(ctx):
     program = ctx.source
@@ -161,6 +173,16 @@ def _synthetic_data(ctx):
                 evidence={"loop": f"{loop.file.path}:{loop.line}", "model_calls": calls,
                           "random_sources": [f"{o.what} at {o.path}:{o.line}" + (f" via {o.via}" if o.via else "")
                                              for o in random]},
+            )
+        elif has_data and (labels := _random_labels(program.training, loop, origins)):
+            call, loss, draw = labels
+            what = loop.file.resolve(draw.func)
+            yield SYNTHETIC_DATA.finding(
+                f"the labels {loss} compares the model's output with in the training loop at {loop.file.path}:"
+                f"{loop.line} are drawn at random ({what}): real inputs are trained against random classes, so the "
+                f"model learns nothing about the data", loop.file.path, draw.lineno,
+                evidence={"loop": f"{loop.file.path}:{loop.line}", "loss": f"{loop.file.path}:{call.lineno} {loss}",
+                          "random_sources": [f"{what} at {loop.file.path}:{draw.lineno}"]},
             )
         elif declared and has_data and feeds and loop.kind != "step-method" and not any(
                 o.kind is Kind.DATA and o.what == f"declared data source {declared}" for o in origins):
