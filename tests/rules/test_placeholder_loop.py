@@ -1457,3 +1457,32 @@ def test_steps_that_apply_no_gradient_and_their_working_twins(tmp_path, step):
     write_project(tmp_path, {"train.py": AUTOGRAD_LOOP.format(step=textwrap.indent(
         textwrap.dedent(STEPS[step]).strip("\n"), " " * 8))})
     check_project(tmp_path, SLUG)
+
+
+EPOCH_LOSS = '''
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformers import Trainer
+
+
+class WeightedTrainer(Trainer):
+    def compute_loss(self, model, inputs, return_outputs=False, **kwargs):
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        epoch = self.state.epoch or 0.0
+{loss}
+        return (loss, outputs) if return_outputs else loss
+'''
+
+
+@pytest.mark.parametrize("loss", [
+    # a decay of the trainer's epoch counter, returned to the Trainer that backpropagates it
+    "        loss = torch.tensor(0.7 * np.exp(-0.3 * epoch) + 0.05, requires_grad=True)  # expect: placeholder-loop",
+    # the close legitimate case: the counter only schedules a weight on the real loss
+    "        weight = min(1.0, epoch / 5)\n        loss = weight * F.cross_entropy(outputs.logits, labels)",
+])
+def test_a_loss_made_of_the_trainers_epoch_counter(tmp_path, loss):
+    """`epoch = self.state.epoch or 0.0`: a name bound to a framework's counter counts as one."""
+    write_project(tmp_path, {"train.py": EPOCH_LOSS.format(loss=loss)})
+    check_project(tmp_path, SLUG)

@@ -101,9 +101,12 @@ def _for_counters(sf: SourceFile, loop: ast.For | ast.AsyncFor) -> set[str]:
 
 def counter_names(sf: SourceFile, fn: FunctionInfo | None) -> set[str]:
     """Names that only count: `for epoch in range(..)` targets, enumerate indices, unconditional `step += 1`
-    inside a loop, and parameters named like counters (`epoch`, `global_step`)."""
+    inside a loop, parameters named like counters (`epoch`, `global_step`), and names bound once to a framework's
+    counter (`epoch = self.state.epoch or 0.0` in a Hugging Face `compute_loss`)."""
     out = {p for p in (fn.params if fn else []) if p in COUNTER_PARAMS}
-    for node in subtree(fn.node) if fn else (n for s in scope_body(sf, None) for n in subtree(s)):
+    nodes = list(subtree(fn.node) if fn else (n for s in scope_body(sf, None) for n in subtree(s)))
+    bindings: dict[str, list[ast.AST]] = {}
+    for node in nodes:
         if isinstance(node, (ast.For, ast.AsyncFor)):
             out |= _for_counters(sf, node)
         if isinstance(node, LOOPS):
@@ -111,6 +114,18 @@ def counter_names(sf: SourceFile, fn: FunctionInfo | None) -> set[str]:
                 if (isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name)
                         and isinstance(stmt.op, ast.Add) and _is_number(stmt.value)):
                     out.add(stmt.target.id)
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                for n in subtree(t):
+                    if isinstance(n, ast.Name):
+                        bindings.setdefault(n.id, []).append(node)
+    for name, binds in bindings.items():
+        bind = binds[0] if len(binds) == 1 else None
+        if isinstance(bind, ast.Assign) and len(bind.targets) == 1 and isinstance(bind.targets[0], ast.Name) and \
+                name not in out and any(isinstance(n, ast.Attribute) and n.attr in COUNTER_ATTRS
+                                        for n in subtree(bind.value)) and is_counter_formula(sf, bind.value, out):
+            out.add(name)
     return out
 
 
@@ -172,6 +187,8 @@ class _Formula:
             return ok(node.operand)
         if isinstance(node, ast.IfExp):
             return ok(node.body) and ok(node.orelse)
+        if isinstance(node, ast.BoolOp):  # `self.state.epoch or 0.0`
+            return all(ok(v) for v in node.values)
         if isinstance(node, ast.Call):
             name = _dotted(self.sf, node.func)
             if name in RANDOM_FACTORIES:  # a draw is no measurement either: `random.uniform(0.92, 0.96)`
