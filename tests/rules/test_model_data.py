@@ -1254,3 +1254,56 @@ def test_synthetic_data_random_labels_for_real_inputs(tmp_path, step):
     also made its inputs, and a regression loss's random target can be an objective (a diffusion model's noise)."""
     write_project(tmp_path, {"train.py": TILES.format(step=LABEL_STEPS[step].strip("\n"))})
     check_project(tmp_path, {"synthetic-data"})
+
+
+HELD_OUT = """
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torchvision import datasets, transforms, models
+
+
+def main():
+    tf = transforms.Compose([transforms.Resize((224, 224)), transforms.ToTensor()])
+    train_set = datasets.ImageFolder("data/train", tf)
+    val_set = datasets.ImageFolder("data/val", tf)
+{loaders}
+    model = models.resnet18(num_classes=len(train_set.classes))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    for epoch in range(30):
+        model.train()
+        for images, labels in {trained}:{marker}
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(images), labels)
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            correct = sum((model(x).argmax(1) == y).sum().item() for x, y in val_loader)
+        print(f"epoch {{epoch}}: val_acc={{correct / len(val_set):.4f}}")
+
+
+if __name__ == "__main__":
+    main()
+"""
+LOADERS = """    train_loader = DataLoader(train_set, batch_size=32, shuffle=True)
+    val_loader = DataLoader(val_set, batch_size=32)"""
+
+
+@pytest.mark.parametrize(("loaders", "trained", "marker"), [
+    (LOADERS, "val_loader", "  # expect: trained-on-eval-data"),  # train_loader built and never used
+    (LOADERS, "train_loader", ""),
+    # test-time adaptation: no training split is built, so training on test batches is the method
+    ("    val_loader = DataLoader(val_set, batch_size=32)", "val_loader", ""),
+])
+def test_trained_on_eval_data(tmp_path, loaders, trained, marker):
+    write_project(tmp_path, {"train.py": HELD_OUT.format(loaders=loaders, trained=trained, marker=marker)})
+    check_project(tmp_path, {"trained-on-eval-data"})
+
+
+def test_trained_on_eval_data_silent_when_the_training_split_is_used_elsewhere(tmp_path):
+    script = HELD_OUT.format(loaders=LOADERS, trained="val_loader", marker="").replace(
+        "    for epoch in range(30):", "    warm_up(model, train_loader)\n    for epoch in range(30):")
+    write_project(tmp_path, {"train.py": "def warm_up(model, loader):\n    pass\n" + script})
+    report = check_project(tmp_path, {"trained-on-eval-data", "parse-error"})
+    assert report.summary["entry_points"] == ["train.py"]

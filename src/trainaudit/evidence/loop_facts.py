@@ -516,6 +516,11 @@ NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.set_grad_en
 
 def _header_tokens(loop: ast.AST) -> set[str]:
     parts: list[ast.AST] = [loop.target, loop.iter] if isinstance(loop, (ast.For, ast.AsyncFor)) else [loop.test]
+    return _tokens_of(parts)
+
+
+def _tokens_of(parts: list[ast.AST]) -> set[str]:
+    """The lower-cased names, attributes and string words of some expressions, whole and split in tokens."""
     words: set[str] = set()
     for p in parts:
         for n in subtree(p):
@@ -868,6 +873,54 @@ def cut_losses(sf: SourceFile, fn: FunctionInfo | None, flow: Flow | None = None
         if how and name in backwarded and _backpropagated(n.lineno, backwarded[name], assigned[name]):
             out.append(CutLoss(name, n.lineno, how))
     return out + _no_grad_cuts(sf, fn, nodes, backwarded, assigned, flow)
+
+
+@dataclass(frozen=True)
+class EvalDataTraining:
+    """A training loop over data named as held out, in a scope that builds a training split and never uses it."""
+
+    file: SourceFile
+    line: int  # the loop
+    held: str  # what it iterates, as written
+    unused: str  # the training split's name
+    unused_line: int
+
+
+# Names of data objects: the training split is one of these with a `train` token (`train_loader`, `trainset`).
+_DATA_TOKENS = frozenset({"loader", "dataloader", "set", "dataset", "data", "ds", "iter", "batches"})
+
+
+def trained_on_eval_data(program: Program) -> list[EvalDataTraining]:
+    """Training loops (backward and step) whose iterable is named for validation or test data, with no `train`
+    token, in a scope that binds a training split it never reads: the split the author meant to train on."""
+    out: list[EvalDataTraining] = []
+    for lp in program.training.loops:
+        if lp.kind != "loop" or not (lp.backward and lp.steps) or not isinstance(lp.node, (ast.For, ast.AsyncFor)):
+            continue
+        tokens = _tokens_of([lp.node.iter])
+        if not tokens & _EVAL_HEADER or any(t.startswith("train") for t in tokens):
+            continue
+        nodes = walk_scope(scope_body(lp.file, lp.scope))
+        read = {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        for st in scope_statements(scope_body(lp.file, lp.scope)):
+            if not (isinstance(st, ast.Assign) and isinstance(st.value, ast.Call)):
+                continue
+            for t in st.targets:
+                if isinstance(t, ast.Name) and t.id not in read and _names_training_split(t.id):
+                    out.append(EvalDataTraining(lp.file, lp.line, ast.unparse(lp.node.iter), t.id, st.lineno))
+                    break
+            else:
+                continue
+            break
+    return out
+
+
+def _names_training_split(name: str) -> bool:
+    tokens = name_token_tuple(name)
+    if len(tokens) == 1:  # trainloader, trainset
+        return tokens[0].startswith("train") and tokens[0].endswith(tuple(_DATA_TOKENS))
+    return "train" in tokens and bool(set(tokens) & _DATA_TOKENS)
+
 
 
 @dataclass(frozen=True)

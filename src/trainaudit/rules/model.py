@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from trainaudit.evidence import loop_facts
 from trainaudit.evidence.flow import Kind, origin_order
 from trainaudit.evidence.index import ClassInfo
 from trainaudit.finding import Severity
@@ -18,6 +19,12 @@ SYNTHETIC_DATA = register(
     Rule("TA102", "synthetic-data", "data", Severity.ERROR,
          "The batches that reach the model come from random generators, and no dataset feeds the loop.",
          remedy="Feed the training loop from the real or declared data source{data}, not from random tensors.")
+)
+
+TRAINED_ON_EVAL_DATA = register(
+    Rule("TA104", "trained-on-eval-data", "data", Severity.ERROR,
+         "The training loop trains on validation or test data while the training split it builds goes unused.",
+         remedy="Train on the training split; keep validation and test data for measuring the trained model.")
 )
 
 
@@ -192,3 +199,15 @@ def _synthetic_data(ctx):
                 loop.file.path, loop.line,
                 evidence={"loop": f"{loop.file.path}:{loop.line}", "data_sources": sources, "declared": ctx.spec.data},
             )
+
+
+# --- trained-on-eval-data -----------------------------------------------------------------------------
+@check("trained-on-eval-data")
+def _trained_on_eval_data(ctx):
+    for t in loop_facts.trained_on_eval_data(ctx.source):
+        yield TRAINED_ON_EVAL_DATA.finding(
+            f"the training loop at {t.file.path}:{t.line} trains on `{t.held}`, held-out data, while `{t.unused}` "
+            f"(line {t.unused_line}) is built and never used: whatever is measured on `{t.held}` was trained on",
+            t.file.path, t.line, evidence={"iterates": t.held, "unused_training_split": t.unused,
+                                           "built_at": f"{t.file.path}:{t.unused_line}"})
+
