@@ -1307,3 +1307,53 @@ def test_trained_on_eval_data_silent_when_the_training_split_is_used_elsewhere(t
     write_project(tmp_path, {"train.py": "def warm_up(model, loader):\n    pass\n" + script})
     report = check_project(tmp_path, {"trained-on-eval-data", "parse-error"})
     assert report.summary["entry_points"] == ["train.py"]
+
+
+LIGHTNING_OWN_LOADERS = """
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+from torchvision import datasets, transforms
+
+
+class Classifier(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 64), torch.nn.ReLU(),
+                                       torch.nn.Linear(64, 10))
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self.net(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val_acc", (self.net(x).argmax(1) == y).float().mean())
+
+    def train_dataloader(self):
+        return DataLoader({train}, batch_size=32)
+
+    def val_dataloader(self):
+        return DataLoader(datasets.MNIST("data", train=False, transform=transforms.ToTensor()), batch_size=64)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+
+if __name__ == "__main__":
+    pl.Trainer(max_epochs=5).fit(Classifier())
+"""
+
+
+@pytest.mark.parametrize(("train", "expected"), [
+    ("TensorDataset(torch.randn(1000, 784), torch.randint(0, 10, (1000,)))", {("synthetic-data", "train.py", 25)}),
+    ('datasets.MNIST("data", train=True, download=True, transform=transforms.ToTensor())', set()),
+])
+def test_synthetic_data_reads_a_lightning_modules_own_train_dataloader(tmp_path, train, expected):
+    """Lightning feeds training_step the batches of the module's own `train_dataloader()`: random ones there were
+    taken for the trainer's data."""
+    write_project(tmp_path, {"train.py": LIGHTNING_OWN_LOADERS.format(train=train)})
+    assert found(audit(tmp_path), {"synthetic-data", "dummy-input"}) == expected

@@ -29,6 +29,10 @@ class Kind(str, enum.Enum):
     INSTANCE = "instance"  # an object of a known class (models, optimizers, datasets)
 
 
+# Lightning's training hook and the module hook whose loader gives it its first argument, the batch. Only the
+# training batch: synthetic-data judges it; evaluation batches stay the framework's data, or each random one would
+# also be reported by dummy-input as a stand-in for an input.
+STEP_LOADERS = {"training_step": "train_dataloader"}
 BUILTINS = frozenset(dir(builtins))  # names a scope can use without binding or importing them
 VALUE_KINDS = frozenset({Kind.RANDOM, Kind.DATA, Kind.CONST, Kind.OUTPUT, Kind.PARAM})
 _SELECTED = frozenset({Kind.RANDOM, Kind.DATA, Kind.OUTPUT, Kind.PARAM})  # values an index selects among
@@ -174,7 +178,10 @@ class Flow:
                 if p in ("self", "cls"):
                     continue
                 if fn.cls is not None and fn.name in LIGHTNING_BATCH_HOOKS and p in ("batch", "inputs", "data"):
-                    env[p] = frozenset({Origin(Kind.DATA, "framework batch", sf.path, fn.node.lineno)})
+                    # What the module's own loader yields, if it has one (STEP_LOADERS); else the trainer's data
+                    own = self.param_values(fn, p) if self.index.method(fn.cls, STEP_LOADERS.get(fn.name, "")) \
+                        else frozenset()
+                    env[p] = own or frozenset({Origin(Kind.DATA, "framework batch", sf.path, fn.node.lineno)})
                 else:
                     env[p] = frozenset({Origin(Kind.PARAM, f"{fn.qualname}:{p}")})
         # Every binder but `:=` is a statement: without one in the file, its statements are all there is to read
@@ -348,6 +355,11 @@ class Flow:
         params = [p for p in fn.params if p not in ("self", "cls")] if fn.cls else fn.params
         pos = params.index(name) if name in params else -1
         out: set[Origin] = set()
+        loader = STEP_LOADERS.get(fn.name) if fn.cls is not None and pos == 0 else None
+        source = self.index.method(fn.cls, loader) if loader else None  # type: ignore[arg-type]
+        if source is not None and self.index.is_module(fn.cls):  # type: ignore[arg-type]
+            # Lightning calls the step with the batches of the module's own loader (`self.train_dataloader()`)
+            out |= self.concrete(self.returns(source))
         for site in self.index.sites_of(fn):
             arg = arg_for(site.node, name, pos + 1 if pos >= 0 and self.index.passes_self(site, fn) else pos)
             if arg is not None:
