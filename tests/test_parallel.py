@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 from pathlib import Path
@@ -95,19 +96,50 @@ def test_jobs_must_be_a_whole_number_of_at_least_one(jobs):
     assert f"expected a whole number of at least 1, got '{jobs}'" in proc.stderr
 
 
-def test_jobs_on_the_command_line_gives_the_same_report():
+def test_jobs_on_the_command_line_gives_the_same_report(tmp_path):
+    """The command with workers and without: the placeholder example beside enough helper modules (parsed by
+    workers, their trees dropped) that `-j 4` forks at least one."""
+    import shutil
+
     from test_cli import run
 
-    reports = {jobs: run("audit", str(EXAMPLES / "placeholder-run"), "-f", "json", "-j", jobs) for jobs in ("1", "4")}
+    from trainaudit.evidence.program import likely_read
+    from trainaudit.evidence.source import load_source
+
+    root = tmp_path / "project"
+    shutil.copytree(EXAMPLES / "placeholder-run", root)
+    helpers = root / "helpers"
+    helpers.mkdir()
+    for i in range(parallel.MIN_FILES_PER_WORKER + 50):
+        (helpers / f"h{i}.py").write_text(f"import json\n\n\ndef read_{i}(path):\n    return json.load(open(path))\n")
+    dropped = sum(not likely_read(load_source(root, p.relative_to(root).as_posix())) for p in root.rglob("*.py"))
+    assert parallel.worker_count(4, dropped) >= 1
+    reports = {jobs: run("audit", str(root), "-f", "json", "-j", jobs) for jobs in ("1", "4")}
     assert reports["1"].returncode == reports["4"].returncode == 1
     assert reports["1"].stdout == reports["4"].stdout
 
 
-def test_a_refused_fork_leaves_every_file_to_this_process(monkeypatch, counted):
-    def refused():
-        raise BlockingIOError(11, "Resource temporarily unavailable")  # fork(2) at the process limit: EAGAIN
+@pytest.mark.parametrize("refused_at", [1, 2])
+def test_a_refused_fork_leaves_every_file_to_this_process_and_no_worker_behind(tmp_path, monkeypatch, counted,
+                                                                            refused_at):
+    """fork(2) at the process limit (EAGAIN), for the first worker or the second: the files are parsed here, and
+    a worker forked before the refusal does not outlive the audit."""
+    (tmp_path / "train.py").write_text("import torch\nfrom helpers import make\nclass Net(torch.nn.Module):\n"
+                                       "    pass\nloss.backward()\n")
+    for i in range(4):  # dropped files: two workers' worth
+        (tmp_path / f"helpers{i}.py").write_text(f"def make{i}(x):\n    return x + {i}\n")
+    alone = audit(tmp_path, jobs=1).to_dict()
+    assert parallel.worker_count(3, 4) == 2
+    fork, forks = os.fork, []
 
-    alone = [audit(p, jobs=1).to_dict() for p in PROJECTS]
-    monkeypatch.setattr(os, "fork", refused)
-    assert [audit(p, jobs=3).to_dict() for p in PROJECTS] == alone
+    def refusing():
+        forks.append(1)
+        if len(forks) == refused_at:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        return fork()
+
+    monkeypatch.setattr(os, "fork", refusing)
+    assert audit(tmp_path, jobs=3).to_dict() == alone
+    assert len(forks) == refused_at
     assert counted == []
+    assert multiprocessing.active_children() == []

@@ -232,11 +232,11 @@ def entry_point() -> NoReturn:
     """The `trainaudit` command: main(), then an exit that leaves the audit's memory to the operating system
     (no object-by-object freeing, no interpreter teardown), once the output is flushed."""
     code = main(exiting=True)
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except OSError:  # a closed pipe: what was written is all the reader wanted
-        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: what was written is all the reader wanted
+            pass
     os._exit(code)
 
 

@@ -66,7 +66,12 @@ def parse_files(files: list[SourceFile], keep: Callable[[SourceFile], bool], job
     try:
         try:
             futures = [pool.submit(_parse_range, lo, hi) for lo, hi in chunks]
-        except Exception:  # noqa: BLE001  no worker could start (the fork was refused): parse them all here
+        except Exception:  # noqa: BLE001  a fork was refused: parse them all here
+            # The workers forked before the refused one wait for work the pool will never send, and shutdown()
+            # does not stop them when the pool never started: they would outlive the audit.
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.terminate()
+                proc.join(timeout=5)
             _parse_here(kept + dropped, kept, progress)
             return
         _parse_here(kept, kept, progress)
