@@ -1357,3 +1357,28 @@ def test_synthetic_data_reads_a_lightning_modules_own_train_dataloader(tmp_path,
     taken for the trainer's data."""
     write_project(tmp_path, {"train.py": LIGHTNING_OWN_LOADERS.format(train=train)})
     assert found(audit(tmp_path), {"synthetic-data", "dummy-input"}) == expected
+
+
+def test_random_labels_of_a_shape_check_rebound_by_the_loop_are_not_the_training_labels(tmp_path):
+    """`y = torch.randint(...)` for a sanity check before `for x, y in loader`: the loss reads the loader's y."""
+    write_project(tmp_path, {"train.py": """
+        import torch
+        import torch.nn.functional as F
+        from torch.utils.data import DataLoader
+        from torchvision import datasets, transforms
+
+        def main():
+            model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            x = torch.randn(2, 1, 28, 28)
+            y = torch.randint(0, 10, (2,))
+            print(F.cross_entropy(model(x), y).item())
+            loader = DataLoader(datasets.MNIST("data", download=True, transform=transforms.ToTensor()), batch_size=64)
+            for epoch in range(3):
+                for x, y in loader:
+                    loss = F.cross_entropy(model(x), y)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+    """})
+    assert found(audit(tmp_path), {"synthetic-data"}) == set()

@@ -1486,3 +1486,27 @@ def test_a_loss_made_of_the_trainers_epoch_counter(tmp_path, loss):
     """`epoch = self.state.epoch or 0.0`: a name bound to a framework's counter counts as one."""
     write_project(tmp_path, {"train.py": EPOCH_LOSS.format(loss=loss)})
     check_project(tmp_path, SLUG)
+
+
+def test_a_method_of_a_builtin_container_is_not_a_project_method_of_that_name(tmp_path):
+    """`history.update({...})` on `history = {}`: Flow knows nothing of the dict, yet its update() is not
+    Agent.update, which trains; the fake epoch loop is still reported."""
+    write_project(tmp_path, {
+        "agent.py": LEARNER.format(update="self.opt.zero_grad(); loss.backward(); self.opt.step()", marker=""),
+        "train.py": """
+            import json
+            import torch
+            from agent import Learner
+
+            def train(epochs=100):
+                learner = Learner()
+                history = {}
+                for epoch in range(epochs):  # expect: placeholder-loop
+                    history.update({"epoch": epoch, "loss": 1.0 / (epoch + 1)})
+                torch.save(learner.net.state_dict(), "model.pt")
+                json.dump(history, open("history.json", "w"))
+
+            if __name__ == "__main__":
+                train()
+        """})
+    check_project(tmp_path, SLUG)

@@ -7,6 +7,7 @@ import builtins
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 from trainaudit.evidence.index import (
     ClassInfo,
@@ -180,7 +181,7 @@ class Flow:
                 if fn.cls is not None and fn.name in LIGHTNING_BATCH_HOOKS and p in ("batch", "inputs", "data"):
                     # What the module's own loader yields, if it has one (STEP_LOADERS); else the trainer's data
                     own = self.param_values(fn, p) if self.index.method(fn.cls, STEP_LOADERS.get(fn.name, "")) \
-                        else frozenset()
+                        and not self._fit_gives_data else frozenset()
                     env[p] = own or frozenset({Origin(Kind.DATA, "framework batch", sf.path, fn.node.lineno)})
                 else:
                     env[p] = frozenset({Origin(Kind.PARAM, f"{fn.qualname}:{p}")})
@@ -350,6 +351,19 @@ class Flow:
     def param_values(self, fn: FunctionInfo, name: str) -> Prov:
         """A parameter's provenance gathered from the project's call sites of its function."""
         return self._summary(self._params, f"{fn.qualname}:{name}", lambda: self._param_values_of(fn, name))
+
+    @cached_property
+    def _fit_gives_data(self) -> bool:
+        """Whether some `fit` call hands the trainer its data (`trainer.fit(model, datamodule=dm)`, `fit(model,
+        loader)`), which Lightning uses in place of the module's own `train_dataloader()`."""
+        for sf in (f for f in self.index.files if "fit" in f.words):
+            assert sf.tree is not None
+            for n in walk(sf.tree):
+                if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "fit" and (
+                        len(n.args) >= 2 or any(k.arg in ("datamodule", "train_dataloaders", "train_dataloader")
+                                                for k in n.keywords)):
+                    return True
+        return False
 
     def _param_values_of(self, fn: FunctionInfo, name: str) -> Prov:
         params = [p for p in fn.params if p not in ("self", "cls")] if fn.cls else fn.params

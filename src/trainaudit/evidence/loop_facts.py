@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from trainaudit.evidence.flow import (
+    BUILTINS,
     LOSS_SCALERS,
     RANDOM_FACTORIES,
     Kind,
@@ -471,7 +472,7 @@ def _called(index: ProjectIndex, flow: Flow | None, sf: SourceFile, fn: Function
             classes = [index.classes[o.what] for o in receiver if o.kind is Kind.INSTANCE and o.what in index.classes]
             if classes:
                 out += [m for c in classes if (m := index.method(c, func.attr)) is not None]
-            elif not any(o.kind is Kind.INSTANCE for o in receiver):
+            elif not receiver and not _bound_to_a_builtin(sf, fn, func.value):
                 out += index.methods_named(func.attr)
             continue
         if "__call__" not in index.method_names and "timm" not in index.all_words:
@@ -487,6 +488,26 @@ def _called(index: ProjectIndex, flow: Flow | None, sf: SourceFile, fn: Function
             if call is not None:
                 out.append(call)
     return out
+
+
+_BUILTIN_VALUES = (ast.Dict, ast.List, ast.Set, ast.Tuple, ast.Constant, ast.JoinedStr, ast.ListComp, ast.DictComp,
+                   ast.SetComp, ast.BinOp)
+
+
+def _bound_to_a_builtin(sf: SourceFile, fn: FunctionInfo | None, expr: ast.AST) -> bool:
+    """Whether a name is bound in its scope to a literal or a builtin container (`history = {}`, `dict()`): Flow
+    knows nothing of such a value, yet its methods (`history.update(...)`) are not the project's."""
+    if not isinstance(expr, ast.Name):
+        return False
+    for s in scope_statements(scope_body(sf, fn)):
+        if isinstance(s, (ast.Assign, ast.AnnAssign)) and any(
+                isinstance(t, ast.Name) and t.id == expr.id for t in (s.targets if isinstance(s, ast.Assign)
+                                                                      else [s.target])):
+            v = s.value
+            if isinstance(v, _BUILTIN_VALUES) or (isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and
+                                                  v.func.id in BUILTINS and v.func.id not in sf.aliases):
+                return True
+    return False
 
 
 def outermost_loop(sf: SourceFile, fn: FunctionInfo | None, node: ast.AST) -> ast.AST | None:
@@ -906,8 +927,12 @@ def trained_on_eval_data(program: Program) -> list[EvalDataTraining]:
         tokens = _tokens_of([lp.node.iter])
         if not tokens & _EVAL_HEADER or any(t.startswith("train") for t in tokens):
             continue
-        nodes = walk_scope(scope_body(lp.file, lp.scope))
-        read = {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        if (stepped := [o for o in program.training.optimizers if any(
+                program.training.loop_of_step(s) is lp for s in o.steps)]) and all(o.inputs for o in stepped):
+            continue  # it optimises inputs over held-out data (an attack, an inversion), not the model
+        assert lp.file.tree is not None
+        # Read anywhere in the file: a module-level split a function trains on is used
+        read = {n.id for n in subtree(lp.file.tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
         for st in scope_statements(scope_body(lp.file, lp.scope)):
             if not (isinstance(st, ast.Assign) and isinstance(st.value, ast.Call)):
                 continue
@@ -925,7 +950,11 @@ def _names_training_split(name: str) -> bool:
     tokens = name_token_tuple(name)
     if len(tokens) == 1:  # trainloader, trainset
         return tokens[0].startswith("train") and tokens[0].endswith(tuple(_DATA_TOKENS))
-    return "train" in tokens and bool(set(tokens) & _DATA_TOKENS)
+    return "train" in tokens and bool(set(tokens) & _DATA_TOKENS) and not set(tokens) & _NOT_DATA_TOKENS
+
+
+_NOT_DATA_TOKENS = frozenset({"path", "dir", "root", "file", "files", "url", "name", "size", "len", "num", "count",
+                              "config", "cfg", "args", "kwargs", "transform", "transforms", "sampler"})
 
 
 
@@ -991,6 +1020,14 @@ def _grad_switches(sf: SourceFile, stmts: list[ast.stmt]) -> tuple[dict[int, ast
     return off, on
 
 
+def _binding_read_by(stmts: list[ast.stmt], name: str, line: int, backwarded: dict[str, list[int]],
+                     assigned: dict[str, list[int]]) -> ast.Assign | None:
+    """The plain assignment `name = ...` before `line` that a backward of the name reads, if it is one."""
+    return next((s for s in scope_statements(stmts) if isinstance(s, ast.Assign) and len(s.targets) == 1
+                 and isinstance(s.targets[0], ast.Name) and s.targets[0].id == name and s.lineno <= line
+                 and _backpropagated(s.lineno, backwarded.get(name, []), assigned.get(name, []))), None)
+
+
 def _no_grad_cuts(sf: SourceFile, fn: FunctionInfo | None, nodes: list[ast.AST], backwarded: dict[str, list[int]],
                   assigned: dict[str, list[int]], flow: Flow | None) -> list[CutLoss]:
     """Losses with no graph because autograd was off: backpropagated inside a no-grad block (or a function
@@ -1000,15 +1037,24 @@ def _no_grad_cuts(sf: SourceFile, fn: FunctionInfo | None, nodes: list[ast.AST],
     off, on = _grad_switches(sf, stmts)
     decorated = next((d for d in (fn.node.decorator_list if fn is not None else ()) if _dotted(
         sf, d.func if isinstance(d, ast.Call) else d) in ("torch.no_grad", "torch.inference_mode")), None)
+    # A def inside the scope runs when called, under whatever mode its caller set: LBFGS's step() turns autograd
+    # on for its closure.
+    nested = {id(x) for d in nodes if isinstance(d, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+              for x in subtree(d) if x is not d}
     out: list[CutLoss] = []
     for n in nodes:
         if not (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in BACKWARD_ATTRS
-                and isinstance(n.func.value, ast.Name)):
+                and isinstance(n.func.value, ast.Name)) or id(n) in nested:
+            continue
+        # Autograd off when the loss was computed, not only when backward() runs: a loss built under
+        # `torch.enable_grad()` and backpropagated after the block still has its graph.
+        binding = _binding_read_by(stmts, n.func.value.id, n.lineno, backwarded, assigned)
+        if binding is None:
             continue
         block = off.get(id(n))
-        if block is not None:
+        if block is not None and id(binding) in off:
             where = f"inside `with {ast.unparse(block.items[0].context_expr)}` (line {block.lineno})"
-        elif decorated is not None and id(n) not in on:
+        elif decorated is not None and id(n) not in on and id(binding) not in on:
             where = f"in a function decorated `@{ast.unparse(decorated)}` (line {decorated.lineno})"
         else:
             continue
@@ -1022,10 +1068,8 @@ def _no_grad_cuts(sf: SourceFile, fn: FunctionInfo | None, nodes: list[ast.AST],
         if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Call) and isinstance(n.value.func, ast.Attribute)
                 and n.value.func.attr == "requires_grad_" and isinstance(n.value.func.value, ast.Name)):
             continue
+        binding = _binding_read_by(stmts, n.value.func.value.id, n.lineno, backwarded, assigned)
         name = n.value.func.value.id
-        binding = next((s for s in scope_statements(stmts) if isinstance(s, ast.Assign) and len(s.targets) == 1
-                        and isinstance(s.targets[0], ast.Name) and s.targets[0].id == name and s.lineno < n.lineno
-                        and _backpropagated(s.lineno, backwarded.get(name, []), assigned.get(name, []))), None)
         if binding is None or id(binding) in off:
             continue
         env = env if env is not None else flow.env(sf, fn)

@@ -43,6 +43,19 @@ FIT_METHODS = frozenset({"fit", "train"})
 # A file or scope that spells none of these cannot train anything: it is not walked (see TrainingPath).
 TRAINING_WORDS = ("backward", "step", "fit(", "train(", "optim", "scaler", "Scaler", "SCALER", *OPTIMIZER_NAMES)
 TRAINER_HINTS = ("Trainer", "trainer")
+def _bound_by(stmt: ast.stmt) -> set[str]:
+    """The names a statement itself binds: assignment, loop and with targets, tuple elements included."""
+    if isinstance(stmt, ast.Assign):
+        targets: list[ast.AST] = list(stmt.targets)
+    elif isinstance(stmt, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor)):
+        targets = [stmt.target]
+    elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+        targets = [i.optional_vars for i in stmt.items if i.optional_vars is not None]
+    else:
+        return set()
+    return {n.id for t in targets for n in subtree(t) if isinstance(n, ast.Name)}
+
+
 # Losses whose target is a class label: random labels there are never a training objective of their own (a
 # regression loss's random target can be, as a diffusion model's noise is).
 _CLASS_LOSS_FUNCTIONS = frozenset({"cross_entropy", "nll_loss"})
@@ -352,9 +365,13 @@ class TrainingPath:
         """The random-generator call an expression is, directly or as the last value bound to its name before
         `line` in the scope."""
         if isinstance(expr, ast.Name):
-            bound = [s for s in scope_statements(scope_body(sf, fn)) if isinstance(s, ast.Assign) and s.lineno < line
-                     and any(isinstance(t, ast.Name) and t.id == expr.id for t in s.targets)]
-            expr = max(bound, key=lambda s: s.lineno).value if bound else expr
+            # The last statement before the loss that binds the name in any way (`for x, y in loader` after a
+            # shape check's `y = torch.randint(...)` rebinds it): only a plain `name = <draw>` is a draw.
+            bound = [s for s in scope_statements(scope_body(sf, fn)) if s.lineno < line and expr.id in _bound_by(s)]
+            last = max(bound, key=lambda s: s.lineno) if bound else None
+            if not (isinstance(last, ast.Assign) and len(last.targets) == 1 and isinstance(last.targets[0], ast.Name)):
+                return None
+            expr = last.value
         if isinstance(expr, ast.Call) and isinstance(expr.func, (ast.Name, ast.Attribute)) and \
                 sf.resolve(expr.func) in RANDOM_FACTORIES:
             return expr
