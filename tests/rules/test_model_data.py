@@ -1382,3 +1382,37 @@ def test_random_labels_of_a_shape_check_rebound_by_the_loop_are_not_the_training
                     opt.step()
     """})
     assert found(audit(tmp_path), {"synthetic-data"}) == set()
+
+
+HF_LOOP = """
+import torch
+from datasets import load_dataset
+from torch.utils.data import DataLoader
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+
+def main():
+    tok = AutoTokenizer.from_pretrained("gpt2")
+    model = AutoModelForCausalLM.from_pretrained("gpt2")
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-5)
+    texts = load_dataset("wikitext", "wikitext-2-raw-v1", split="train")["text"]
+    loader = DataLoader(texts, batch_size=8, shuffle=True)
+    for step, batch in enumerate(loader):
+        ids = {ids}
+        loss = model(input_ids=ids, labels=ids).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        print(step, loss.item())
+"""
+
+
+@pytest.mark.parametrize(("ids", "expected"), [
+    ("torch.randint(0, 50257, (8, 128))", {("synthetic-data", "train.py", 14)}),
+    ('tok(batch, return_tensors="pt", padding=True, truncation=True)["input_ids"]', set()),
+])
+def test_synthetic_data_sees_a_hugging_face_model_built_by_from_pretrained(tmp_path, ids, expected):
+    """`AutoModelForCausalLM.from_pretrained(...)` builds a module, as torchvision's builders do: random token ids
+    fed to it are the batches (a tokenizer's from_pretrained builds none)."""
+    write_project(tmp_path, {"train.py": HF_LOOP.format(ids=ids)})
+    assert found(audit(tmp_path), {"synthetic-data"}) == expected

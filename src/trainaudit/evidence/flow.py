@@ -754,10 +754,18 @@ def callee_modules(flow: Flow, call: ast.Call, sf: SourceFile, fn: FunctionInfo 
 
 def is_model_factory(dotted: str) -> bool:
     """A library function that builds a network: torchvision's model builders (`resnet18`, `fcn_resnet50`), timm's
-    `create_model`. What it returns is a module, as an instance of a library module class is."""
-    last = dotted.rsplit(".", 1)[-1]
+    `create_model`, a Hugging Face model class's `from_pretrained`/`from_config` (`AutoModelForCausalLM`,
+    `BertForSequenceClassification`; not a tokenizer's or a config's). What it returns is a module, as an instance
+    of a library module class is."""
+    owner, _, last = dotted.rpartition(".")
+    if dotted.startswith("transformers.") and last in ("from_pretrained", "from_config"):
+        name = owner.rpartition(".")[2]
+        return ("Model" in name or "For" in name) and not name.endswith(_NOT_MODELS)
     return dotted == "timm.create_model" or (
         dotted.startswith("torchvision.models.") and last[:1].islower() and not last.startswith(("get_", "list_")))
+
+
+_NOT_MODELS = ("Config", "Tokenizer", "TokenizerFast", "Processor", "FeatureExtractor", "ImageProcessor")
 
 
 def is_loss_class(dotted: str) -> bool:
