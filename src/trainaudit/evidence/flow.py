@@ -635,10 +635,16 @@ def _reads_writes(node: ast.AST) -> tuple[frozenset[str], tuple[str, ...]]:
     else:
         assert isinstance(node, ast.NamedExpr)
         evaluated, targets = [node.value], [node.target]
-    return frozenset(_names(evaluated)), tuple(dict.fromkeys(_names(targets)))
+    return frozenset(names_in(evaluated)), tuple(dict.fromkeys(names_in(targets)))
 
 
-def _names(exprs: list[ast.expr]) -> list[str]:
+def names_bound(stmt: ast.AST) -> tuple[str, ...]:
+    """The names in a binding statement's targets (assignment, loop and with targets, tuple elements included);
+    none for any other statement."""
+    return _reads_writes(stmt)[1] if isinstance(stmt, _BINDERS) else ()
+
+
+def names_in(exprs: list[ast.expr]) -> list[str]:
     """Ids of the Name nodes in expressions, in walk order (a bare name, the usual target, is not walked)."""
     return [n.id for e in exprs for n in ((e,) if e.__class__ is ast.Name else walk(e))  # type: ignore[attr-defined]
             if n.__class__ is ast.Name]

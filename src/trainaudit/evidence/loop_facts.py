@@ -933,16 +933,11 @@ def trained_on_eval_data(program: Program) -> list[EvalDataTraining]:
         assert lp.file.tree is not None
         # Read anywhere in the file: a module-level split a function trains on is used
         read = {n.id for n in subtree(lp.file.tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-        for st in scope_statements(scope_body(lp.file, lp.scope)):
-            if not (isinstance(st, ast.Assign) and isinstance(st.value, ast.Call)):
-                continue
-            for t in st.targets:
-                if isinstance(t, ast.Name) and t.id not in read and _names_training_split(t.id):
-                    out.append(EvalDataTraining(lp.file, lp.line, ast.unparse(lp.node.iter), t.id, st.lineno))
-                    break
-            else:
-                continue
-            break
+        unused = next(((t.id, st.lineno) for st in scope_statements(scope_body(lp.file, lp.scope))
+                       if isinstance(st, ast.Assign) and isinstance(st.value, ast.Call) for t in st.targets
+                       if isinstance(t, ast.Name) and t.id not in read and _names_training_split(t.id)), None)
+        if unused is not None:
+            out.append(EvalDataTraining(lp.file, lp.line, ast.unparse(lp.node.iter), *unused))
     return out
 
 
@@ -955,7 +950,6 @@ def _names_training_split(name: str) -> bool:
 
 _NOT_DATA_TOKENS = frozenset({"path", "dir", "root", "file", "files", "url", "name", "size", "len", "num", "count",
                               "config", "cfg", "args", "kwargs", "transform", "transforms", "sampler"})
-
 
 
 @dataclass(frozen=True)

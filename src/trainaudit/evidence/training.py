@@ -20,6 +20,7 @@ from trainaudit.evidence.flow import (
     callee_module,
     is_loss_class,
     is_model_factory,
+    names_bound,
     root_name,
 )
 from trainaudit.evidence.index import (
@@ -43,17 +44,6 @@ FIT_METHODS = frozenset({"fit", "train"})
 # A file or scope that spells none of these cannot train anything: it is not walked (see TrainingPath).
 TRAINING_WORDS = ("backward", "step", "fit(", "train(", "optim", "scaler", "Scaler", "SCALER", *OPTIMIZER_NAMES)
 TRAINER_HINTS = ("Trainer", "trainer")
-def _bound_by(stmt: ast.stmt) -> set[str]:
-    """The names a statement itself binds: assignment, loop and with targets, tuple elements included."""
-    if isinstance(stmt, ast.Assign):
-        targets: list[ast.AST] = list(stmt.targets)
-    elif isinstance(stmt, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor)):
-        targets = [stmt.target]
-    elif isinstance(stmt, (ast.With, ast.AsyncWith)):
-        targets = [i.optional_vars for i in stmt.items if i.optional_vars is not None]
-    else:
-        return set()
-    return {n.id for t in targets for n in subtree(t) if isinstance(n, ast.Name)}
 
 
 # Losses whose target is a class label: random labels there are never a training objective of their own (a
@@ -367,7 +357,7 @@ class TrainingPath:
         if isinstance(expr, ast.Name):
             # The last statement before the loss that binds the name in any way (`for x, y in loader` after a
             # shape check's `y = torch.randint(...)` rebinds it): only a plain `name = <draw>` is a draw.
-            bound = [s for s in scope_statements(scope_body(sf, fn)) if s.lineno < line and expr.id in _bound_by(s)]
+            bound = [s for s in scope_statements(scope_body(sf, fn)) if s.lineno < line and expr.id in names_bound(s)]
             last = max(bound, key=lambda s: s.lineno) if bound else None
             if not (isinstance(last, ast.Assign) and len(last.targets) == 1 and isinstance(last.targets[0], ast.Name)):
                 return None

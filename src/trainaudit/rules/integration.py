@@ -15,6 +15,7 @@ from trainaudit.evidence.flow import (
     Prov,
     callee_module,
     is_loss_class,
+    names_in,
     origin_order,
     root_name,
     self_attrs_written,
@@ -219,9 +220,7 @@ def _adds_its_own_bias(index: ProjectIndex, call: ast.Call, cls: str, param: str
     """Whether what the call runs returns `param` plus something made of the component's own attributes alone
     (`return x + self._bias`). Fed a constant, such a component yields its learned bias, broadcast to the
     constant's shape: ikostrikov's a2c-ppo-acktr feeds zeros to `AddBias` for a state-independent log-std."""
-    ci = index.classes.get(cls)
-    name = call.func.attr if isinstance(call.func, ast.Attribute) else "forward"
-    m = (index.method(ci, name) or index.method(ci, "forward")) if ci is not None and param else None
+    m = _method_run(index, call, cls) if param else None
     if m is None:
         return False
     values: dict[str, list[ast.expr]] = {}
@@ -241,31 +240,32 @@ def _adds_its_own_bias(index: ProjectIndex, call: ast.Call, cls: str, param: str
     while grew:
         grew = False
         for var, assigned in values.items():
-            if var not in own and var != param and all(_names_in(v) <= own for v in assigned):
+            if var not in own and var != param and all(set(names_in([v])) <= own for v in assigned):
                 own.add(var)
                 grew = True
 
     def adds_own(v: ast.expr | None) -> bool:
         return isinstance(v, ast.BinOp) and isinstance(v.op, ast.Add) and any(
-            isinstance(a, ast.Name) and a.id == param and param not in values and _names_in(b) <= own
+            isinstance(a, ast.Name) and a.id == param and param not in values and set(names_in([b])) <= own
             for a, b in ((v.left, v.right), (v.right, v.left)))
 
     return bool(returns) and all(adds_own(v) for v in returns)
 
 
-def _names_in(node: ast.AST) -> set[str]:
-    return {n.id for n in walk(node) if isinstance(n, ast.Name)}
-
-
 def _forward_params(index: ProjectIndex, call: ast.Call, cls: str) -> list[str]:
-    """The parameters, `self` left out, of what a call of a project module runs: `forward`, or the method
-    called (`self.encoder.encode(x)`); empty for a library class."""
+    """The parameters, `self` left out, of what a call of a project module runs (see _method_run); empty for a
+    library class."""
+    m = _method_run(index, call, cls)
+    return m.params[1:] if m is not None else []
+
+
+def _method_run(index: ProjectIndex, call: ast.Call, cls: str) -> FunctionInfo | None:
+    """What a call of a project module runs: `forward`, or the method called (`self.encoder.encode(x)`)."""
     ci = index.classes.get(cls)
     if ci is None:
-        return []
+        return None
     name = call.func.attr if isinstance(call.func, ast.Attribute) else "forward"
-    m = index.method(ci, name) or index.method(ci, "forward")
-    return m.params[1:] if m is not None else []
+    return index.method(ci, name) or index.method(ci, "forward")
 
 
 def _slot_param(arg: int | str, params: list[str]) -> str:
