@@ -37,7 +37,8 @@ CORPUS = [*BAD, *LEGIT, *sorted(p for p in (FIXTURES.parent.parent / "examples")
 
 def test_findings_do_not_depend_on_which_trees_reading_kept(monkeypatch):
     """Reading keeps only the trees the checks will probably read (program.likely_read) and parses the others
-    again on demand: a wrong guess may cost time, never change a finding, a line or a message."""
+    again on demand, their facts (source.FILE_FACTS) computed when first parsed: a wrong guess may cost time,
+    never change a finding, a line or a message."""
     from trainaudit.evidence import program, source
 
     reparsed = []
@@ -50,7 +51,7 @@ def test_findings_do_not_depend_on_which_trees_reading_kept(monkeypatch):
 
     reports = {}
     for keep in (True, False):
-        monkeypatch.setattr(program, "likely_read", lambda sf, keep=keep: keep)
+        monkeypatch.setattr(program, "likely_read", lambda files, keep=keep: lambda sf: keep)
         monkeypatch.setattr(source.SourceFile, "tree", property(counting))
         reports[keep] = [audit(p).to_dict() for p in CORPUS]
         assert bool(reparsed) is not keep

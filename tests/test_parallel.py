@@ -48,11 +48,13 @@ def test_findings_are_the_same_parsed_in_workers_or_in_one_process(counted):
 def test_a_worker_reports_syntax_errors_undecodable_files_and_imports(tmp_path, counted):
     (tmp_path / "train.py").write_text("import torch\nfrom helpers import make\nclass Net(torch.nn.Module):\n"
                                        "    pass\nloss.backward()\n")
-    (tmp_path / "helpers.py").write_text("import numpy as np\n\n\ndef make():\n    return np.zeros(3)\n")
+    (tmp_path / "helpers.py").write_text("from deep import make\n")
+    (tmp_path / "deep.py").write_text("import numpy as np\n\n\ndef make():\n    return np.zeros(3)\n")
     (tmp_path / "broken.py").write_text("x = 1\ndef f(:\n")
     (tmp_path / "latin.py").write_bytes(b"name = '\xe9'\n")
     report = audit(tmp_path, jobs=2)
-    assert sorted(counted) == ["broken.py", "helpers.py"]  # train.py is kept here; latin.py never parses
+    # train.py and the module it imports are kept here; latin.py never parses
+    assert sorted(counted) == ["broken.py", "deep.py"]
     parse = {(f.path, f.line) for f in report.findings if f.rule == "parse-error"}
     assert parse == {("broken.py", 2), ("latin.py", None)}
     assert report.to_dict() == audit(tmp_path, jobs=1).to_dict()
@@ -112,7 +114,9 @@ def test_jobs_on_the_command_line_gives_the_same_report(tmp_path):
     helpers.mkdir()
     for i in range(parallel.MIN_FILES_PER_WORKER + 50):
         (helpers / f"h{i}.py").write_text(f"import json\n\n\ndef read_{i}(path):\n    return json.load(open(path))\n")
-    dropped = sum(not likely_read(load_source(root, p.relative_to(root).as_posix())) for p in root.rglob("*.py"))
+    files = [load_source(root, p.relative_to(root).as_posix()) for p in root.rglob("*.py")]
+    keep = likely_read(files)
+    dropped = sum(not keep(sf) for sf in files)
     assert parallel.worker_count(4, dropped) >= 1
     reports = {jobs: run("audit", str(root), "-f", "json", "-j", jobs) for jobs in ("1", "4")}
     assert reports["1"].returncode == reports["4"].returncode == 1
@@ -143,3 +147,14 @@ def test_a_refused_fork_leaves_every_file_to_this_process_and_no_worker_behind(t
     assert len(forks) == refused_at
     assert counted == []
     assert multiprocessing.active_children() == []
+
+
+def test_this_process_takes_its_share_of_the_files_it_does_not_keep(tmp_path, counted):
+    """One kept file and five others over two processes: this one parses the kept file and two others, the worker
+    the last three, so that neither waits long for the other."""
+    (tmp_path / "train.py").write_text("loss.backward()\n")
+    for i in range(5):
+        (tmp_path / f"h{i}.py").write_text(f"def h{i}():\n    return {i}\n")
+    report = audit(tmp_path, jobs=2)
+    assert sorted(counted) == ["h2.py", "h3.py", "h4.py"]
+    assert report.to_dict() == audit(tmp_path, jobs=1).to_dict()

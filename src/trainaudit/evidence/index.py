@@ -192,7 +192,12 @@ class ProjectIndex:
         dotted = sf.resolve(expr)
         if dotted is None:
             return None
-        if isinstance(expr, ast.Name) and expr.id not in sf.aliases:
+        return self.resolve_dotted(sf, dotted, isinstance(expr, ast.Name) and expr.id not in sf.aliases)
+
+    def resolve_dotted(self, sf: SourceFile, dotted: str, bare: bool) -> ClassInfo | FunctionInfo | str:
+        """What `sf.resolve` of a name gave, `dotted`, refers to (see resolve); `bare`: the name is a single word
+        no import binds, which may be defined in the file itself or come from a star import."""
+        if bare:
             local = self.classes.get(f"{sf.module}.{dotted}") or self.functions.get(f"{sf.module}.{dotted}")
             if local:
                 return local
@@ -744,16 +749,21 @@ def scope_statements(stmts: list[ast.stmt]) -> list[ast.stmt]:
     key = (id(stmts[0]), id(stmts[-1]), len(stmts))
     cached = _STMT_CACHE.get(key)
     if cached is None:
-        cached = []
-        todo: list[ast.AST] = list(reversed(stmts))
-        while todo:
-            node = todo.pop()
-            if isinstance(node, ast.stmt):
-                cached.append(node)
-            for name in reversed(block_fields(node.__class__)):
-                todo += [c for c in reversed(getattr(node, name)) if not isinstance(c, _NESTED_SCOPES)]
-        _STMT_CACHE[key] = cached
+        cached = _STMT_CACHE[key] = statements_in_scope(stmts)
     return cached
+
+
+def statements_in_scope(stmts: list[ast.stmt]) -> list[ast.stmt]:
+    """scope_statements without the cache: for a tree the audit will not keep (see source.FILE_FACTS)."""
+    out: list[ast.stmt] = []
+    todo: list[ast.AST] = list(reversed(stmts))
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.stmt):
+            out.append(node)
+        for name in reversed(block_fields(node.__class__)):
+            todo += [c for c in reversed(getattr(node, name)) if not isinstance(c, _NESTED_SCOPES)]
+    return out
 
 
 _SUBTREE_CACHE: dict[int, list[ast.AST]] = {}

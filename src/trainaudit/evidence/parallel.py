@@ -16,8 +16,9 @@ from trainaudit.evidence.source import Outline, SourceFile, parse_source
 MIN_FILES_PER_WORKER = 500
 MAX_WORKERS = 8
 
-# What a worker learns of a file: parsed, error, error_line, aliases, star_imports, outline.
-_Parsed = tuple[bool, "str | None", "int | None", dict[str, str], tuple[str, ...], tuple[Outline, ...]]
+# What a worker learns of a file: parsed, error, error_line, aliases, star_imports, outline, facts.
+_Parsed = tuple[bool, "str | None", "int | None", dict[str, str], tuple[str, ...], tuple[Outline, ...],
+                dict[str, object]]
 
 # The files handed to workers. A forked worker reads them from the memory it inherits, so their texts are never
 # pickled; only what each parse found comes back.
@@ -47,16 +48,23 @@ def worker_count(jobs: int | None, files: int) -> int:
 def parse_files(files: list[SourceFile], keep: Callable[[SourceFile], bool], jobs: int | None = None,
                 progress: Callable[[str], None] = lambda _msg: None) -> None:
     """Parse every loaded file (see source.parse_source). The files to keep are parsed here, their trees kept;
-    when there are enough of the others, forked workers parse those at the same time and send back their imports
-    and outlines. The result is the same whatever the number of workers."""
+    when there are enough of the others, forked workers parse most of those at the same time and send back their
+    imports, outlines and facts. The result is the same whatever the number of workers."""
     kept: list[SourceFile] = []
     dropped: list[SourceFile] = []
     for sf in files:
         if sf.error is None:
             (kept if keep(sf) else dropped).append(sf)
+    here = kept  # the files this process parses
     workers = worker_count(jobs, len(dropped))
+    if workers:
+        # This process also takes some of the others when it keeps fewer than its share, so that every process
+        # has about as many files to parse: the audit goes on only when the last one is done.
+        share = max(0, (len(kept) + len(dropped)) // (workers + 1) - len(kept))
+        here, dropped = kept + dropped[:share], dropped[share:]
+        workers = worker_count(jobs, len(dropped))
     if not workers:
-        _parse_here(kept + dropped, kept, progress)
+        _parse_here(here + dropped, kept, progress)
         return
     global _SHARED
     _SHARED = dropped
@@ -72,9 +80,9 @@ def parse_files(files: list[SourceFile], keep: Callable[[SourceFile], bool], job
             for proc in list(getattr(pool, "_processes", {}).values()):
                 proc.terminate()
                 proc.join(timeout=5)
-            _parse_here(kept + dropped, kept, progress)
+            _parse_here(here + dropped, kept, progress)
             return
-        _parse_here(kept, kept, progress)
+        _parse_here(here, kept, progress)
         for (lo, hi), future in zip(chunks, futures, strict=True):
             _apply(dropped[lo:hi], future)
     finally:
@@ -99,9 +107,9 @@ def _apply(files: list[SourceFile], future: Future) -> None:
         for sf in files:
             parse_source(sf, False)
         return
-    for sf, (parsed, error, error_line, aliases, stars, outline) in zip(files, results, strict=True):
+    for sf, (parsed, error, error_line, aliases, stars, outline, facts) in zip(files, results, strict=True):
         sf.parsed, sf.error, sf.error_line = parsed, error, error_line
-        sf.aliases, sf.star_imports, sf.outline = aliases, stars, outline
+        sf.aliases, sf.star_imports, sf.outline, sf.facts = aliases, stars, outline, facts
 
 
 def _parse_range(lo: int, hi: int) -> list[_Parsed]:
@@ -109,5 +117,5 @@ def _parse_range(lo: int, hi: int) -> list[_Parsed]:
     out: list[_Parsed] = []
     for sf in _SHARED[lo:hi]:
         parse_source(sf, False)
-        out.append((sf.parsed, sf.error, sf.error_line, sf.aliases, sf.star_imports, sf.outline))
+        out.append((sf.parsed, sf.error, sf.error_line, sf.aliases, sf.star_imports, sf.outline, sf.facts))
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Callable
 from functools import cached_property
 
 from trainaudit.context import AuditContext, provider
@@ -11,7 +12,7 @@ from trainaudit.evidence.flow import Flow
 from trainaudit.evidence.index import ClassInfo, FunctionInfo, ProjectIndex, clear_walk_caches
 from trainaudit.evidence.parallel import parse_files
 from trainaudit.evidence.run_path import RunPath
-from trainaudit.evidence.source import SourceFile, load_source
+from trainaudit.evidence.source import SourceFile, load_source, package_of
 from trainaudit.evidence.training import OPTIMIZER_NAMES, TrainingPath
 from trainaudit.gcpause import gc_paused
 from trainaudit.spec import Spec
@@ -104,19 +105,67 @@ def collect_source(ctx: AuditContext) -> Program:
             if i % 2000 == 0:
                 ctx.progress(f"reading source files {i}/{len(paths)}")
             files.append(load_source(ctx.root, rel))
-        parse_files(files, likely_read, ctx.jobs, ctx.progress)
+        parse_files(files, likely_read(files), ctx.jobs, ctx.progress)
     return Program(files, ctx.spec)
 
 
-_TOP_LEVEL_CLASS = re.compile(r"^class\b", re.MULTILINE)
 # Words of training code, for the guess alone: the file's words are computed for the index anyway, where searching
 # its text for each of TRAINING_WORDS cost 0.13 s per 10,000 files. Not `train`, which names every loader's split.
 _TRAINING_TOKENS = frozenset({"backward", "step", "fit", "optim", "scaler", "Scaler", "SCALER", *OPTIMIZER_NAMES})
+# An import statement as the text spells it: `from (dots)(module) import (names)` or `import (modules)`.
+_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)|import[ \t]+([^\n#;]+))",
+                     re.MULTILINE)
 
 
-def likely_read(sf: SourceFile) -> bool:
-    """Whether the checks will probably read this file's tree, so it is kept from the first parse: a file that
-    defines classes (every model's forward and attributes are read) or spells a training word. Others (helpers,
-    configs, tests) are parsed again only if a check reaches them; a wrong guess costs time, never a finding.
-    Judged from the text alone, before parsing, so the others can be parsed elsewhere (see parallel)."""
-    return _TOP_LEVEL_CLASS.search(sf.text) is not None or not _TRAINING_TOKENS.isdisjoint(sf.words)
+def likely_read(files: list[SourceFile]) -> Callable[[SourceFile], bool]:
+    """Which files' trees the checks will probably read, so they are kept from the first parse: the files that
+    spell a training word, and the project modules they import (through packages' `__init__` re-exports), where
+    the models, datasets and helpers a training script uses live. Others (unused models, configs, tests) are
+    parsed again only if a check reaches them; what checks need of every file comes from its facts (see
+    source.FILE_FACTS). A wrong guess costs time, never a finding. Judged from the texts alone, before parsing,
+    so the others can be parsed elsewhere (see parallel)."""
+    by_module = {sf.module: sf for sf in files if sf.error is None}
+    todo = [sf for sf in by_module.values() if not _TRAINING_TOKENS.isdisjoint(sf.words)]
+    keep = {id(sf) for sf in todo}
+    while todo:
+        sf = todo.pop()
+        for module in _imported_modules(sf):
+            got = by_module.get(module)
+            if got is not None and id(got) not in keep:
+                keep.add(id(got))
+                if got.path.endswith("__init__.py"):
+                    todo.append(got)
+    return lambda sf: id(sf) in keep
+
+
+def _imported_modules(sf: SourceFile) -> set[str]:
+    """The modules a file's import statements may name, as the index would look them up (see ProjectIndex.lookup):
+    as written, without a leading `src.`, and under each package enclosing the file (scripts importing siblings)."""
+    package = package_of(sf.module, sf.path)
+    relative: set[str] = set()
+    absolute: set[str] = set()
+    for m in _IMPORT.finditer(sf.text):
+        dots, base, imported, modules = m.groups()
+        if modules is not None:
+            absolute.update(part.split()[0] for part in modules.split(",") if part.split())
+            continue
+        names = relative if dots else absolute
+        if dots:
+            parts = package.split(".") if package else []
+            keep = len(parts) - (len(dots) - 1)
+            base = ".".join(p for p in (".".join(parts[:max(keep, 0)]), base) if p)
+        if base:
+            names.add(base)
+        for part in imported.strip("()\\").split(","):
+            words = part.split()
+            if words and words[0] != "*":
+                names.add(f"{base}.{words[0]}" if base else words[0])
+    out = relative | absolute
+    for name in absolute:
+        if name.startswith("src."):
+            out.add(name[4:])
+        pkg = package
+        while pkg:
+            out.add(f"{pkg}.{name}")
+            pkg = pkg.rpartition(".")[0]
+    return out

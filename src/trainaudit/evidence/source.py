@@ -99,6 +99,7 @@ class SourceFile:
     aliases: dict[str, str] = field(default_factory=dict)  # local name -> dotted target
     star_imports: tuple[str, ...] = ()  # modules imported with `from m import *`, dotted, in import order
     is_test: bool = False
+    facts: dict[str, object] = field(default_factory=dict)  # see FILE_FACTS
     _lines: list[str] | None = None
     _by_type: dict[type, list[ast.AST]] | None = None
     _words: frozenset[str] | None = None
@@ -112,6 +113,14 @@ class SourceFile:
         if self._tree is None and self.parsed:
             self._tree = reparse(self.text, self.path)
         return self._tree
+
+    def fact(self, name: str) -> object:
+        """The file's fact `name` (see FILE_FACTS): computed when the file was parsed without keeping its tree,
+        else now, from the tree."""
+        if name not in self.facts:
+            assert self.tree is not None, "only parsed files have facts"
+            self.facts[name] = FILE_FACTS[name](self, self.tree)
+        return self.facts[name]
 
     def mentions(self, *words: str) -> bool:
         """Cheap prefilter: does the text contain any of these words? (A substring search, no parsing.)
@@ -210,6 +219,24 @@ class SourceFile:
         return ".".join([base, *reversed(parts)])
 
 
+# What a check needs to know of every file, and would otherwise parse every file again to learn: name ->
+# function(file, tree) returning a small picklable value. A file parsed without keeping its tree has its facts
+# computed then (in the worker process that parses it, see parallel); the others compute them on first use. A fact
+# function must not use the walk caches of `index`, whose keys are ids of nodes that stay alive.
+FactFn = Callable[[SourceFile, ast.Module], object]
+FILE_FACTS: dict[str, FactFn] = {}
+
+
+def file_fact(name: str) -> Callable[[FactFn], FactFn]:
+    """Register a function as the file fact `name`."""
+
+    def deco(fn: FactFn) -> FactFn:
+        FILE_FACTS[name] = fn
+        return fn
+
+    return deco
+
+
 def module_name(rel: str) -> str:
     """`src/pkg/mod.py` -> `pkg.mod`; `pkg/__init__.py` -> `pkg`; notebooks keep their stem."""
     parts = rel[: rel.rfind(".")].split("/")
@@ -220,7 +247,8 @@ def module_name(rel: str) -> str:
     return ".".join(p.replace("-", "_").replace(" ", "_") for p in parts) or "__root__"
 
 
-def _package_of(sf_module: str, rel: str) -> str:
+def package_of(sf_module: str, rel: str) -> str:
+    """The package a module's relative imports start from."""
     return sf_module if rel.endswith("__init__.py") else sf_module.rpartition(".")[0]
 
 
@@ -232,7 +260,7 @@ def collect_aliases(tree: ast.Module, module: str, rel: str, text: str | None = 
     Given the source text, only the top-level statements whose lines spell `import` are searched (every
     import statement does): most of a file is not visited at all."""
     aliases: dict[str, str] = {}
-    package = _package_of(module, rel)
+    package = package_of(module, rel)
     for node in statements(_spelling_import(tree, text)):
         if isinstance(node, ast.Import):
             for a in node.names:
@@ -358,7 +386,8 @@ def load_source(root: Path, rel: str) -> SourceFile:
 
 
 def parse_source(sf: SourceFile, keep: bool) -> None:
-    """Parse a loaded file: record its imports and outline, or the error; keep the tree if told to."""
+    """Parse a loaded file: record its imports and outline, or the error; keep the tree if told to, else record
+    its facts (see FILE_FACTS) before the tree goes."""
     try:
         tree = ast.parse(sf.text, filename=sf.path)
     except SyntaxError as exc:
@@ -375,7 +404,13 @@ def parse_source(sf: SourceFile, keep: bool) -> None:
     sf.parsed = True
     if keep:
         sf._tree = tree
-    # else the tree is freed here, while its memory is still in the cache
+        return
+    for name, fn in FILE_FACTS.items():
+        try:
+            sf.facts[name] = fn(sf, tree)
+        except Exception:  # noqa: BLE001  left to SourceFile.fact, where a check's failure is reported as such
+            pass
+    # the tree is freed here, while its memory is still in the cache
 
 
 def reparse(text: str, path: str) -> ast.Module:

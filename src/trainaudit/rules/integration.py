@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from trainaudit.evidence.flow import (
     VALUE_KINDS,
@@ -27,9 +27,10 @@ from trainaudit.evidence.index import (
     ProjectIndex,
     scope_body,
     scope_statements,
+    statements_in_scope,
     walk_scope,
 )
-from trainaudit.evidence.source import NODE_FIELDS, block_fields, walk
+from trainaudit.evidence.source import NODE_FIELDS, SourceFile, block_fields, file_fact, walk
 from trainaudit.finding import Severity
 from trainaudit.rules.registry import Rule, check, register
 
@@ -65,6 +66,7 @@ _NEGATIVES = re.compile(r"(?<![a-z])negs?(?![a-z])|negative", re.I)
 # Methods where a dummy forward is routine (shape inference, tracing, sampling), not training.
 _NOT_TRAINING = re.compile(r"^__init__$|sampl|generat|warm|trace|export|summary|example|infer|build|shape", re.I)
 _FORWARD = re.compile(r"^(forward|__call__|\w*_step|step|compute_loss|train\w*)$")
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
 # Words every random or constant tensor factory contains; files without any cannot feed a dummy input.
@@ -115,7 +117,7 @@ def _forward_methods(program, spells: Callable[[str], bool] | None = None):
         if cls.file.is_test or not index.is_module(cls) or spelled is not None and cls.file.words.isdisjoint(spelled):
             continue
         for m in cls.methods.values():
-            if _FORWARD.match(m.name) and not _NOT_TRAINING.search(m.name):
+            if _is_forward(m.name):
                 yield m
 
 
@@ -321,6 +323,40 @@ class _Reads:
         return False
 
 
+def _dropped_calls(stmts: list[ast.stmt], reads: _Reads) -> Iterator[tuple[ast.stmt, ast.Call, str]]:
+    """The statements that drop a call's result, the call, and how: an expression statement, or an assignment
+    to public names the scope never reads."""
+    for node in stmts:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            if len(names) != len(node.targets) or any(n.startswith("_") for n in names):
+                continue
+            if any(reads.has(n, node) for n in names):
+                continue
+            yield node, node.value, f"assigned to {', '.join(names)} and never used"
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            yield node, node.value, "computed and dropped"
+
+
+def _is_forward(name: str) -> bool:
+    return _FORWARD.match(name) is not None and not _NOT_TRAINING.search(name)
+
+
+@file_fact("forwards-dropping")
+def _forwards_dropping(sf: SourceFile, tree: ast.Module) -> frozenset[tuple[int, ...]]:
+    """Which forward-like methods of the file's classes drop a call's result, by position (as FunctionInfo.path):
+    discarded-output reads every model's forward, and so only those files' trees."""
+    out: set[tuple[int, ...]] = set()
+    for i, cls in enumerate(tree.body):
+        if isinstance(cls, ast.ClassDef):
+            for j, m in enumerate(cls.body):
+                if isinstance(m, _DEFS) and _is_forward(m.name):
+                    stmts = statements_in_scope(m.body)
+                    if next(_dropped_calls(stmts, _Reads(stmts)), None) is not None:
+                        out.add((i, j))
+    return frozenset(out)
+
+
 @check("discarded-output")
 def _discarded_output(ctx):
     program = ctx.source
@@ -330,30 +366,17 @@ def _discarded_output(ctx):
     # a script reads a batch loop's output after it, in the epoch loop).
     scopes = []
     for m in _forward_methods(program):
-        stmts = scope_statements(m.node.body)
-        scopes.append((m.file, m, stmts, stmts))
+        if m.path in m.file.fact("forwards-dropping"):  # type: ignore[operator]
+            stmts = scope_statements(m.node.body)
+            scopes.append((m.file, m, stmts, stmts))
     for loop in _train_loops(program):
         stmts = [n for n in loop.body() if isinstance(n, ast.stmt)]
         scope = scope_statements(scope_body(loop.file, loop.scope))
         scopes.append((loop.file, loop.scope, stmts, scope))
     seen: set[int] = set()
     for sf, fn, stmts, scope in scopes:
-        reads = _Reads(scope)
         env = None  # only for a scope with a dropped call (most use every result): 0.14 s -> 0.04 s, 1,000 files
-        for node in stmts:
-            if id(node) in seen:
-                continue
-            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
-                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
-                if len(names) != len(node.targets) or any(n.startswith("_") for n in names):
-                    continue
-                if any(reads.has(n, node) for n in names):
-                    continue
-                call, what = node.value, f"assigned to {', '.join(names)} and never used"
-            elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
-                call, what = node.value, "computed and dropped"
-            else:
-                continue
+        for node, call, what in _dropped_calls([s for s in stmts if id(s) not in seen], _Reads(scope)):
             env = env if env is not None else flow.env(sf, fn)
             cls = callee_module(flow, call, sf, fn, env, forward_only=True)
             if cls is None or is_loss_class(cls):
@@ -371,6 +394,74 @@ def _discarded_output(ctx):
 _ARGS_PROBE = frozenset({Origin(Kind.PARAM, "<arguments>")})
 _BOUND_BY = frozenset({ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor})  # binding statements with one target
 _WITH = frozenset({ast.With, ast.AsyncWith})
+
+
+# What one method's `self.<attr> = value` statements assign, for _HeldClasses: None when some value depends on the
+# method's names or on another value (a call on one); else each constructor or function call's name as
+# `SourceFile.resolve` gives it, whether it is a bare word no import binds (ProjectIndex.resolve_dotted), and its line.
+_Assigned = tuple[tuple[str, bool, int], ...] | None
+
+
+@file_fact("self-assigned")
+def _self_assigned(sf: SourceFile, tree: ast.Module) -> dict[tuple[int, ...], _Assigned]:
+    """For each method of the file's classes that assigns anything but constants to `self` attributes, by
+    position (as FunctionInfo.path), what it assigns (see _Assigned): isolated-training asks it of every module
+    class of the project, and so reads no tree."""
+    out: dict[tuple[int, ...], _Assigned] = {}
+    for i, cls in enumerate(tree.body):
+        if isinstance(cls, ast.ClassDef):
+            for j, m in enumerate(cls.body):
+                if isinstance(m, _DEFS):
+                    got = _assigned_by(sf, m)
+                    if got != ():
+                        out[(i, j)] = got
+    return out
+
+
+def _assigned_by(sf: SourceFile, m: ast.FunctionDef | ast.AsyncFunctionDef) -> _Assigned:
+    values: list[ast.expr] = []  # what `self.<attr> = value` statements assign (as Flow._self_assigns)
+    bound: set[str] = set()  # with the parameters, a superset of the names Flow.env binds
+    for node in statements_in_scope(m.body):
+        kind = node.__class__
+        if kind is ast.Assign:
+            targets = node.targets  # type: ignore[attr-defined]
+        elif kind in _BOUND_BY:
+            targets = [node.target]  # type: ignore[attr-defined]
+        elif kind in _WITH:
+            targets = [i.optional_vars for i in node.items if i.optional_vars is not None]  # type: ignore
+        else:
+            continue
+        for t in targets:
+            if t.__class__ is ast.Name:
+                bound.add(t.id)
+                continue
+            if self_attrs_written(t) and (kind is ast.Assign or kind is ast.AnnAssign and node.value is not None):
+                values.append(node.value)  # type: ignore[attr-defined]
+            bound.update(n.id for n in walk(t) if isinstance(n, ast.Name))
+    values = [v for v in values if not isinstance(v, ast.Constant)]
+    if not values:
+        return ()
+    if ":=" in sf.text:
+        return None  # a walrus binds names in expressions, which the statements above do not show
+    a = m.args
+    bound.update(p.arg for p in (*a.posonlyargs, *a.args, *a.kwonlyargs))  # as FunctionInfo.params
+    calls: list[tuple[str, bool, int]] = []
+    for value in values:
+        if isinstance(value, ast.Name):
+            # Flow reads `self` as the instance even where it is no parameter; an unbound name has no provenance
+            if value.id in bound or value.id == "self":
+                return None
+            continue
+        root = value.func if isinstance(value, ast.Call) else None
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        if not isinstance(root, ast.Name) or root.id in bound or root.id == "self":
+            return None  # a call on a value: Flow evaluates the value
+        assert isinstance(value, ast.Call)
+        dotted = sf.resolve(value.func)
+        assert dotted is not None
+        calls.append((dotted, isinstance(value.func, ast.Name) and value.func.id not in sf.aliases, value.lineno))
+    return tuple(calls)
 
 
 class _HeldClasses:
@@ -399,70 +490,33 @@ class _HeldClasses:
         return out
 
     def _method(self, m: FunctionInfo) -> set[str] | None:
-        key = id(m.node)
+        key = id(m)
         if key not in self._by_method:
-            self._by_method[key] = self._scan(m)
+            assigned: _Assigned = m.file.fact("self-assigned").get(m.path, ())  # type: ignore[attr-defined]
+            self._by_method[key] = None if assigned is None else self._calls(m.file, assigned)
         return self._by_method[key]
 
-    def _scan(self, m: FunctionInfo) -> set[str] | None:
-        values: list[ast.expr] = []  # what `self.<attr> = value` statements assign (as Flow._self_assigns)
-        bound: set[str] = set()  # with the parameters, a superset of the names Flow.env binds
-        for node in scope_statements(m.node.body):
-            kind = node.__class__
-            if kind is ast.Assign:
-                targets = node.targets  # type: ignore[attr-defined]
-            elif kind in _BOUND_BY:
-                targets = [node.target]  # type: ignore[attr-defined]
-            elif kind in _WITH:
-                targets = [i.optional_vars for i in node.items if i.optional_vars is not None]  # type: ignore
-            else:
-                continue
-            for t in targets:
-                if t.__class__ is ast.Name:
-                    bound.add(t.id)
-                    continue
-                if self_attrs_written(t) and (kind is ast.Assign or kind is ast.AnnAssign and node.value is not None):
-                    values.append(node.value)  # type: ignore[attr-defined]
-                bound.update(n.id for n in walk(t) if isinstance(n, ast.Name))
-        values = [v for v in values if not isinstance(v, ast.Constant)]
-        if not values:
-            return set()
-        if ":=" in m.file.text:
-            return None  # a walrus binds names in expressions, which the statements above do not show
-        bound.update(m.params)
+    def _calls(self, sf: SourceFile, calls: tuple[tuple[str, bool, int], ...]) -> set[str] | None:
+        """Project classes the calls evaluate to in Flow's environment of their method (see _Assigned)."""
         out: set[str] = set()
-        for value in values:
-            got = self._value(m, value, bound)
-            if got is None:
+        for dotted, bare, line in calls:
+            # A name whose last part spells no project definition resolves outside the project (def_spellings).
+            spelled = dotted.rpartition(".")[2] in self.index.def_spellings
+            target = self.index.resolve_dotted(sf, dotted, bare) if spelled else dotted
+            if isinstance(target, ClassInfo):
+                out.add(target.qualname)  # Flow._instantiate: the instance, and a dataset's items (never instances)
+                continue
+            if not isinstance(target, str):
+                return None  # a project function: what it returns
+            if target not in self._by_callee:  # given the probe for arguments, the answer depends on the callee alone
+                got = self.flow.external(target, _ARGS_PROBE, _ARGS_PROBE, (sf.path, line))
+                self._by_callee[target] = None if any(o.kind is Kind.PARAM for o in got) else {  # passes args on
+                    o.what for o in got if o.kind is Kind.INSTANCE and o.what in self.index.classes}
+            held = self._by_callee[target]
+            if held is None:
                 return None
-            out |= got
+            out |= held
         return out
-
-    def _value(self, m: FunctionInfo, value: ast.expr, bound: set[str]) -> set[str] | None:
-        """Project classes `value` evaluates to in Flow's environment of `m` (whose names are among `bound`)."""
-        if isinstance(value, ast.Name):
-            # Flow reads `self` as the instance even where it is no parameter; an unbound name has no provenance
-            return None if value.id in bound or value.id == "self" else set()
-        root = value.func if isinstance(value, ast.Call) else None
-        while isinstance(root, ast.Attribute):
-            root = root.value
-        if not isinstance(root, ast.Name) or root.id in bound or root.id == "self":
-            return None  # a call on a value: Flow evaluates the value
-        assert isinstance(value, ast.Call)
-        dotted = m.file.resolve(value.func)
-        assert dotted is not None
-        # A name whose last part spells no project definition resolves outside the project (def_spellings).
-        spelled = dotted.rpartition(".")[2] in self.index.def_spellings
-        target = self.index.resolve(m.file, value.func) if spelled else dotted
-        if isinstance(target, ClassInfo):
-            return {target.qualname}  # Flow._instantiate: the instance, and a dataset's items (never instances)
-        if not isinstance(target, str):
-            return None  # a project function: what it returns
-        if target not in self._by_callee:  # given the probe for arguments, the answer depends on the callee alone
-            got = self.flow.external(target, _ARGS_PROBE, _ARGS_PROBE, (m.file.path, value.lineno))
-            self._by_callee[target] = None if any(o.kind is Kind.PARAM for o in got) else {  # passes args on
-                o.what for o in got if o.kind is Kind.INSTANCE and o.what in self.index.classes}
-        return self._by_callee[target]
 
 
 @check("isolated-training")
