@@ -1416,3 +1416,44 @@ def test_synthetic_data_sees_a_hugging_face_model_built_by_from_pretrained(tmp_p
     fed to it are the batches (a tokenizer's from_pretrained builds none)."""
     write_project(tmp_path, {"train.py": HF_LOOP.format(ids=ids)})
     assert found(audit(tmp_path), {"synthetic-data"}) == expected
+
+
+THROUGHPUT = """
+    import time
+    import torch
+    import torch.nn.functional as F
+    from models import FooNet
+
+
+    def main(steps=100):
+        model = FooNet()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        x = torch.randn(64, 8){mark}
+        y = torch.randint(0, 2, (64,))
+        {clock}
+        for _ in range(steps):{loop_mark}
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        {after}
+"""
+REPORTS_SPEED = 'print("steps/s", steps / (time.perf_counter() - start))'
+
+
+@pytest.mark.parametrize(("name", "after", "times"), [
+    ("benchmark_speed.py", REPORTS_SPEED, True),
+    ("tools/profile_step.py", REPORTS_SPEED, True),
+    ("train.py", REPORTS_SPEED, False),  # a training script that prints its time is still one
+    ("benchmark_speed.py", 'torch.save(model.state_dict(), f"foo{time.time()}.pt")', False),  # keeps what it trained
+    ("benchmark_speed.py", 'print("done")', False),  # no clock: nothing is timed
+], ids=["benchmark", "profile-script", "train-script", "saves", "no-clock"])
+def test_a_throughput_benchmark_on_random_input_is_not_training(tmp_path, name, after, times):
+    """Repositories time their training step on random tensors (`benchmark.py`, `speed_test.py`): named for
+    measuring speed, reading a clock and saving nothing, such a loop trains nothing and claims nothing."""
+    clock = "start = time.perf_counter()" if "time." in after else "start = 0"
+    code = THROUGHPUT.format(mark="" if times else "  # expect: synthetic-data", after=after, clock=clock,
+                             loop_mark="" if times else "  # expect: missing-metrics")
+    write_project(tmp_path, {"models.py": MODELS, name: code})
+    report = check_project(tmp_path, {"synthetic-data", "missing-metrics"})
+    assert report.summary["entry_points"] == ([] if times else [name])

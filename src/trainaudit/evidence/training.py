@@ -135,6 +135,30 @@ def _is_grad(node: ast.AST) -> bool:
     return isinstance(node, ast.Attribute) and node.attr == "grad"
 
 
+# A throughput benchmark runs whole training steps, on any input, to time them: named so, reading a clock, and
+# keeping nothing it trained. Both the name and the clock are needed: a training script prints its epoch times.
+_SPEED = re.compile(r"bench|speed|throughput|profil|latency|timing|perf(?!orm)", re.I)
+_CLOCKS = frozenset({"time.time", "time.time_ns", "time.perf_counter", "time.perf_counter_ns", "time.monotonic",
+                     "time.monotonic_ns", "time.process_time", "timeit.default_timer", "timeit.timeit",
+                     "torch.cuda.Event", "torch.utils.benchmark.Timer"})
+
+
+def _times_steps(sf: SourceFile, fn: FunctionInfo | None, nodes: list[ast.AST]) -> bool:
+    """Whether a scope times training steps rather than trains (see _SPEED): it or its file is named for measuring
+    speed, it reads a clock, and it saves nothing (a checkpoint, weights, any `save*` call)."""
+    if not (fn is not None and _SPEED.search(fn.name) or _SPEED.search(sf.path.rpartition("/")[2])):
+        return False
+    clocked = False
+    for node in nodes:
+        if node.__class__ is ast.Call:
+            func = node.func  # type: ignore[attr-defined]
+            if isinstance(func, ast.Attribute) and func.attr.startswith("save") or (
+                    isinstance(func, ast.Name) and func.id.startswith("save")):
+                return False
+            clocked = clocked or sf.resolve(func) in _CLOCKS
+    return clocked
+
+
 def _backward_trains_nothing(fn: FunctionInfo | None, nodes: list[ast.AST]) -> bool:
     """A backward with no optimizer step beside it that is timed by a profiler or taken for an input's
     gradient: not training either way."""
@@ -217,6 +241,8 @@ class TrainingPath:
                     node = loop if loop is not None else (fn.node if fn is not None else sf.tree)
                     groups[key] = TrainLoop(sf, fn, node, "loop" if loop is not None else "step-fn")
                 (groups[key].backward if is_backward else groups[key].steps).append(call)
+        if groups and _times_steps(sf, fn, nodes):
+            return
         idle: bool | None = None  # decided once per scope, for the first group without a step
         for group in groups.values():
             if not group.steps:
