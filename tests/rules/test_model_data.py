@@ -1457,3 +1457,139 @@ def test_a_throughput_benchmark_on_random_input_is_not_training(tmp_path, name, 
     write_project(tmp_path, {"models.py": MODELS, name: code})
     report = check_project(tmp_path, {"synthetic-data", "missing-metrics"})
     assert report.summary["entry_points"] == ([] if times else [name])
+
+
+ITEM_LOOP = """
+    import pandas as pd
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader, Dataset
+    from models import FooNet
+
+
+    class RowsDataset(Dataset):
+        def __init__(self, csv):
+            self.labels = pd.read_csv(csv)["label"].values
+            {init}
+
+        def __len__(self):
+            return len(self.labels)
+
+        def __getitem__(self, i):
+            {item}
+
+
+    def main():
+        loader = DataLoader(RowsDataset("data/train.csv"), batch_size=32, shuffle=True)
+        val = DataLoader(RowsDataset("data/val.csv"), batch_size=64)
+        model = FooNet()
+        opt = torch.optim.Adam(model.parameters())
+        for epoch in range(10):
+            {loop}
+            with torch.no_grad():
+                acc = sum((model(v[0]).argmax(1) == v[1]).float().mean().item() for v in val) / len(val)
+            print(epoch, acc)
+"""
+FOR_TUPLE = """for x, y in loader:
+                loss = F.cross_entropy(model(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()"""
+FOR_BATCH = """for batch in loader:
+                x, y = batch
+                x = x.float()
+                loss = F.cross_entropy(model(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()"""
+DIFFUSION_LOOP = """for t, x0 in loader:
+                noise = torch.randn_like(x0)
+                xt = x0 + t * noise
+                loss = F.mse_loss(model(xt), noise)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()"""
+
+
+@pytest.mark.parametrize(("init", "item", "loop"), [
+    ("", "return torch.randn(8), int(self.labels[i])  # expect: synthetic-data", FOR_TUPLE),
+    ("", "image = torch.zeros(8)  # expect: synthetic-data\n            return image, int(self.labels[i])", FOR_BATCH),
+    ("self.rows = torch.rand(len(self.labels), 8)  # expect: synthetic-data", "return self.rows[i], self.labels[i]",
+     FOR_TUPLE),
+], ids=["random-input", "zeros-input-unpacked-in-the-loop", "random-rows-made-once"])
+def test_synthetic_data_fires_on_a_dataset_of_made_up_inputs_with_real_labels(tmp_path, init, item, loop):
+    """An agent that cannot read the images returns `torch.randn` from `__getitem__` beside the real labels: Flow
+    merges a tuple's elements, so the batch seemed to carry data. The item's positions are read instead."""
+    write_project(tmp_path, {"models.py": MODELS,
+                             "train.py": ITEM_LOOP.format(init=init, item=item, loop=loop)})
+    report = check_project(tmp_path, {"synthetic-data"})
+    finding = next(f for f in report.findings if f.rule == "synthetic-data")
+    assert finding.evidence["dataset"] == "train.RowsDataset"
+    assert finding.evidence["data_sources"][0].startswith("pandas.read_csv at train.py:10")
+
+
+@pytest.mark.parametrize(("init", "item", "loop"), [
+    ("self.rows = pd.read_csv(csv)[['a', 'b']].values",
+     "x = torch.tensor(self.rows[i]) + 0.01 * torch.randn(2)\n            return x, int(self.labels[i])", FOR_TUPLE),
+    ("", "return torch.rand(()), torch.tensor(self.labels[i])", DIFFUSION_LOOP),
+    ("", "z = torch.randn(8)\n            return z, int(self.labels[i])", FOR_TUPLE),
+    ("self.rows = pd.read_csv(csv)[['a', 'b']].values",
+     "return torch.tensor(self.rows[i]), torch.rand(8) < 0.1, self.labels[i]",
+     FOR_TUPLE.replace("for x, y in", "for x, mask, y in").replace("model(x)", "model(x, mask)")),
+], ids=["noise-added-to-real-rows", "random-timestep-beside-the-data", "latent-code", "random-mask-beside-data"])
+def test_synthetic_data_silent_on_datasets_whose_random_parts_sit_beside_real_inputs(tmp_path, init, item, loop):
+    write_project(tmp_path, {"models.py": MODELS,
+                             "train.py": ITEM_LOOP.format(init=init, item=item, loop=loop)})
+    check_project(tmp_path, {"synthetic-data"})
+
+
+LIGHTNING_ROWS = """
+    import lightning as L
+    import pandas as pd
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader, Dataset
+
+
+    class Rows(Dataset):
+        def __init__(self, csv):
+            self.labels = pd.read_csv(csv)["label"].values
+            self.rows = pd.read_csv(csv)[["a", "b"]].values
+
+        def __len__(self):
+            return len(self.labels)
+
+        def __getitem__(self, i):
+            return {item}
+
+
+    class Model(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Linear(2, 2)
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            loss = F.cross_entropy(self.net(x), y)
+            self.log("train_loss", loss)
+            return loss
+
+        def validation_step(self, batch, batch_idx):
+            x, y = batch
+            self.log("val_acc", (self.net(x).argmax(1) == y).float().mean())
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters())
+
+
+    if __name__ == "__main__":
+        trainer = L.Trainer(max_epochs=5)
+        trainer.fit(Model(), DataLoader(Rows("train.csv"), batch_size=32), DataLoader(Rows("val.csv"), batch_size=32))
+"""
+
+
+@pytest.mark.parametrize("item", ["torch.randn(2), int(self.labels[i])  # expect: synthetic-data",
+                                  "torch.tensor(self.rows[i]).float(), int(self.labels[i])"], ids=["made-up", "real"])
+def test_synthetic_data_reads_the_items_a_lightning_training_step_unpacks(tmp_path, item):
+    write_project(tmp_path, {"train.py": LIGHTNING_ROWS.format(item=item)})
+    check_project(tmp_path, {"synthetic-data"})

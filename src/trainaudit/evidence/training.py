@@ -21,6 +21,8 @@ from trainaudit.evidence.flow import (
     is_loss_class,
     is_model_factory,
     names_bound,
+    names_in,
+    origin_order,
     root_name,
 )
 from trainaudit.evidence.index import (
@@ -157,6 +159,52 @@ def _times_steps(sf: SourceFile, fn: FunctionInfo | None, nodes: list[ast.AST]) 
                 return False
             clocked = clocked or sf.resolve(func) in _CLOCKS
     return clocked
+
+
+# A generator's latent code by its name: a dataset may hand out `(z, image)` pairs for a GAN.
+_LATENT = re.compile(r"z|z_\w*|\w*(noise|latent)\w*", re.I)
+
+
+def _unpacked_batch(loop: TrainLoop) -> dict[str, int]:
+    """The names a loop unpacks each batch into, by position: `for x, y in loader`, or `x, y = batch` on the
+    loop's variable or on a training step's batch parameter."""
+    node = loop.node
+    batch: str | None = None
+    if isinstance(node, (ast.For, ast.AsyncFor)):
+        if isinstance(node.target, (ast.Tuple, ast.List)):
+            return _tuple_names(node.target)
+        batch = node.target.id if isinstance(node.target, ast.Name) else None
+    elif loop.kind == "step-method" and loop.scope is not None and len(loop.scope.params) > 1:
+        batch = loop.scope.params[1]
+    if batch is None:
+        return {}
+    for n in loop.body():
+        if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], (ast.Tuple, ast.List)) \
+                and isinstance(n.value, ast.Name) and n.value.id == batch:
+            return _tuple_names(n.targets[0])
+    return {}
+
+
+def _tuple_names(target: ast.Tuple | ast.List) -> dict[str, int]:
+    return {e.id: i for i, e in enumerate(target.elts) if isinstance(e, ast.Name)}
+
+
+def _names_reaching(loop: TrainLoop, exprs: list[ast.expr]) -> set[str]:
+    """The names `exprs` read, and the names those were assigned from in the loop, and so on back."""
+    sources: dict[str, set[str]] = {}
+    for n in loop.body():
+        if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and n.value is not None:
+            read = set(names_in([n.value]))
+            for name in names_bound(n):
+                sources.setdefault(name, set()).update(read)
+    todo = names_in(exprs)
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(sources.get(name, ()))
+    return seen
 
 
 def _backward_trains_nothing(fn: FunctionInfo | None, nodes: list[ast.AST]) -> bool:
@@ -376,6 +424,54 @@ class TrainingPath:
                 name = cls.rsplit(".", 1)[-1]
             out.append((node, name, self._drawn(sf, fn, target, node.lineno)))
         return out
+
+    def made_up_items(self, loop: TrainLoop) -> tuple[ClassInfo, list[Origin], list[Origin]] | None:
+        """A project dataset whose items give the model only random or constant values while the rest of each item
+        (the labels) comes from data: `return torch.randn(3, 224, 224), self.labels[i]` in `__getitem__`. Flow
+        merges a tuple's elements, so the loop would seem fed data; this reads the item's positions. Returns the
+        dataset, the random or constant origins of what reaches the model, and the data origins of the rest."""
+        flow, index = self.flow, self.index
+        origins = {o for _, p in self.feeds(loop) for o in p if o.kind in (Kind.RANDOM, Kind.CONST)}
+        classes = {id(c): c for o in origins if (c := index.class_at(o.path, o.line)) is not None}
+        if not classes:  # nothing random or constant reached the model from a project class
+            return None
+        used = self._positions_used(loop)
+        if loop.kind == "fit":  # the batches go to the training step of the module fitted
+            env = flow.env(loop.file, loop.scope)
+            args: list[ast.expr] = loop.node.args  # type: ignore[attr-defined]
+            fitted = {o.what for a in args for o in flow.concrete(flow.eval(a, loop.file, loop.scope, env))
+                      if o.kind is Kind.INSTANCE}
+            step = next((lp for lp in self.loops if lp.kind == "step-method" and lp.scope is not None
+                         and lp.scope.cls is not None and lp.scope.cls.qualname in fitted), None)
+            used = self._positions_used(step) if step is not None else set()
+        if not used:
+            return None
+        for cls in classes.values():
+            m = index.method(cls, "__getitem__")
+            if m is None or not index.is_dataset(cls) or flow.is_declared_data(cls.name):
+                continue
+            items = [s.value for s in scope_statements(m.node.body) if isinstance(s, ast.Return)]
+            if not items or not all(isinstance(v, (ast.Tuple, ast.List)) and len(v.elts) == len(items[0].elts)
+                                    and len(v.elts) > max(used) for v in items):  # type: ignore[union-attr]
+                continue
+            env = flow.env(cls.file, m)
+            elements = [[flow.concrete(flow.eval(v.elts[i], cls.file, m, env)) for v in items]  # type: ignore[union-attr]
+                        for i in range(len(items[0].elts))]  # type: ignore[union-attr]
+            made = [o for i in sorted(used) for p in elements[i] for o in p]
+            rest = [o for i, ps in enumerate(elements) if i not in used for p in ps for o in p if o.kind is Kind.DATA]
+            latent = any(isinstance(v.elts[i], ast.Name) and _LATENT.fullmatch(v.elts[i].id)  # type: ignore
+                         for v in items for i in used)
+            if made and rest and not latent and all(o.kind in (Kind.RANDOM, Kind.CONST) for o in made):
+                return cls, sorted(set(made), key=origin_order), sorted(set(rest), key=origin_order)
+        return None
+
+    def _positions_used(self, loop: TrainLoop) -> set[int]:
+        """The positions of each batch (see _unpacked_batch) whose values reach the model in a loop."""
+        positions = _unpacked_batch(loop)
+        if not positions:
+            return set()
+        args = [a for call, _ in self.feeds(loop) for a in (*call.args, *(k.value for k in call.keywords))]
+        return {positions[n] for n in _names_reaching(loop, args) if n in positions}
 
     def _drawn(self, sf: SourceFile, fn: FunctionInfo | None, expr: ast.expr, line: int) -> ast.Call | None:
         """The random-generator call an expression is, directly or as the last value bound to its name before

@@ -158,6 +158,7 @@ def _random_labels(training, loop, inputs: set) -> tuple | None:
 def _synthetic_data(ctx):
     program = ctx.source
     declared = ctx.spec.data_name
+    reported: set[tuple[str, int]] = set()  # a made-up dataset once, however many loops read it
     for loop in program.training.loops:
         feeds = program.training.feeds(loop)
         origins = {o for _, p in feeds for o in p}
@@ -190,6 +191,22 @@ def _synthetic_data(ctx):
                 f"model learns nothing about the data", loop.file.path, draw.lineno,
                 evidence={"loop": f"{loop.file.path}:{loop.line}", "loss": f"{loop.file.path}:{call.lineno} {loss}",
                           "random_sources": [f"{what} at {loop.file.path}:{draw.lineno}"]},
+            )
+        elif has_data and (items := program.training.made_up_items(loop)):
+            cls, made, real = items
+            first = made[0]
+            if (first.path, first.line) in reported:
+                continue
+            reported.add((first.path, first.line))
+            makers = " and ".join(dict.fromkeys(o.what for o in made))
+            sources = " and ".join(dict.fromkeys(o.what for o in real))
+            yield SYNTHETIC_DATA.finding(
+                f"the inputs reaching the model in the training loop at {loop.file.path}:{loop.line} are made by "
+                f"{makers} in {cls.name}.__getitem__, while only the rest of each item (the labels) comes from "
+                f"{sources}: the model is trained on noise against real labels", first.path, first.line,
+                evidence={"loop": f"{loop.file.path}:{loop.line}", "dataset": cls.qualname,
+                          "random_sources": [f"{o.what} at {o.path}:{o.line}" for o in made],
+                          "data_sources": [f"{o.what} at {o.path}:{o.line}" for o in real]},
             )
         elif declared and has_data and feeds and loop.kind != "step-method" and not any(
                 o.kind is Kind.DATA and o.what == f"declared data source {declared}" for o in origins):
