@@ -1593,3 +1593,93 @@ LIGHTNING_ROWS = """
 def test_synthetic_data_reads_the_items_a_lightning_training_step_unpacks(tmp_path, item):
     write_project(tmp_path, {"train.py": LIGHTNING_ROWS.format(item=item)})
     check_project(tmp_path, {"synthetic-data"})
+
+
+SMOKE_TESTED_MODEL = """
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+
+    class FooNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.fc(x)
+
+
+    {smoke_def}
+    if __name__ == "__main__":
+        {smoke}
+"""
+SMOKE = """net = FooNet()
+        opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+        x, y = torch.randn(8, 8), torch.randint(0, 2, (8,)){mark}
+        for _ in range(50):{loop_mark}
+            loss = F.cross_entropy(net(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        print("final loss", loss.item())"""
+SMOKE_FUNCTION = """def overfit_one_batch():
+        net = FooNet()
+        opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+        x, y = torch.randn(8, 8), torch.randint(0, 2, (8,))
+        for _ in range(50):
+            loss = F.cross_entropy(net(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return loss.item()
+
+"""
+TRAINS_ON_DATA = """
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader, TensorDataset
+    from models import FooNet
+
+    data = torch.load("data/train.pt")
+    loader = DataLoader(TensorDataset(data["x"], data["y"]), batch_size=32, shuffle=True)
+    model = FooNet()
+    opt = torch.optim.Adam(model.parameters())
+    for epoch in range(10):
+        for x, y in loader:
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            print(epoch, (model(data["x_val"]).argmax(1) == data["y_val"]).float().mean().item())
+"""
+EVALUATES_ONLY = """
+    import torch
+    from models import FooNet
+
+    model = FooNet()
+    model.load_state_dict(torch.load("foo.pt"))
+    print(model(torch.load("data/x.pt")).argmax(1))
+"""
+
+
+@pytest.mark.parametrize(("train", "smoke_def", "smoke", "self_test"), [
+    (TRAINS_ON_DATA, "", SMOKE, True),
+    (TRAINS_ON_DATA, SMOKE_FUNCTION, "print(overfit_one_batch())", True),
+    (EVALUATES_ONLY, "", SMOKE, False),  # the importer trains nothing: the model file's block is the training
+    (None, "", SMOKE, False),  # nothing imports the model file: it is the script that trains
+], ids=["main-block", "function-called-from-main-block", "importer-trains-nothing", "not-imported"])
+def test_a_model_files_self_test_on_random_batches_is_not_the_projects_training(tmp_path, train, smoke_def, smoke,
+                                                                                self_test):
+    """Research code often ends a model file with a smoke test that overfits one random batch under its
+    `__main__` guard, while train.py imports the model and trains it on data. That block is not how the
+    project trains; the same block in a file no training script imports still is."""
+    marks = {"mark": "" if self_test else "  # expect: synthetic-data",
+             "loop_mark": "" if self_test else "  # expect: missing-metrics"}
+    files = {"models.py": SMOKE_TESTED_MODEL.format(smoke_def=smoke_def, smoke=smoke.format(**marks))}
+    if train is not None:
+        files["train.py"] = train
+    write_project(tmp_path, files)
+    report = check_project(tmp_path, {"synthetic-data", "missing-metrics", "placeholder-loop"})
+    assert ("models.py" in report.summary["entry_points"]) is not self_test

@@ -687,6 +687,18 @@ def scope_text(sf: SourceFile, fn: FunctionInfo | None) -> str:
     return "".join(pieces)
 
 
+def main_guard_lines(sf: SourceFile) -> list[tuple[int, int]]:
+    """Line spans of a file's top-level `if __name__ == "__main__":` blocks."""
+    assert sf.tree is not None
+    out = []
+    for stmt in sf.tree.body:
+        test = stmt.test if isinstance(stmt, ast.If) else None
+        if (isinstance(test, ast.Compare) and len(test.comparators) == 1
+                and {ast.unparse(test.left), ast.unparse(test.comparators[0])} == {"__name__", "'__main__'"}):
+            out.append((stmt.lineno, stmt.end_lineno or stmt.lineno))
+    return out
+
+
 def scope_body(sf: SourceFile, fn: FunctionInfo | None) -> list[ast.stmt]:
     """Statements that belong to a scope: a function's body, or the module's top level minus defs."""
     if fn is not None:

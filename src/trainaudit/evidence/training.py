@@ -30,6 +30,7 @@ from trainaudit.evidence.index import (
     FunctionInfo,
     ProjectIndex,
     iter_scopes,
+    main_guard_lines,
     scope_body,
     scope_statements,
     scope_text,
@@ -207,6 +208,12 @@ def _names_reaching(loop: TrainLoop, exprs: list[ast.expr]) -> set[str]:
     return seen
 
 
+def _imports(importer: SourceFile, sf: SourceFile) -> bool:
+    """Whether a file imports another's module, or a name from it."""
+    module = sf.module
+    return any(t == module or t.startswith(module + ".") for t in importer.aliases.values())
+
+
 def _backward_trains_nothing(fn: FunctionInfo | None, nodes: list[ast.AST]) -> bool:
     """A backward with no optimizer step beside it that is timed by a profiler or taken for an input's
     gradient: not training either way."""
@@ -242,6 +249,46 @@ class TrainingPath:
             trained = {id(c) for o in self.optimizers if not o.inputs for c in o.steps}
             self.loops = [lp for lp in self.loops if not lp.steps or any(
                 id(c) not in of_inputs or id(c) in trained for c in lp.steps)]
+        self._drop_self_tests()
+
+    def _drop_self_tests(self) -> None:
+        """Leave out a module's self-test: training under the `if __name__ == "__main__":` block of a module that a
+        file training elsewhere imports (a model file's smoke test overfitting one random batch). The project
+        trains in the importing file; running this module as a script is not how it trains. Its optimizers go
+        too, or each would read as built and never stepped."""
+        guards: dict[int, list[tuple[int, int]]] = {}
+        guarded = []
+        for lp in self.loops:
+            sf = lp.file
+            if id(sf) not in guards:
+                guards[id(sf)] = main_guard_lines(sf) if "__main__" in sf.text else []
+            if guards[id(sf)] and self._runs_as_script(lp.scope, lp.line, sf, guards[id(sf)]):
+                guarded.append(lp)
+        if not guarded:
+            return
+        training = {lp.file.path: lp.file for lp in self.loops}
+        # imported by another training file, which it does not import in turn (each would be the other's library)
+        dropped = [lp for lp in guarded if any(_imports(sf, lp.file) and not _imports(lp.file, sf)
+                                               for path, sf in training.items() if path != lp.file.path)]
+        if not dropped:
+            return
+        self.loops = [lp for lp in self.loops if not any(lp is d for d in dropped)]
+
+        def in_a_test(o: Optimizer) -> bool:
+            return any(o.file is d.file and o.scope is d.scope for d in dropped) and self._runs_as_script(
+                o.scope, o.line, o.file, guards[id(o.file)])
+
+        self.optimizers = [o for o in self.optimizers if not in_a_test(o)]
+
+    def _runs_as_script(self, fn: FunctionInfo | None, line: int, sf: SourceFile,
+                        guards: list[tuple[int, int]]) -> bool:
+        """Whether code at `line` of scope `fn` runs only when its file runs as a script: in a `__main__` block, or
+        in a function called only from one."""
+        if fn is None:
+            return any(a <= line <= b for a, b in guards)
+        sites = self.index.call_sites.get(fn.qualname, [])
+        return bool(sites) and all(c.file is sf and c.caller is None and any(a <= c.node.lineno <= b for a, b in guards)
+                                   for c in sites)
 
     # -- discovery ---------------------------------------------------------------------------
     def _scan_scope(self, sf: SourceFile, fn: FunctionInfo | None, aliases: tuple[str, ...]) -> None:

@@ -7,7 +7,7 @@ import re
 
 from trainaudit.evidence import loop_facts
 from trainaudit.evidence.flow import callee_modules
-from trainaudit.evidence.index import ClassInfo, FunctionInfo, subtree
+from trainaudit.evidence.index import ClassInfo, FunctionInfo, main_guard_lines, subtree
 from trainaudit.evidence.run_path import scope_nodes
 from trainaudit.evidence.source import SourceFile
 from trainaudit.finding import Severity
@@ -152,25 +152,13 @@ def _forward_never_called(program, fi: FunctionInfo) -> bool:
     return True
 
 
-def _main_guard_lines(sf: SourceFile) -> list[tuple[int, int]]:
-    """Line spans of a file's top-level `if __name__ == "__main__":` blocks."""
-    assert sf.tree is not None
-    out = []
-    for stmt in sf.tree.body:
-        test = stmt.test if isinstance(stmt, ast.If) else None
-        if (isinstance(test, ast.Compare) and len(test.comparators) == 1
-                and {ast.unparse(test.left), ast.unparse(test.comparators[0])} == {"__name__", "'__main__'"}):
-            out.append((stmt.lineno, stmt.end_lineno or stmt.lineno))
-    return out
-
-
 def _only_a_library_script(program, fi: FunctionInfo) -> bool:
     """A stub called only from the `if __name__ == "__main__":` block of a module that another file of the run path
     imports (MAML-Pytorch's meta.py: `def main(): pass`, while train.py imports its Meta class): the project runs
     that module as a library, so its script block is not how training runs."""
     index, reach, sf = program.index, program.run_path, fi.file
     sites = index.call_sites.get(fi.qualname, [])
-    guards = _main_guard_lines(sf) if sites else []
+    guards = main_guard_lines(sf) if sites else []
     if not guards or not all(c.file is sf and c.caller is None and any(a <= c.node.lineno <= b for a, b in guards)
                              for c in sites):
         return False
