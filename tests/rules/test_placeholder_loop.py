@@ -1510,3 +1510,63 @@ def test_a_method_of_a_builtin_container_is_not_a_project_method_of_that_name(tm
                 train()
         """})
     check_project(tmp_path, SLUG)
+
+
+@pytest.mark.parametrize("params", ["[torch.zeros(1, requires_grad=True)]", "[torch.randn(10).requires_grad_()]"],
+                         ids=["zeros", "random"])
+def test_placeholder_loop_fires_on_an_optimizer_of_a_made_up_tensor_beside_the_model(tmp_path, params):
+    """The loss comes from Net; the optimizer steps a tensor made on the spot, which nothing reads."""
+    write_project(tmp_path, {"train.py": BESIDE.format(params=params, forward="model(x)",
+                                                       marker="  # expect: placeholder-loop")})
+    check_project(tmp_path, SLUG)
+
+
+TENSOR_WEIGHTS = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torchvision import datasets, transforms
+
+loader = DataLoader(datasets.MNIST("data", train=True, download=True, transform=transforms.ToTensor()), batch_size=64)
+model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+model.load_state_dict(torch.load("pretrained.pt"))
+scale = torch.ones(1, requires_grad=True)
+w = torch.zeros(784, 10, requires_grad=True)
+opt = torch.optim.SGD({params}, lr={lr}){marker}
+for epoch in range(10):
+    for x, y in loader:
+        loss = F.cross_entropy({logits}, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    print(epoch, loss.item())
+'''
+
+
+@pytest.mark.parametrize("params, lr, logits, marker", [
+    ("[scale]", "0.01", "model(x)", "  # expect: placeholder-loop"),  # a tensor nothing reads
+    ("[scale]", "0.01", "model(x) / scale", ""),  # temperature scaling of a trained model
+    ("[w]", "0.1", "x.flatten(1) @ w", ""),  # a model written as a weight tensor
+    ("model.parameters()", "0.0", "model(x)", "  # expect: placeholder-loop"),  # a zero learning rate
+    ("model.parameters()", "0", "model(x)", "  # expect: placeholder-loop"),
+    ("model.parameters()", "0.1", "model(x)", ""),
+], ids=["unread-tensor", "temperature", "weight-tensor", "zero-lr", "zero-lr-int", "real-lr"])
+def test_placeholder_loop_on_optimizers_that_move_nothing_the_loss_reads(tmp_path, params, lr, logits, marker):
+    write_project(tmp_path, {"train.py": TENSOR_WEIGHTS.format(params=params, lr=lr, logits=logits, marker=marker)})
+    check_project(tmp_path, SLUG)
+
+
+@pytest.mark.parametrize("sets_lr", [
+    "sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, step / 1000) * 3e-4)",
+    "for group in opt.param_groups:\n    group['lr'] = 1e-3",
+    "adjust_learning_rate(opt, 0)",
+], ids=["scheduler", "param-groups", "helper"])
+def test_placeholder_loop_silent_on_a_zero_learning_rate_that_something_raises(tmp_path, sets_lr):
+    code = TENSOR_WEIGHTS.format(params="model.parameters()", lr="0.0", logits="model(x)", marker="")
+    code = code.replace("for epoch in range(10):", f"{sets_lr}\nfor epoch in range(10):")
+    files = {"train.py": ("from helpers import adjust_learning_rate\n" if "adjust" in sets_lr else "") + code}
+    if "adjust" in sets_lr:
+        files["helpers.py"] = "def adjust_learning_rate(opt, epoch):\n    for g in opt.param_groups:\n        g['lr'] = 0.1\n"
+    write_project(tmp_path, files)
+    check_project(tmp_path, SLUG)

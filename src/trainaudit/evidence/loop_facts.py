@@ -1210,8 +1210,9 @@ class Beside:
 
     opt: TrainingOptimizer
     loop: TrainLoop
-    held: tuple[str, ...]  # "class at path:line" of each module the optimizer holds
+    held: tuple[str, ...]  # "class at path:line" of each module the optimizer holds, or "factory at path:line"
     runs: tuple[str, ...]  # classes of the modules the loop uses instead
+    tensors: bool = False  # the optimizers hold only tensors made in place (`torch.zeros(1, requires_grad=True)`)
 
 
 def optimizers_beside_the_model(program: Program) -> list[Beside]:
@@ -1229,15 +1230,19 @@ def optimizers_beside_the_model(program: Program) -> list[Beside]:
             continue
         opts = list({id(o): o for c in loop.steps for o in stepping.get(id(c), ())}.values())
         held = [_held_modules(program, o) for o in opts]
+        tensors = not opts or all(h is None for h in held)
+        if tensors:
+            held = [_held_tensors(program, o) for o in opts]
         if not opts or any(h is None for h in held):
             continue
         holds = frozenset().union(*held)  # type: ignore[arg-type]
         used = _modules_used(program, loop)
         runs = {o for o in used - holds if not is_loss_class(o.what)}  # a loss module has nothing to train
-        if holds and runs and not used & holds and all(_used_only_by(program, o) for o in opts):
+        if holds and runs and not used & holds and (tensors or all(_used_only_by(program, o) for o in opts)):
             for o in opts:
-                out.append(Beside(o, loop, tuple(f"{h.what.rsplit('.', 1)[-1]} at {h.path}:{h.line}" for h in sorted(
-                    holds, key=origin_order)), tuple(sorted({r.what.rsplit(".", 1)[-1] for r in runs}))))
+                named = [(h.what if tensors else h.what.rsplit(".", 1)[-1], h) for h in sorted(holds, key=origin_order)]
+                out.append(Beside(o, loop, tuple(f"{what} at {h.path}:{h.line}" for what, h in named),
+                                  tuple(sorted({r.what.rsplit(".", 1)[-1] for r in runs})), tensors))
     return out
 
 
@@ -1255,6 +1260,26 @@ def _held_modules(program: Program, opt: TrainingOptimizer) -> frozenset[Origin]
     if not out or any(index.class_at(o.path, o.line) for o in out):
         return None  # made in a project class's body: a submodule of a model the loop may run whole
     return out
+
+
+def _held_tensors(program: Program, opt: TrainingOptimizer) -> frozenset[Origin] | None:
+    """The tensors an optimizer is given when that is all it is given: made in place by a random or constant
+    factory (`[torch.zeros(1, requires_grad=True)]`, or names bound to one) and read nowhere in their file but
+    where they are bound and handed to optimizers. None otherwise: a tensor the code reads is a weight it uses
+    (`x @ w`), or an input it optimises (style transfer; TrainingPath marks those)."""
+    params = _params(opt)
+    if params is None or opt.inputs or opt.modules:
+        return None
+    flow, sf = program.flow, opt.file
+    prov = flow.concrete(flow.eval(params, sf, opt.scope, flow.env(sf, opt.scope)))
+    if not prov or any(o.kind not in (Kind.CONST, Kind.RANDOM) for o in prov):
+        return None
+    names = {n.id for n in subtree(params) if isinstance(n, ast.Name) and n.id not in sf.aliases}  # not `torch`
+    if names:
+        handed = {id(n) for o in program.training.optimizers if o.file is sf for n in subtree(o.node)}
+        if any(n.id in names and isinstance(n.ctx, ast.Load) and id(n) not in handed for n in sf.nodes_of(ast.Name)):
+            return None
+    return prov
 
 
 def _params(opt: TrainingOptimizer) -> ast.expr | None:
@@ -1298,3 +1323,34 @@ def _modules_used(program: Program, loop: TrainLoop) -> frozenset[Origin]:
             out.update(o for o in flow.concrete(flow.eval(node, sf, loop.scope, env))
                        if o.kind is Kind.INSTANCE and flow.is_module_class(o.what))
     return frozenset(out)
+
+
+# -- a learning rate of zero --------------------------------------------------------------------------------
+# Words of code that sets a learning rate after the optimizer is built (schedulers, warmup, `param_groups` writes).
+_SETS_LR = re.compile(r"param_groups|sched|warmup|set_lr", re.I)
+
+
+def zero_lr_optimizers(program: Program) -> list[tuple[TrainingOptimizer, float]]:
+    """Stepped optimizers built with a literal learning rate of zero (`SGD(params, lr=0.0)`) in a file that never
+    sets a learning rate afterwards and hands the optimizer to no function: each step moves no weight. Every
+    `torch.optim` optimizer takes the learning rate as its second argument or as `lr`."""
+    out: list[tuple[TrainingOptimizer, float]] = []
+    for opt in program.training.optimizers:
+        if opt.file.is_test or not opt.steps or not opt.cls.startswith("torch.optim."):
+            continue
+        lr = arg_for(opt.node, "lr", 1)
+        if not (isinstance(lr, ast.Constant) and type(lr.value) in (int, float) and lr.value == 0):
+            continue
+        sf = opt.file
+        if any(_SETS_LR.search(w) for w in sf.words):
+            continue
+        if opt.var is None or any(_names_var(a, opt.var) for c in sf.nodes_of(ast.Call)
+                                  for a in [*c.args, *(k.value for k in c.keywords)]):  # type: ignore[attr-defined]
+            continue  # `adjust_learning_rate(optimizer, epoch)` may set it
+        out.append((opt, lr.value))
+    return out
+
+
+def _names_var(node: ast.AST, var: str) -> bool:
+    """Whether an expression is the variable `var` or a `self.var`-like attribute of that name."""
+    return isinstance(node, ast.Name) and node.id == var or isinstance(node, ast.Attribute) and node.attr == var

@@ -275,12 +275,19 @@ def _placeholder_loop(ctx):
             lp.file.path, lp.line, evidence={"break": f"{lp.file.path}:{stop.lineno}"})
     for b in loop_facts.optimizers_beside_the_model(program):
         opt = b.opt
+        held = ', '.join(b.held)
+        holds = f"only the tensors made by {held}" if b.tensors else f"the parameters of {held}"
         yield PLACEHOLDER_LOOP.finding(
-            f"optimizer `{opt.var or opt.cls.rsplit('.', 1)[-1]}` holds the parameters of {', '.join(b.held)}, "
+            f"optimizer `{opt.var or opt.cls.rsplit('.', 1)[-1]}` holds {holds}, "
             f"which the training loop at {b.loop.file.path}:{b.loop.line} never uses; the loop runs "
             f"{', '.join(b.runs)}, which those steps leave as built", opt.file.path, opt.line,
             evidence={"optimizer": opt.cls, "holds": list(b.held), "loop": f"{b.loop.file.path}:{b.loop.line}",
                       "runs": list(b.runs)})
+    for opt, lr in loop_facts.zero_lr_optimizers(program):
+        yield PLACEHOLDER_LOOP.finding(
+            f"optimizer `{opt.var}` ({opt.cls.rsplit('.', 1)[-1]}) is built with a learning rate of {lr} and nothing "
+            f"sets another: every step leaves the weights as they are", opt.file.path, opt.line,
+            evidence={"optimizer": opt.cls, "variable": opt.var, "lr": lr})
     for sf, c in cut:
         yield PLACEHOLDER_LOOP.finding(
             f"`{c.name}` is cut from the model before backward(): {c.how}; backward reaches no parameter, so no "
