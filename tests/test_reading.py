@@ -223,3 +223,13 @@ def test_a_walrus_anywhere_in_the_file_leaves_self_assignments_to_flow(tmp_path,
     sf = load_source(tmp_path, "m.py")
     source.parse_source(sf, keep=keep)
     assert sf.fact("self-assigned") == {(1, 0): (("torch.nn.Linear", False, 6),)}
+
+
+def test_a_main_guard_is_an_equality_with_main(tmp_path):
+    from trainaudit.evidence.index import main_guard_lines
+
+    (tmp_path / "m.py").write_text('if __name__ == "__main__":\n    run()\nif __name__ != "__main__":\n    setup()\n'
+                                   "if '__main__' == __name__:\n    run()\n")
+    sf = load_source(tmp_path, "m.py")
+    source.parse_source(sf, keep=True)
+    assert main_guard_lines(sf) == [(1, 2), (5, 6)]

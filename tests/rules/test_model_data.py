@@ -1441,25 +1441,32 @@ THROUGHPUT = """
 REPORTS_SPEED = 'print("steps/s", steps / (time.perf_counter() - start))'
 
 
-@pytest.mark.parametrize(("name", "after", "times"), [
-    ("benchmark_speed.py", REPORTS_SPEED, True),
-    ("tools/profile_step.py", REPORTS_SPEED, True),
-    ("train.py", REPORTS_SPEED, False),  # a training script that prints its time is still one
-    ("benchmark_speed.py", 'torch.save(model.state_dict(), f"foo{time.time()}.pt")', False),  # keeps what it trained
-    ("benchmark_speed.py", 'print("done")', False),  # no clock: nothing is timed
-], ids=["benchmark", "profile-script", "train-script", "saves", "no-clock"])
-def test_a_throughput_benchmark_on_random_input_is_not_training(tmp_path, name, after, times):
-    """Repositories time their training step on random tensors (`benchmark.py`, `speed_test.py`): named for
-    measuring speed, reading a clock and saving nothing, such a loop trains nothing and claims nothing."""
+@pytest.mark.parametrize(("name", "after", "beside", "times"), [
+    ("benchmark_speed.py", REPORTS_SPEED, True, True),
+    ("tools/profile_step.py", REPORTS_SPEED, True, True),
+    ("train_speed.py", REPORTS_SPEED, True, False),  # a training script that prints its time is still one
+    ("superfast_perfect.py", REPORTS_SPEED, True, False),  # "perf" and "speed" only inside words
+    ("benchmark_speed.py", 'torch.save(model.state_dict(), f"foo{time.time()}.pt")', True, False),  # keeps it
+    ("benchmark_speed.py", 'print("done")', True, False),  # no clock: nothing is timed
+    ("benchmark_speed.py", REPORTS_SPEED, False, False),  # the only training the project has
+], ids=["benchmark", "profile-script", "train-script", "words-inside-words", "saves", "no-clock", "alone"])
+def test_a_throughput_benchmark_on_random_input_is_not_training(tmp_path, name, after, beside, times):
+    """Repositories time their training step on random tensors (`benchmark.py`, `speed_test.py`) beside the
+    script that trains on data: named for measuring speed, reading a clock and saving nothing, such a loop
+    trains nothing and claims nothing."""
     clock = "start = time.perf_counter()" if "time." in after else "start = 0"
     code = THROUGHPUT.format(mark="" if times else "  # expect: synthetic-data", after=after, clock=clock,
                              loop_mark="" if times else "  # expect: missing-metrics")
-    write_project(tmp_path, {"models.py": MODELS, name: code})
+    files = {"models.py": MODELS, name: code}
+    if beside:
+        files["fit_foo.py"] = TRAINS_ON_DATA
+    write_project(tmp_path, files)
     report = check_project(tmp_path, {"synthetic-data", "missing-metrics"})
-    assert report.summary["entry_points"] == ([] if times else [name])
+    assert (name in report.summary["entry_points"]) is not times
 
 
 ITEM_LOOP = """
+    import numpy as np
     import pandas as pd
     import torch
     import torch.nn.functional as F
@@ -1502,6 +1509,22 @@ FOR_BATCH = """for batch in loader:
                 opt.zero_grad()
                 loss.backward()
                 opt.step()"""
+FOR_ENUMERATE = """for i, (x, y) in enumerate(loader):
+                loss = F.cross_entropy(model(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()"""
+DENOISING_LOOP = """for step, batch in enumerate(loader):
+                clean, noise = batch
+                loss = F.mse_loss(model(clean + 0.1 * noise), clean)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()"""
+GENERATOR_LOOP = """for z, x in loader:
+                loss = F.mse_loss(model(z).mean(0), x.float().mean(0))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()"""
 DIFFUSION_LOOP = """for t, x0 in loader:
                 noise = torch.randn_like(x0)
                 xt = x0 + t * noise
@@ -1516,7 +1539,10 @@ DIFFUSION_LOOP = """for t, x0 in loader:
     ("", "image = torch.zeros(8)  # expect: synthetic-data\n            return image, int(self.labels[i])", FOR_BATCH),
     ("self.rows = torch.rand(len(self.labels), 8)  # expect: synthetic-data", "return self.rows[i], self.labels[i]",
      FOR_TUPLE),
-], ids=["random-input", "zeros-input-unpacked-in-the-loop", "random-rows-made-once"])
+    ("", "return torch.randn(8), int(self.labels[i])  # expect: synthetic-data", FOR_ENUMERATE),
+    ("", "z = torch.randn(8)  # expect: synthetic-data\n            return z, int(self.labels[i])", FOR_TUPLE),
+], ids=["random-input", "zeros-input-unpacked-in-the-loop", "random-rows-made-once", "enumerated",
+        "named-like-a-latent"])
 def test_synthetic_data_fires_on_a_dataset_of_made_up_inputs_with_real_labels(tmp_path, init, item, loop):
     """An agent that cannot read the images returns `torch.randn` from `__getitem__` beside the real labels: Flow
     merges a tuple's elements, so the batch seemed to carry data. The item's positions are read instead."""
@@ -1525,18 +1551,25 @@ def test_synthetic_data_fires_on_a_dataset_of_made_up_inputs_with_real_labels(tm
     report = check_project(tmp_path, {"synthetic-data"})
     finding = next(f for f in report.findings if f.rule == "synthetic-data")
     assert finding.evidence["dataset"] == "train.RowsDataset"
-    assert finding.evidence["data_sources"][0].startswith("pandas.read_csv at train.py:10")
+    assert finding.evidence["data_sources"][0].startswith("pandas.read_csv at train.py:11")
 
 
 @pytest.mark.parametrize(("init", "item", "loop"), [
     ("self.rows = pd.read_csv(csv)[['a', 'b']].values",
      "x = torch.tensor(self.rows[i]) + 0.01 * torch.randn(2)\n            return x, int(self.labels[i])", FOR_TUPLE),
     ("", "return torch.rand(()), torch.tensor(self.labels[i])", DIFFUSION_LOOP),
-    ("", "z = torch.randn(8)\n            return z, int(self.labels[i])", FOR_TUPLE),
+    ("self.rows = pd.read_csv(csv)[['a', 'b']].values", "return torch.randn(8), torch.tensor(self.rows[i])",
+     GENERATOR_LOOP),
     ("self.rows = pd.read_csv(csv)[['a', 'b']].values",
      "return torch.tensor(self.rows[i]), torch.rand(8) < 0.1, self.labels[i]",
      FOR_TUPLE.replace("for x, y in", "for x, mask, y in").replace("model(x)", "model(x, mask)")),
-], ids=["noise-added-to-real-rows", "random-timestep-beside-the-data", "latent-code", "random-mask-beside-data"])
+    ("self.rows = pd.read_csv(csv)[['a', 'b']].values",
+     "x = torch.tensor(self.rows[i]).float()\n            return x, torch.randn_like(x)", DENOISING_LOOP),
+    ("self.rows = pd.read_csv(csv)[['a', 'b']].values.astype(np.float32)",
+     "buf = np.zeros(2, dtype=np.float32)\n            np.copyto(buf, self.rows[i])\n"
+     "            return buf, int(self.labels[i])", FOR_TUPLE),
+], ids=["noise-added-to-real-rows", "random-timestep-beside-the-data", "latents-fitted-to-the-data",
+        "random-mask-beside-data", "enumerated-noise-beside-the-clean-input", "buffer-filled-in-place"])
 def test_synthetic_data_silent_on_datasets_whose_random_parts_sit_beside_real_inputs(tmp_path, init, item, loop):
     write_project(tmp_path, {"models.py": MODELS,
                              "train.py": ITEM_LOOP.format(init=init, item=item, loop=loop)})
@@ -1654,6 +1687,29 @@ TRAINS_ON_DATA = """
         with torch.no_grad():
             print(epoch, (model(data["x_val"]).argmax(1) == data["y_val"]).float().mean().item())
 """
+TRAINS_A_PROBE = """
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader, TensorDataset
+    from models import FooNet
+
+    data = torch.load("data/train.pt")
+    loader = DataLoader(TensorDataset(data["x"], data["y"]), batch_size=32, shuffle=True)
+    net = FooNet()
+    net.load_state_dict(torch.load("foo.pt"))
+    probe = nn.Linear(2, 2)
+    opt = torch.optim.Adam(probe.parameters())
+    for epoch in range(10):
+        for x, y in loader:
+            with torch.no_grad():
+                feats = net(x)
+            loss = F.cross_entropy(probe(feats), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        print(epoch, (probe(net(data["x_val"])).argmax(1) == data["y_val"]).float().mean().item())
+"""
 EVALUATES_ONLY = """
     import torch
     from models import FooNet
@@ -1668,13 +1724,16 @@ EVALUATES_ONLY = """
     (TRAINS_ON_DATA, "", SMOKE, True),
     (TRAINS_ON_DATA, SMOKE_FUNCTION, "print(overfit_one_batch())", True),
     (EVALUATES_ONLY, "", SMOKE, False),  # the importer trains nothing: the model file's block is the training
+    (TRAINS_A_PROBE, "", SMOKE, False),  # the importer trains a probe: FooNet is trained only on noise
     (None, "", SMOKE, False),  # nothing imports the model file: it is the script that trains
-], ids=["main-block", "function-called-from-main-block", "importer-trains-nothing", "not-imported"])
+], ids=["main-block", "function-called-from-main-block", "importer-trains-nothing", "importer-trains-a-probe",
+        "not-imported"])
 def test_a_model_files_self_test_on_random_batches_is_not_the_projects_training(tmp_path, train, smoke_def, smoke,
                                                                                 self_test):
     """Research code often ends a model file with a smoke test that overfits one random batch under its
     `__main__` guard, while train.py imports the model and trains it on data. That block is not how the
-    project trains; the same block in a file no training script imports still is."""
+    project trains; the same block still is when no training script imports the module, or when the one that
+    does trains something else."""
     marks = {"mark": "" if self_test else "  # expect: synthetic-data",
              "loop_mark": "" if self_test else "  # expect: missing-metrics"}
     files = {"models.py": SMOKE_TESTED_MODEL.format(smoke_def=smoke_def, smoke=smoke.format(**marks))}

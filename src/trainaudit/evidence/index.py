@@ -693,7 +693,7 @@ def main_guard_lines(sf: SourceFile) -> list[tuple[int, int]]:
     out = []
     for stmt in sf.tree.body:
         test = stmt.test if isinstance(stmt, ast.If) else None
-        if (isinstance(test, ast.Compare) and len(test.comparators) == 1
+        if (isinstance(test, ast.Compare) and len(test.comparators) == 1 and isinstance(test.ops[0], ast.Eq)
                 and {ast.unparse(test.left), ast.unparse(test.comparators[0])} == {"__name__", "'__main__'"}):
             out.append((stmt.lineno, stmt.end_lineno or stmt.lineno))
     return out

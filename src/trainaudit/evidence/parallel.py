@@ -55,14 +55,17 @@ def parse_files(files: list[SourceFile], keep: Callable[[SourceFile], bool], job
     for sf in files:
         if sf.error is None:
             (kept if keep(sf) else dropped).append(sf)
-    here = kept  # the files this process parses
+    # This process also takes some of the others when it keeps fewer than its share, so that every process has
+    # about as many files to parse (the audit goes on only when the last one is done), with fewer workers when
+    # what is left would give one fewer than MIN_FILES_PER_WORKER files.
     workers = worker_count(jobs, len(dropped))
-    if workers:
-        # This process also takes some of the others when it keeps fewer than its share, so that every process
-        # has about as many files to parse: the audit goes on only when the last one is done.
+    share = 0
+    while workers:
         share = max(0, (len(kept) + len(dropped)) // (workers + 1) - len(kept))
-        here, dropped = kept + dropped[:share], dropped[share:]
-        workers = worker_count(jobs, len(dropped))
+        if (len(dropped) - share) // workers >= MIN_FILES_PER_WORKER:
+            break
+        workers -= 1
+    here, dropped = kept + dropped[:share], dropped[share:]
     if not workers:
         _parse_here(here + dropped, kept, progress)
         return

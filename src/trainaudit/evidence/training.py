@@ -138,43 +138,66 @@ def _is_grad(node: ast.AST) -> bool:
     return isinstance(node, ast.Attribute) and node.attr == "grad"
 
 
-# A throughput benchmark runs whole training steps, on any input, to time them: named so, reading a clock, and
-# keeping nothing it trained. Both the name and the clock are needed: a training script prints its epoch times.
-_SPEED = re.compile(r"bench|speed|throughput|profil|latency|timing|perf(?!orm)", re.I)
+# A throughput benchmark runs whole training steps on random tensors to time them (`benchmark.py`,
+# `speed_test.py`, `def profile_step()`): the words of its name, split at `_` and case changes.
+_SPEED_WORDS = frozenset({"bench", "benchmark", "benchmarks", "speed", "throughput", "profile", "profiling",
+                          "profiler", "latency", "timing", "timings", "perf"})
 _CLOCKS = frozenset({"time.time", "time.time_ns", "time.perf_counter", "time.perf_counter_ns", "time.monotonic",
                      "time.monotonic_ns", "time.process_time", "timeit.default_timer", "timeit.timeit",
                      "torch.cuda.Event", "torch.utils.benchmark.Timer"})
 
 
-def _times_steps(sf: SourceFile, fn: FunctionInfo | None, nodes: list[ast.AST]) -> bool:
-    """Whether a scope times training steps rather than trains (see _SPEED): it or its file is named for measuring
-    speed, it reads a clock, and it saves nothing (a checkpoint, weights, any `save*` call)."""
-    if not (fn is not None and _SPEED.search(fn.name) or _SPEED.search(sf.path.rpartition("/")[2])):
-        return False
-    clocked = False
-    for node in nodes:
-        if node.__class__ is ast.Call:
-            func = node.func  # type: ignore[attr-defined]
-            if isinstance(func, ast.Attribute) and func.attr.startswith("save") or (
-                    isinstance(func, ast.Name) and func.id.startswith("save")):
-                return False
-            clocked = clocked or sf.resolve(func) in _CLOCKS
-    return clocked
+def _name_words(name: str) -> set[str]:
+    return {w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", name)}
 
 
-# A generator's latent code by its name: a dataset may hand out `(z, image)` pairs for a GAN.
-_LATENT = re.compile(r"z|z_\w*|\w*(noise|latent)\w*", re.I)
+# Constant factories whose value is the tensor itself, unlike `empty`, whose contents are whatever is written in.
+_CONSTANT_VALUES = frozenset({"zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "tensor", "eye"})
+
+
+def _constant_as_made(fn: ast.FunctionDef | ast.AsyncFunctionDef, elt: ast.expr) -> bool:
+    """Whether a returned element that carries a constant is that constant as made: a constant factory's call
+    (`torch.zeros(3, 224, 224)`), or a name bound to one that nothing in the function fills (no call takes it or
+    is called on it, no item of it is assigned). A buffer filled in place holds what is written into it."""
+    while isinstance(elt, ast.Call) and isinstance(elt.func, ast.Attribute) and elt.func.attr in ("float", "long"):
+        elt = elt.func.value  # `torch.zeros(8).float()`
+    if isinstance(elt, ast.Call):
+        func = elt.func
+        return (func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")) in _CONSTANT_VALUES
+    if not isinstance(elt, ast.Name):
+        return False  # an attribute: a buffer the object may fill anywhere
+    name = elt.id
+    for n in walk_scope(fn.body):
+        if isinstance(n, ast.Call) and (any(isinstance(a, ast.Name) and a.id == name
+                                            for a in [*n.args, *(k.value for k in n.keywords)])
+                                        or isinstance(n.func, ast.Attribute) and root_name(n.func.value) == name):
+            return False
+        if isinstance(n, (ast.Subscript, ast.Attribute)) and isinstance(n.ctx, ast.Store) and root_name(n) == name:
+            return False
+        if isinstance(n, ast.Assign) and name in names_bound(n) and not _constant_as_made(fn, n.value):
+            return False
+    return True
 
 
 def _unpacked_batch(loop: TrainLoop) -> dict[str, int]:
-    """The names a loop unpacks each batch into, by position: `for x, y in loader`, or `x, y = batch` on the
-    loop's variable or on a training step's batch parameter."""
+    """The names a loop unpacks each batch into, by position: `for x, y in loader`, `for i, (x, y) in
+    enumerate(loader)`, or `x, y = batch` on the loop's variable or on a training step's batch parameter. Empty
+    when the loop iterates what is not one loader's batches (`zip(...)`, `range(...)`, a dict's items)."""
     node = loop.node
     batch: str | None = None
     if isinstance(node, (ast.For, ast.AsyncFor)):
-        if isinstance(node.target, (ast.Tuple, ast.List)):
-            return _tuple_names(node.target)
-        batch = node.target.id if isinstance(node.target, ast.Name) else None
+        target, it = node.target, node.iter
+        while isinstance(it, ast.Call) and _called_name(it) in ("enumerate", "tqdm") and it.args:
+            if _called_name(it) == "enumerate":
+                if not (isinstance(target, (ast.Tuple, ast.List)) and len(target.elts) == 2):
+                    return {}
+                target = target.elts[1]
+            it = it.args[0]
+        if isinstance(it, ast.Call) and _called_name(it) in _NOT_BATCHES:
+            return {}
+        if isinstance(target, (ast.Tuple, ast.List)):
+            return _tuple_names(target)
+        batch = target.id if isinstance(target, ast.Name) else None
     elif loop.kind == "step-method" and loop.scope is not None and len(loop.scope.params) > 1:
         batch = loop.scope.params[1]
     if batch is None:
@@ -184,6 +207,16 @@ def _unpacked_batch(loop: TrainLoop) -> dict[str, int]:
                 and isinstance(n.value, ast.Name) and n.value.id == batch:
             return _tuple_names(n.targets[0])
     return {}
+
+
+# Iterables whose items are not one loader's batches.
+_NOT_BATCHES = frozenset({"zip", "range", "map", "filter", "reversed", "sorted", "product", "chain", "islice",
+                          "cycle", "repeat", "zip_longest", "items", "values", "keys"})
+
+
+def _called_name(call: ast.Call) -> str:
+    func = call.func
+    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
 
 
 def _tuple_names(target: ast.Tuple | ast.List) -> dict[str, int]:
@@ -206,6 +239,11 @@ def _names_reaching(loop: TrainLoop, exprs: list[ast.expr]) -> set[str]:
             seen.add(name)
             todo.extend(sources.get(name, ()))
     return seen
+
+
+def _names_training(sf: SourceFile) -> bool:
+    """Whether a file is named as a training script (`train.py`, `train_gan.py`, `pretrain.py`)."""
+    return "train" in sf.path.rpartition("/")[2].lower()
 
 
 def _imports(importer: SourceFile, sf: SourceFile) -> bool:
@@ -249,13 +287,39 @@ class TrainingPath:
             trained = {id(c) for o in self.optimizers if not o.inputs for c in o.steps}
             self.loops = [lp for lp in self.loops if not lp.steps or any(
                 id(c) not in of_inputs or id(c) in trained for c in lp.steps)]
+        self._drop_benchmarks()
         self._drop_self_tests()
 
+    def _drop_benchmarks(self) -> None:
+        """Leave out throughput benchmarks: loops fed only random or constant tensors, in a function or file named
+        for measuring speed (not a `train*` file), whose scope reads a clock, in a file that saves nothing (no
+        `save*` call anywhere: a checkpoint would be a trained model). Never all the training a project has: a
+        project that only "benchmarks" is judged as training."""
+        found = []
+        for lp in self.loops:
+            sf, fn = lp.file, lp.scope
+            named = _name_words(fn.name) if fn is not None else set()
+            if _names_training(sf) or _SPEED_WORDS.isdisjoint(named | _name_words(sf.path.rpartition("/")[2])):
+                continue
+            kinds = {o.kind for _, p in self.feeds(lp) for o in p}
+            if Kind.DATA in kinds or not kinds & {Kind.RANDOM, Kind.CONST}:
+                continue
+            calls = [n for n in walk_scope(scope_body(sf, fn)) if isinstance(n, ast.Call)]
+            if not any(sf.resolve(c.func) in _CLOCKS for c in calls):
+                continue
+            if any(isinstance(f, ast.Attribute) and f.attr.startswith("save") or isinstance(f, ast.Name)
+                   and f.id.startswith("save") for f in (c.func for c in sf.nodes_of(ast.Call))):  # type: ignore
+                continue
+            found.append(lp)
+        if len(found) < len(self.loops):
+            self._drop(found)
+
     def _drop_self_tests(self) -> None:
-        """Leave out a module's self-test: training under the `if __name__ == "__main__":` block of a module that a
-        file training elsewhere imports (a model file's smoke test overfitting one random batch). The project
-        trains in the importing file; running this module as a script is not how it trains. Its optimizers go
-        too, or each would read as built and never stepped."""
+        """Leave out a module's self-test: training under the `if __name__ == "__main__":` block of a module (or in
+        a function called only from there) that another file imports, where that file trains the same project
+        models in training that is not itself such a candidate (a model file's smoke test overfitting one random
+        batch while train.py trains the model on data). Running the module as a script is not how the project
+        trains. A `train*` file is never one, nor a block whose models nothing else trains."""
         guards: dict[int, list[tuple[int, int]]] = {}
         guarded = []
         for lp in self.loops:
@@ -264,21 +328,40 @@ class TrainingPath:
                 guards[id(sf)] = main_guard_lines(sf) if "__main__" in sf.text else []
             if guards[id(sf)] and self._runs_as_script(lp.scope, lp.line, sf, guards[id(sf)]):
                 guarded.append(lp)
-        if not guarded:
+        files = {lp.file.path: lp.file for lp in self.loops}
+        imported = [lp for lp in guarded if not _names_training(lp.file) and any(
+            _imports(sf, lp.file) for path, sf in files.items() if path != lp.file.path)]
+        if not imported:
             return
-        training = {lp.file.path: lp.file for lp in self.loops}
-        # imported by another training file, which it does not import in turn (each would be the other's library)
-        dropped = [lp for lp in guarded if any(_imports(sf, lp.file) and not _imports(lp.file, sf)
-                                               for path, sf in training.items() if path != lp.file.path)]
-        if not dropped:
+        # What each kept loop trains: the project models of the optimizers it steps.
+        candidates = {id(lp) for lp in imported}
+        kept_trains: dict[str, set[str]] = {}
+        for lp in self.loops:
+            if id(lp) not in candidates:
+                kept_trains.setdefault(lp.file.path, set()).update(self._models_stepped(lp))
+        dropped = []
+        for lp in imported:
+            models = self._models_stepped(lp)
+            if models and any(_imports(files[path], lp.file) and models <= trained
+                              for path, trained in kept_trains.items() if path != lp.file.path):
+                dropped.append(lp)
+        self._drop(dropped)
+
+    def _models_stepped(self, loop: TrainLoop) -> set[str]:
+        """The project models whose optimizers a loop steps."""
+        steps = {id(c) for c in loop.steps}
+        return {m for o in self.optimizers if any(id(c) in steps for c in o.steps)
+                for m in o.modules if m in self.index.classes}
+
+    def _drop(self, loops: list[TrainLoop]) -> None:
+        """Take loops out of the training path, with the optimizers only they step (each would otherwise read as
+        built and never stepped)."""
+        if not loops:
             return
-        self.loops = [lp for lp in self.loops if not any(lp is d for d in dropped)]
-
-        def in_a_test(o: Optimizer) -> bool:
-            return any(o.file is d.file and o.scope is d.scope for d in dropped) and self._runs_as_script(
-                o.scope, o.line, o.file, guards[id(o.file)])
-
-        self.optimizers = [o for o in self.optimizers if not in_a_test(o)]
+        gone = {id(lp) for lp in loops}
+        steps = {id(c) for lp in loops for c in lp.steps}
+        self.loops = [lp for lp in self.loops if id(lp) not in gone]
+        self.optimizers = [o for o in self.optimizers if not o.steps or any(id(c) not in steps for c in o.steps)]
 
     def _runs_as_script(self, fn: FunctionInfo | None, line: int, sf: SourceFile,
                         guards: list[tuple[int, int]]) -> bool:
@@ -336,8 +419,6 @@ class TrainingPath:
                     node = loop if loop is not None else (fn.node if fn is not None else sf.tree)
                     groups[key] = TrainLoop(sf, fn, node, "loop" if loop is not None else "step-fn")
                 (groups[key].backward if is_backward else groups[key].steps).append(call)
-        if groups and _times_steps(sf, fn, nodes):
-            return
         idle: bool | None = None  # decided once per scope, for the first group without a step
         for group in groups.values():
             if not group.steps:
@@ -473,16 +554,19 @@ class TrainingPath:
         return out
 
     def made_up_items(self, loop: TrainLoop) -> tuple[ClassInfo, list[Origin], list[Origin]] | None:
-        """A project dataset whose items give the model only random or constant values while the rest of each item
-        (the labels) comes from data: `return torch.randn(3, 224, 224), self.labels[i]` in `__getitem__`. Flow
-        merges a tuple's elements, so the loop would seem fed data; this reads the item's positions. Returns the
-        dataset, the random or constant origins of what reaches the model, and the data origins of the rest."""
+        """A project dataset whose items give the model only random or constant values while the labels the loss
+        compares its output with come from data: `return torch.randn(3, 224, 224), self.labels[i]` in
+        `__getitem__`. Flow merges a tuple's elements, so the loop would seem fed data; this reads the item's
+        positions, as the loop unpacks each batch. Only a classification loss's target counts as the labels: a
+        generator's latents beside the data it is fitted to (a distribution loss) are not labelled noise.
+        Returns the dataset, the random or constant origins of what reaches the model, and the labels' data."""
         flow, index = self.flow, self.index
-        origins = {o for _, p in self.feeds(loop) for o in p if o.kind in (Kind.RANDOM, Kind.CONST)}
+        legit = self.latents | self.domain_points
+        origins = {o for _, p in self.feeds(loop) for o in p if o.kind in (Kind.RANDOM, Kind.CONST) and o not in legit}
         classes = {id(c): c for o in origins if (c := index.class_at(o.path, o.line)) is not None}
         if not classes:  # nothing random or constant reached the model from a project class
             return None
-        used = self._positions_used(loop)
+        step: TrainLoop | None = loop
         if loop.kind == "fit":  # the batches go to the training step of the module fitted
             env = flow.env(loop.file, loop.scope)
             args: list[ast.expr] = loop.node.args  # type: ignore[attr-defined]
@@ -490,35 +574,49 @@ class TrainingPath:
                       if o.kind is Kind.INSTANCE}
             step = next((lp for lp in self.loops if lp.kind == "step-method" and lp.scope is not None
                          and lp.scope.cls is not None and lp.scope.cls.qualname in fitted), None)
-            used = self._positions_used(step) if step is not None else set()
-        if not used:
+        positions = _unpacked_batch(step) if step is not None else {}
+        if not positions or step is None:
+            return None
+        args = [a for call, _ in self.feeds(step) for a in (*call.args, *(k.value for k in call.keywords))]
+        used = {positions[n] for n in _names_reaching(step, args) if n in positions}
+        targets = [t for call, _, _ in self.class_targets(step) if (t := arg_for(call, "target", 1)) is not None]
+        labels = {positions[n] for n in _names_reaching(step, targets) if n in positions} - used
+        if not used or not labels:
             return None
         for cls in classes.values():
             m = index.method(cls, "__getitem__")
             if m is None or not index.is_dataset(cls) or flow.is_declared_data(cls.name):
                 continue
             items = [s.value for s in scope_statements(m.node.body) if isinstance(s, ast.Return)]
-            if not items or not all(isinstance(v, (ast.Tuple, ast.List)) and len(v.elts) == len(items[0].elts)
-                                    and len(v.elts) > max(used) for v in items):  # type: ignore[union-attr]
+            width = max(used | labels) + 1
+            if not items or not all(isinstance(v, (ast.Tuple, ast.List)) and len(v.elts) >= width
+                                    for v in items):  # type: ignore[union-attr]
                 continue
-            env = flow.env(cls.file, m)
-            elements = [[flow.concrete(flow.eval(v.elts[i], cls.file, m, env)) for v in items]  # type: ignore[union-attr]
-                        for i in range(len(items[0].elts))]  # type: ignore[union-attr]
-            made = [o for i in sorted(used) for p in elements[i] for o in p]
-            rest = [o for i, ps in enumerate(elements) if i not in used for p in ps for o in p if o.kind is Kind.DATA]
-            latent = any(isinstance(v.elts[i], ast.Name) and _LATENT.fullmatch(v.elts[i].id)  # type: ignore
-                         for v in items for i in used)
-            if made and rest and not latent and all(o.kind in (Kind.RANDOM, Kind.CONST) for o in made):
-                return cls, sorted(set(made), key=origin_order), sorted(set(rest), key=origin_order)
+            got = self._item_origins(cls, m, items, used, labels)
+            if got is not None:
+                return cls, sorted(got[0], key=origin_order), sorted(got[1], key=origin_order)
         return None
 
-    def _positions_used(self, loop: TrainLoop) -> set[int]:
-        """The positions of each batch (see _unpacked_batch) whose values reach the model in a loop."""
-        positions = _unpacked_batch(loop)
-        if not positions:
-            return set()
-        args = [a for call, _ in self.feeds(loop) for a in (*call.args, *(k.value for k in call.keywords))]
-        return {positions[n] for n in _names_reaching(loop, args) if n in positions}
+    def _item_origins(self, cls: ClassInfo, m: FunctionInfo, items: list[ast.expr], used: set[int],
+                      labels: set[int]) -> tuple[set[Origin], set[Origin]] | None:
+        """Over every item `__getitem__` returns: the random or constant origins of the positions the model is fed,
+        and the data origins of the labels; None as soon as the model is fed anything else."""
+        flow, legit = self.flow, self.latents | self.domain_points
+        env = flow.env(cls.file, m)
+        made: set[Origin] = set()
+        real: set[Origin] = set()
+        for v in items:
+            elts: list[ast.expr] = v.elts  # type: ignore[attr-defined]
+            for i in used:
+                got = flow.concrete(flow.eval(elts[i], cls.file, m, env))
+                if not got or any(o.kind not in (Kind.RANDOM, Kind.CONST) or o in legit for o in got):
+                    return None  # the model sees data, or what the loss judges by its role (latents, domain points)
+                if any(o.kind is Kind.CONST for o in got) and not _constant_as_made(m.node, elts[i]):
+                    return None  # a buffer filled in place (`np.copyto(buf, row)`, `self.buf.copy_(x)`)
+                made |= got
+            real |= {o for i in labels for o in flow.concrete(flow.eval(elts[i], cls.file, m, env))
+                     if o.kind is Kind.DATA}
+        return (made, real) if made and real else None
 
     def _drawn(self, sf: SourceFile, fn: FunctionInfo | None, expr: ast.expr, line: int) -> ast.Call | None:
         """The random-generator call an expression is, directly or as the last value bound to its name before

@@ -200,10 +200,12 @@ def _synthetic_data(ctx):
             reported.add((first.path, first.line))
             makers = " and ".join(dict.fromkeys(o.what for o in made))
             sources = " and ".join(dict.fromkeys(o.what for o in real))
+            kinds = {o.kind for o in made}
+            what = "noise" if kinds == {Kind.RANDOM} else "constants" if kinds == {Kind.CONST} else "made-up values"
             yield SYNTHETIC_DATA.finding(
                 f"the inputs reaching the model in the training loop at {loop.file.path}:{loop.line} are made by "
-                f"{makers} in {cls.name}.__getitem__, while only the rest of each item (the labels) comes from "
-                f"{sources}: the model is trained on noise against real labels", first.path, first.line,
+                f"{makers} in {cls.name}.__getitem__, while the labels its loss compares them with come from "
+                f"{sources}: the model is trained on {what} against real labels", first.path, first.line,
                 evidence={"loop": f"{loop.file.path}:{loop.line}", "dataset": cls.qualname,
                           "random_sources": [f"{o.what} at {o.path}:{o.line}" for o in made],
                           "data_sources": [f"{o.what} at {o.path}:{o.line}" for o in real]},
