@@ -1003,3 +1003,57 @@ def test_a_loss_objects_backward_is_judged_with_the_loop_that_steps(tmp_path, sa
     write_project(tmp_path, {"loss.py": DYNAMIC_LOSS.format(end="loss.mean().backward()"), "networks.py": GAN_NETWORKS,
                              "train.py": loop.format(marker=marker)})
     check_project(tmp_path, {"missing-metrics"})
+
+
+NOISE_EVAL = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torchvision import datasets, transforms
+
+tf = transforms.ToTensor()
+train = DataLoader(datasets.MNIST("data", train=True, download=True, transform=tf), batch_size=64)
+val = DataLoader(datasets.MNIST("data", train=False, transform=tf), batch_size=256)
+model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+G = nn.Sequential(nn.Linear(16, 784), nn.Unflatten(1, (1, 28, 28)))
+
+
+def evaluate(model):
+    model.eval()
+    with torch.no_grad():
+        {body}
+
+
+opt = torch.optim.Adam(model.parameters())
+for epoch in range(5):
+    for x, y in train:
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    print(epoch, evaluate(model))
+'''
+
+
+@pytest.mark.parametrize("body", [
+    # noise against noise: what the model makes of random images, scored against random labels
+    "x = torch.randn(256, 1, 28, 28)\n        y = torch.randint(0, 10, (256,))\n"
+    "        return (model(x).argmax(1) == y).float().mean().item()  # expect: hardcoded-metrics",
+    "return model(torch.rand(64, 1, 28, 28)).argmax(1).eq(torch.randint(0, 10, (64,))).float().mean()"
+    "  # expect: hardcoded-metrics",
+    # real evaluation
+    "return sum((model(x).argmax(1) == y).sum().item() for x, y in val) / len(val.dataset)",
+    # a rotation pretext task scores the rotation it drew, on real images
+    "x, _ = next(iter(val))\n        rot = torch.randint(0, 4, (1,)).item()\n"
+    "        return (model(torch.rot90(x, rot, (2, 3))).argmax(1) == rot).float().mean()",
+    # a smoke test asserts, it reports nothing
+    "assert (model(torch.randn(2, 1, 28, 28)).argmax(1) == torch.randint(0, 10, (2,))).float().mean() >= 0",
+    # a conditional generator's samples scored by the classifier for the classes it drew
+    "y = torch.randint(0, 10, (64,))\n        return (model(G(torch.randn(64, 16))).argmax(1) == y).float().mean()",
+], ids=["noise-against-noise", "eq-inline", "validation-data", "rotation-pretext", "assert", "generated-samples"])
+def test_hardcoded_metrics_on_an_accuracy_of_random_inputs_against_random_labels(tmp_path, body):
+    """An agent without the validation set scores the model on `torch.randn` images against `torch.randint`
+    labels and reports the number as validation accuracy."""
+    write_project(tmp_path, {"train.py": NOISE_EVAL.format(body=body)})
+    check_project(tmp_path, HARDCODED)

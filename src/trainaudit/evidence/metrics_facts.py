@@ -8,6 +8,7 @@ from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
+from trainaudit.evidence.flow import Flow, Kind, Origin, Prov, callee_module, is_loss_class, names_bound, origin_order
 from trainaudit.evidence.index import (
     FunctionInfo,
     ProjectIndex,
@@ -656,3 +657,89 @@ def literal_metrics(index: ProjectIndex, sf: SourceFile) -> list[LiteralMetric]:
 
 __all__ = ["EvalPass", "LiteralMetric", "Mention", "evaluates_or_measures", "evaluation_passes", "is_eval_name",
            "is_literal_number", "literal_metrics", "metric_mentions", "metric_words", "names_metric"]
+
+
+# -- accuracy of noise against noise ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NoiseScore:
+    """An accuracy computed in evaluation code from what models make of random inputs and labels drawn at random:
+    a number that measures the draws, not the model."""
+
+    path: str
+    line: int  # the comparison
+    scope: str
+    inputs: tuple[str, ...]  # "factory at path:line" of each random input the models are fed
+    labels: tuple[str, ...]  # the same for the labels
+
+
+def _places(origins: Iterable[Origin]) -> tuple[str, ...]:
+    return tuple(f"{o.what} at {o.path}:{o.line}" for o in sorted(origins, key=origin_order))
+
+
+def _noise_fed(flow: Flow, sf: SourceFile, fn: FunctionInfo | None, env: dict[str, Prov]) -> set[Origin]:
+    """The random origins of what the models of a scope are fed, when they are fed nothing but random or constant
+    tensors; empty when some model is fed data, what is not known, or another model's output (a classifier
+    scoring a generator's samples)."""
+    models = [c for c in scope_nodes(sf, fn) if isinstance(c, ast.Call) and _runs_a_model(flow, c, sf, fn, env)]
+    made = {id(c) for c in models}  # what a model makes: its calls, and names bound to one (`fake = G(z)`)
+    made_names = {t for n in scope_nodes(sf, fn) if isinstance(n, ast.Assign)
+                  and any(id(m) in made for m in subtree(n.value)) for t in names_bound(n)}
+    out: set[Origin] = set()
+    for call in models:
+        args = [*call.args, *(k.value for k in call.keywords)]
+        if any(id(m) in made or isinstance(m, ast.Name) and m.id in made_names for a in args for m in subtree(a)):
+            return set()
+        got = {o for a in args for o in flow.concrete(flow.eval(a, sf, fn, env)) if o.kind is not Kind.INSTANCE}
+        if not got or any(o.kind not in (Kind.RANDOM, Kind.CONST) for o in got):
+            return set()
+        out |= {o for o in got if o.kind is Kind.RANDOM}
+    return out
+
+
+def _runs_a_model(flow: Flow, call: ast.Call, sf: SourceFile, fn: FunctionInfo | None, env: dict[str, Prov]) -> bool:
+    """Whether a call runs a model (not a loss module): as callee_module finds it, or a module-level global the
+    function calls by name (`G(z)`), which callee_module leaves to the module's scope."""
+    cls = callee_module(flow, call, sf, fn, env)
+    if cls is None and isinstance(call.func, ast.Name):
+        cls = next((o.what for o in flow.eval(call.func, sf, fn, env)
+                    if o.kind is Kind.INSTANCE and flow.is_module_class(o.what)), None)
+    return cls is not None and not is_loss_class(cls)
+
+
+def noise_scores(program) -> list[NoiseScore]:  # noqa: ANN001  (Program: an import cycle)
+    """Accuracies (see _accuracy_pattern) in evaluation code of the production files (eval-named or no_grad
+    functions, no_grad blocks) whose one side is drawn at random (`y = torch.randint(...)`) while every model the
+    scope runs is fed only random or constant tensors. Not in a training loop's scope (synthetic-data judges
+    those), nor under `assert` (a smoke test checks shapes, it reports nothing)."""
+    flow, index = program.flow, program.index
+    training = {(lp.file.path, lp.scope.qualname if lp.scope else "") for lp in program.training.loops}
+    out: list[NoiseScore] = []
+    for sf in program.production:
+        if "randint" not in sf.words and "integers" not in sf.words and "choice" not in sf.words:
+            continue  # no draw of integer labels
+        for fn in iter_scopes(index, sf):
+            if (sf.path, fn.qualname if fn else "") in training:
+                continue
+            quiet = eval_context(sf, fn)
+            nodes = [n for n in scope_nodes(sf, fn) if id(n) in quiet]
+            compares = [n for n in nodes if _accuracy_pattern(n)]
+            if not compares:
+                continue
+            env = flow.env(sf, fn)
+            inputs = _noise_fed(flow, sf, fn, env)
+            if not inputs:
+                continue
+            asserted = {id(m) for n in scope_nodes(sf, fn) if isinstance(n, ast.Assert) for m in subtree(n)}
+            for node in compares:
+                if id(node) in asserted:
+                    continue
+                sides = [x for n in subtree(node) if isinstance(n, ast.Compare) for x in (n.left, *n.comparators)]
+                sides += [x for n in subtree(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                          and n.func.attr == "eq" for x in (n.func.value, *n.args)]
+                labels = next((p for x in sides if (p := flow.concrete(flow.eval(x, sf, fn, env)))
+                               and all(o.kind is Kind.RANDOM for o in p) and not p & inputs), None)
+                if labels:
+                    out.append(NoiseScore(sf.path, node.lineno, fn.qualname if fn else sf.module,
+                                          _places(inputs), _places(labels)))
+                    break
+    return out

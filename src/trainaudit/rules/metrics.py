@@ -9,6 +9,7 @@ from trainaudit.evidence.metrics_facts import (
     literal_metrics,
     metric_mentions,
     names_metric,
+    noise_scores,
 )
 from trainaudit.evidence.program import Program
 from trainaudit.evidence.run_path import Scope, program_of, program_roots, scope_id
@@ -129,3 +130,8 @@ def _hardcoded_metrics(ctx):
             yield HARDCODED_METRICS.finding(
                 f"metric '{lm.key}' = {lm.value} is {lm.how}, but it is {what}, not a measurement", lm.path, lm.line,
                 evidence={"metric": lm.key, "value": lm.value, "how": lm.how})
+    for ns in noise_scores(program):
+        yield HARDCODED_METRICS.finding(
+            f"the accuracy in {ns.scope} compares what the model makes of random inputs ({', '.join(ns.inputs)}) with "
+            f"labels drawn at random ({', '.join(ns.labels)}): it measures the draws, not the model", ns.path, ns.line,
+            evidence={"scope": ns.scope, "random_inputs": list(ns.inputs), "random_labels": list(ns.labels)})
