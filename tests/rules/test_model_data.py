@@ -1444,16 +1444,16 @@ REPORTS_SPEED = 'print("steps/s", steps / (time.perf_counter() - start))'
 @pytest.mark.parametrize(("name", "after", "beside", "times"), [
     ("benchmark_speed.py", REPORTS_SPEED, True, True),
     ("tools/profile_step.py", REPORTS_SPEED, True, True),
-    ("train_speed.py", REPORTS_SPEED, True, False),  # a training script that prints its time is still one
+    ("train_speed.py", REPORTS_SPEED, True, True),  # the same benchmark, whatever the file's name
     ("superfast_perfect.py", REPORTS_SPEED, True, False),  # "perf" and "speed" only inside words
     ("benchmark_speed.py", 'torch.save(model.state_dict(), f"foo{time.time()}.pt")', True, False),  # keeps it
     ("benchmark_speed.py", 'print("done")', True, False),  # no clock: nothing is timed
-    ("benchmark_speed.py", REPORTS_SPEED, False, False),  # the only training the project has
-], ids=["benchmark", "profile-script", "train-script", "words-inside-words", "saves", "no-clock", "alone"])
+    ("benchmark_speed.py", REPORTS_SPEED, False, False),  # FooNet is trained nowhere else
+], ids=["benchmark", "profile-script", "named-train", "words-inside-words", "saves", "no-clock", "alone"])
 def test_a_throughput_benchmark_on_random_input_is_not_training(tmp_path, name, after, beside, times):
     """Repositories time their training step on random tensors (`benchmark.py`, `speed_test.py`) beside the
-    script that trains on data: named for measuring speed, reading a clock and saving nothing, such a loop
-    trains nothing and claims nothing."""
+    script that trains the same model on data: named for measuring speed, reading a clock and saving nothing,
+    such a loop trains nothing and claims nothing. A benchmark of a model nothing else trains is its training."""
     clock = "start = time.perf_counter()" if "time." in after else "start = 0"
     code = THROUGHPUT.format(mark="" if times else "  # expect: synthetic-data", after=after, clock=clock,
                              loop_mark="" if times else "  # expect: missing-metrics")
@@ -1466,6 +1466,8 @@ def test_a_throughput_benchmark_on_random_input_is_not_training(tmp_path, name, 
 
 
 ITEM_LOOP = """
+    import itertools
+
     import numpy as np
     import pandas as pd
     import torch
@@ -1509,6 +1511,11 @@ FOR_BATCH = """for batch in loader:
                 opt.zero_grad()
                 loss.backward()
                 opt.step()"""
+FOR_REGRESSION = """for x, y in loader:
+                loss = F.mse_loss(model(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()"""
 FOR_ENUMERATE = """for i, (x, y) in enumerate(loader):
                 loss = F.cross_entropy(model(x), y)
                 opt.zero_grad()
@@ -1541,8 +1548,11 @@ DIFFUSION_LOOP = """for t, x0 in loader:
      FOR_TUPLE),
     ("", "return torch.randn(8), int(self.labels[i])  # expect: synthetic-data", FOR_ENUMERATE),
     ("", "z = torch.randn(8)  # expect: synthetic-data\n            return z, int(self.labels[i])", FOR_TUPLE),
+    ("", "return torch.randn(8), torch.tensor(self.labels[i]).float()  # expect: synthetic-data", FOR_REGRESSION),
+    ("", "return torch.randn(8), int(self.labels[i])  # expect: synthetic-data",
+     FOR_TUPLE.replace("in loader", "in itertools.islice(loader, 100)")),
 ], ids=["random-input", "zeros-input-unpacked-in-the-loop", "random-rows-made-once", "enumerated",
-        "named-like-a-latent"])
+        "named-like-a-latent", "regression-target", "islice"])
 def test_synthetic_data_fires_on_a_dataset_of_made_up_inputs_with_real_labels(tmp_path, init, item, loop):
     """An agent that cannot read the images returns `torch.randn` from `__getitem__` beside the real labels: Flow
     merges a tuple's elements, so the batch seemed to carry data. The item's positions are read instead."""
@@ -1551,7 +1561,7 @@ def test_synthetic_data_fires_on_a_dataset_of_made_up_inputs_with_real_labels(tm
     report = check_project(tmp_path, {"synthetic-data"})
     finding = next(f for f in report.findings if f.rule == "synthetic-data")
     assert finding.evidence["dataset"] == "train.RowsDataset"
-    assert finding.evidence["data_sources"][0].startswith("pandas.read_csv at train.py:11")
+    assert finding.evidence["data_sources"][0].startswith("pandas.read_csv at train.py:13")
 
 
 @pytest.mark.parametrize(("init", "item", "loop"), [
@@ -1568,8 +1578,11 @@ def test_synthetic_data_fires_on_a_dataset_of_made_up_inputs_with_real_labels(tm
     ("self.rows = pd.read_csv(csv)[['a', 'b']].values.astype(np.float32)",
      "buf = np.zeros(2, dtype=np.float32)\n            np.copyto(buf, self.rows[i])\n"
      "            return buf, int(self.labels[i])", FOR_TUPLE),
+    ("self.z = torch.rand(len(self.labels), 8) * 0.1", "return self.z[i], torch.tensor(self.labels[i]).float()",
+     FOR_REGRESSION),
 ], ids=["noise-added-to-real-rows", "random-timestep-beside-the-data", "latents-fitted-to-the-data",
-        "random-mask-beside-data", "enumerated-noise-beside-the-clean-input", "buffer-filled-in-place"])
+        "random-mask-beside-data", "enumerated-noise-beside-the-clean-input", "buffer-filled-in-place",
+        "per-item-latent-codes"])
 def test_synthetic_data_silent_on_datasets_whose_random_parts_sit_beside_real_inputs(tmp_path, init, item, loop):
     write_project(tmp_path, {"models.py": MODELS,
                              "train.py": ITEM_LOOP.format(init=init, item=item, loop=loop)})
@@ -1710,6 +1723,37 @@ TRAINS_A_PROBE = """
             opt.step()
         print(epoch, (probe(net(data["x_val"])).argmax(1) == data["y_val"]).float().mean().item())
 """
+LIGHTNING_WRAPPER = """
+    import lightning as L
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader, TensorDataset
+    from models import FooNet
+
+
+    class Lit(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = FooNet()
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            loss = F.cross_entropy(self.net(x), y)
+            self.log("train_loss", loss)
+            return loss
+
+        def validation_step(self, batch, batch_idx):
+            x, y = batch
+            self.log("val_acc", (self.net(x).argmax(1) == y).float().mean())
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters())
+
+
+    data = torch.load("data/train.pt")
+    loader = DataLoader(TensorDataset(data["x"], data["y"]), batch_size=32)
+    L.Trainer(max_epochs=5).fit(Lit(), loader, loader)
+"""
 EVALUATES_ONLY = """
     import torch
     from models import FooNet
@@ -1725,9 +1769,11 @@ EVALUATES_ONLY = """
     (TRAINS_ON_DATA, SMOKE_FUNCTION, "print(overfit_one_batch())", True),
     (EVALUATES_ONLY, "", SMOKE, False),  # the importer trains nothing: the model file's block is the training
     (TRAINS_A_PROBE, "", SMOKE, False),  # the importer trains a probe: FooNet is trained only on noise
+    (LIGHTNING_WRAPPER, "", SMOKE, True),  # the importer fits a LightningModule holding FooNet
+    (TRAINS_ON_DATA, "", SMOKE + '\n        torch.save(net.state_dict(), "foo.pt")', False),  # pretraining
     (None, "", SMOKE, False),  # nothing imports the model file: it is the script that trains
 ], ids=["main-block", "function-called-from-main-block", "importer-trains-nothing", "importer-trains-a-probe",
-        "not-imported"])
+        "importer-fits-a-wrapper", "saves-what-it-trained", "not-imported"])
 def test_a_model_files_self_test_on_random_batches_is_not_the_projects_training(tmp_path, train, smoke_def, smoke,
                                                                                 self_test):
     """Research code often ends a model file with a smoke test that overfits one random batch under its

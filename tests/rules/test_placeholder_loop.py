@@ -1557,16 +1557,35 @@ def test_placeholder_loop_on_optimizers_that_move_nothing_the_loss_reads(tmp_pat
     check_project(tmp_path, SLUG)
 
 
-@pytest.mark.parametrize("sets_lr", [
-    "sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, step / 1000) * 3e-4)",
-    "for group in opt.param_groups:\n    group['lr'] = 1e-3",
-    "adjust_learning_rate(opt, 0)",
-], ids=["scheduler", "param-groups", "helper"])
-def test_placeholder_loop_silent_on_a_zero_learning_rate_that_something_raises(tmp_path, sets_lr):
-    code = TENSOR_WEIGHTS.format(params="model.parameters()", lr="0.0", logits="model(x)", marker="")
+@pytest.mark.parametrize(("sets_lr", "trains"), [
+    ("sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=1000)", True),
+    ("sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 10, eta_min=1e-4)", True),
+    ("for group in opt.param_groups:\n    group['lr'] = 1e-3", True),
+    ("adjust_learning_rate(opt, 0)", True),
+    ("opt.load_state_dict(torch.load('last.pt')['optimizer'])", True),
+    # schedulers that scale the base rate keep zero at zero
+    ("sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, step / 1000) * 3e-4)", False),
+    ("sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 10)", False),
+], ids=["one-cycle", "cosine-floor", "param-groups", "helper", "resumed", "lambda-warmup", "cosine-to-zero"])
+def test_placeholder_loop_on_a_zero_learning_rate_and_what_raises_it(tmp_path, sets_lr, trains):
+    marker = "" if trains else "  # expect: placeholder-loop"
+    code = TENSOR_WEIGHTS.format(params="model.parameters()", lr="0.0", logits="model(x)", marker=marker)
     code = code.replace("for epoch in range(10):", f"{sets_lr}\nfor epoch in range(10):")
     files = {"train.py": ("from helpers import adjust_learning_rate\n" if "adjust" in sets_lr else "") + code}
     if "adjust" in sets_lr:
-        files["helpers.py"] = "def adjust_learning_rate(opt, epoch):\n    for g in opt.param_groups:\n        g['lr'] = 0.1\n"
+        files["helpers.py"] = "def adjust_learning_rate(opt, epoch):\n    return epoch\n"
     write_project(tmp_path, files)
+    check_project(tmp_path, SLUG)
+
+
+def test_placeholder_loop_silent_on_a_zero_default_rate_under_groups_of_their_own(tmp_path):
+    params = "[{'params': model[1].weight, 'lr': 1e-2}, {'params': model[1].bias, 'lr': 1e-1}]"
+    write_project(tmp_path, {"train.py": TENSOR_WEIGHTS.format(params=params, lr="0.0", logits="model(x)", marker="")})
+    check_project(tmp_path, SLUG)
+
+
+def test_placeholder_loop_silent_on_weight_tensors_handed_over_in_a_list(tmp_path):
+    """`params = [w]; SGD(params)` while the loss reads `w`: the list hands the tensor on, the loop uses it."""
+    code = TENSOR_WEIGHTS.format(params="params", lr="0.1", logits="x.flatten(1) @ w", marker="")
+    write_project(tmp_path, {"train.py": code.replace("opt = torch.optim", "params = [w]\nopt = torch.optim")})
     check_project(tmp_path, SLUG)

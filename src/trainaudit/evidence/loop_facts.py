@@ -18,6 +18,7 @@ from trainaudit.evidence.flow import (
     arg_for,
     is_literal,
     is_loss_class,
+    names_bound,
     origin_order,
     root_name,
 )
@@ -1274,11 +1275,19 @@ def _held_tensors(program: Program, opt: TrainingOptimizer) -> frozenset[Origin]
     prov = flow.concrete(flow.eval(params, sf, opt.scope, flow.env(sf, opt.scope)))
     if not prov or any(o.kind not in (Kind.CONST, Kind.RANDOM) for o in prov):
         return None
+    # The names that hold them: those written in the call, and those bound where a tensor is made (`W, b =
+    # torch.zeros(...), torch.zeros(...)`), however the call reaches them (`params = [W, b]`).
+    lines = {o.line for o in prov}
     names = {n.id for n in subtree(params) if isinstance(n, ast.Name) and n.id not in sf.aliases}  # not `torch`
-    if names:
-        handed = {id(n) for o in program.training.optimizers if o.file is sf for n in subtree(o.node)}
-        if any(n.id in names and isinstance(n.ctx, ast.Load) and id(n) not in handed for n in sf.nodes_of(ast.Name)):
-            return None
+    optimizers = {id(o.node) for o in program.training.optimizers if o.file is sf}
+    names |= {t for a in sf.nodes_of(ast.Assign, ast.AnnAssign) if a.lineno in lines and id(a.value) not in optimizers
+              for t in names_bound(a)}
+    # Reads that hand them on without using them: the optimizers' own arguments, and lists of names (`[W, b]`).
+    handed = {id(n) for o in program.training.optimizers if o.file is sf for n in subtree(o.node)}
+    handed |= {id(e) for a in sf.nodes_of(ast.Assign) if isinstance(a.value, (ast.List, ast.Tuple))
+               for e in a.value.elts if isinstance(e, ast.Name)}  # type: ignore[attr-defined]
+    if any(n.id in names and isinstance(n.ctx, ast.Load) and id(n) not in handed for n in sf.nodes_of(ast.Name)):
+        return None
     return prov
 
 
@@ -1326,29 +1335,55 @@ def _modules_used(program: Program, loop: TrainLoop) -> frozenset[Origin]:
 
 
 # -- a learning rate of zero --------------------------------------------------------------------------------
-# Words of code that sets a learning rate after the optimizer is built (schedulers, warmup, `param_groups` writes).
-_SETS_LR = re.compile(r"param_groups|sched|warmup|set_lr", re.I)
+# Schedulers that set a learning rate of their own; the others (LambdaLR, StepLR, CosineAnnealingLR with its
+# default eta_min of 0, LinearLR, warmup wrappers) scale the base rate, and zero times anything is zero.
+_ABSOLUTE_SCHEDULERS = frozenset({"OneCycleLR", "CyclicLR"})
+_FLOOR_SCHEDULERS = frozenset({"CosineAnnealingLR", "CosineAnnealingWarmRestarts"})  # lr >= eta_min
 
 
 def zero_lr_optimizers(program: Program) -> list[tuple[TrainingOptimizer, float]]:
-    """Stepped optimizers built with a literal learning rate of zero (`SGD(params, lr=0.0)`) in a file that never
-    sets a learning rate afterwards and hands the optimizer to no function: each step moves no weight. Every
-    `torch.optim` optimizer takes the learning rate as its second argument or as `lr`."""
+    """Stepped optimizers built with a literal learning rate of zero (`SGD(params, lr=0.0)`) that nothing gives
+    another: each step moves no weight, and a scheduler that scales the base rate (warmup, cosine, step decay)
+    keeps it at zero. Silent when a parameter group has its own `lr`, when the project writes `param_groups` (a
+    warmup hook), when the optimizer's state is loaded (a resumed run), when a scheduler sets an absolute rate
+    (`OneCycleLR`, `CyclicLR`, a cosine schedule with a non-zero `eta_min`), and when the optimizer is handed to
+    a project function (`adjust_learning_rate(optimizer, epoch)`). Every `torch.optim` optimizer takes the
+    learning rate as its second argument or as `lr`."""
+    if "param_groups" in program.index.all_words:
+        return []
     out: list[tuple[TrainingOptimizer, float]] = []
     for opt in program.training.optimizers:
-        if opt.file.is_test or not opt.steps or not opt.cls.startswith("torch.optim."):
+        if opt.file.is_test or not opt.steps or not opt.cls.startswith("torch.optim.") or opt.var is None:
             continue
         lr = arg_for(opt.node, "lr", 1)
         if not (isinstance(lr, ast.Constant) and type(lr.value) in (int, float) and lr.value == 0):
             continue
-        sf = opt.file
-        if any(_SETS_LR.search(w) for w in sf.words):
-            continue
-        if opt.var is None or any(_names_var(a, opt.var) for c in sf.nodes_of(ast.Call)
-                                  for a in [*c.args, *(k.value for k in c.keywords)]):  # type: ignore[attr-defined]
-            continue  # `adjust_learning_rate(optimizer, epoch)` may set it
-        out.append((opt, lr.value))
+        params = arg_for(opt.node, "params", 0)
+        if isinstance(params, (ast.List, ast.Tuple)) and any(
+                isinstance(g, ast.Dict) and any(isinstance(k, ast.Constant) and k.value == "lr" for k in g.keys)
+                for g in params.elts):
+            continue  # each group's own rate
+        if not any(_sets_a_rate(program, opt, c) for c in opt.file.nodes_of(ast.Call)):
+            out.append((opt, lr.value))
     return out
+
+
+def _sets_a_rate(program: Program, opt: TrainingOptimizer, call: ast.Call) -> bool:
+    """Whether a call may give the optimizer another learning rate: loading its state, an absolute scheduler, or
+    a project function it is handed to."""
+    func, var, sf = call.func, opt.var, opt.file
+    if isinstance(func, ast.Attribute) and func.attr == "load_state_dict" and _names_var(func.value, var):
+        return True
+    if not any(_names_var(a, var) for a in [*call.args, *(k.value for k in call.keywords)]):  # type: ignore
+        return False
+    last = (sf.resolve(func) or "").rpartition(".")[2] if isinstance(func, (ast.Name, ast.Attribute)) else ""
+    if last in _ABSOLUTE_SCHEDULERS:
+        return True
+    if last in _FLOOR_SCHEDULERS:
+        floor = arg_for(call, "eta_min", 2)
+        return floor is not None and not (isinstance(floor, ast.Constant) and floor.value == 0)
+    target = program.index.resolve(sf, func) if isinstance(func, (ast.Name, ast.Attribute)) else None
+    return target is not None and not isinstance(target, str)  # a project function or class
 
 
 def _names_var(node: ast.AST, var: str) -> bool:

@@ -179,6 +179,17 @@ def _constant_as_made(fn: ast.FunctionDef | ast.AsyncFunctionDef, elt: ast.expr)
     return True
 
 
+# A latent code by its name (`z`, `self.z[i]`, `noise`, `latent_code`).
+_LATENT = re.compile(r"z|z_\w*|\w*(noise|latent)\w*", re.I)
+
+
+def _last_name(expr: ast.expr) -> str:
+    """The name an element is read from: `z`, `self.z[i]` -> `z`, `torch.randn(8)` -> ``."""
+    while isinstance(expr, ast.Subscript):
+        expr = expr.value
+    return expr.id if isinstance(expr, ast.Name) else expr.attr if isinstance(expr, ast.Attribute) else ""
+
+
 def _unpacked_batch(loop: TrainLoop) -> dict[str, int]:
     """The names a loop unpacks each batch into, by position: `for x, y in loader`, `for i, (x, y) in
     enumerate(loader)`, or `x, y = batch` on the loop's variable or on a training step's batch parameter. Empty
@@ -187,7 +198,7 @@ def _unpacked_batch(loop: TrainLoop) -> dict[str, int]:
     batch: str | None = None
     if isinstance(node, (ast.For, ast.AsyncFor)):
         target, it = node.target, node.iter
-        while isinstance(it, ast.Call) and _called_name(it) in ("enumerate", "tqdm") and it.args:
+        while isinstance(it, ast.Call) and _called_name(it) in _BATCH_WRAPPERS and it.args:
             if _called_name(it) == "enumerate":
                 if not (isinstance(target, (ast.Tuple, ast.List)) and len(target.elts) == 2):
                     return {}
@@ -209,9 +220,17 @@ def _unpacked_batch(loop: TrainLoop) -> dict[str, int]:
     return {}
 
 
+# Losses that compare each output with its own target, and the casts a target may take on the way.
+_POINTWISE_LOSSES = frozenset({"mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+                               "binary_cross_entropy_with_logits"})
+_POINTWISE_LOSS_MODULES = frozenset({"MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss"})
+_CASTS = frozenset({"float", "long", "double", "half", "to", "cuda", "view", "reshape", "squeeze", "unsqueeze",
+                    "type"})
 # Iterables whose items are not one loader's batches.
-_NOT_BATCHES = frozenset({"zip", "range", "map", "filter", "reversed", "sorted", "product", "chain", "islice",
-                          "cycle", "repeat", "zip_longest", "items", "values", "keys"})
+_NOT_BATCHES = frozenset({"zip", "range", "map", "filter", "reversed", "sorted", "product", "repeat", "zip_longest",
+                          "items", "values", "keys"})
+# Wrappers whose items are their first argument's batches (`enumerate` pairs each with its index).
+_BATCH_WRAPPERS = frozenset({"enumerate", "tqdm", "islice", "cycle", "chain"})
 
 
 def _called_name(call: ast.Call) -> str:
@@ -241,9 +260,14 @@ def _names_reaching(loop: TrainLoop, exprs: list[ast.expr]) -> set[str]:
     return seen
 
 
-def _names_training(sf: SourceFile) -> bool:
-    """Whether a file is named as a training script (`train.py`, `train_gan.py`, `pretrain.py`)."""
-    return "train" in sf.path.rpartition("/")[2].lower()
+def _saves(calls: list[ast.AST]) -> bool:
+    """Whether any of these calls saves or dumps something (`torch.save`, `save_pretrained`, `pickle.dump`)."""
+    for c in calls:
+        func = c.func  # type: ignore[attr-defined]
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if name.startswith(("save", "dump")):
+            return True
+    return False
 
 
 def _imports(importer: SourceFile, sf: SourceFile) -> bool:
@@ -292,34 +316,31 @@ class TrainingPath:
 
     def _drop_benchmarks(self) -> None:
         """Leave out throughput benchmarks: loops fed only random or constant tensors, in a function or file named
-        for measuring speed (not a `train*` file), whose scope reads a clock, in a file that saves nothing (no
-        `save*` call anywhere: a checkpoint would be a trained model). Never all the training a project has: a
-        project that only "benchmarks" is judged as training."""
+        for measuring speed, whose scope reads a clock and saves nothing, when the models they time are trained
+        by a loop of another file that is kept (the project trains them there). A benchmark of models nothing
+        else trains is judged as their training."""
         found = []
         for lp in self.loops:
             sf, fn = lp.file, lp.scope
             named = _name_words(fn.name) if fn is not None else set()
-            if _names_training(sf) or _SPEED_WORDS.isdisjoint(named | _name_words(sf.path.rpartition("/")[2])):
+            if _SPEED_WORDS.isdisjoint(named | _name_words(sf.path.rpartition("/")[2])):
                 continue
             kinds = {o.kind for _, p in self.feeds(lp) for o in p}
             if Kind.DATA in kinds or not kinds & {Kind.RANDOM, Kind.CONST}:
                 continue
             calls = [n for n in walk_scope(scope_body(sf, fn)) if isinstance(n, ast.Call)]
-            if not any(sf.resolve(c.func) in _CLOCKS for c in calls):
-                continue
-            if any(isinstance(f, ast.Attribute) and f.attr.startswith("save") or isinstance(f, ast.Name)
-                   and f.id.startswith("save") for f in (c.func for c in sf.nodes_of(ast.Call))):  # type: ignore
-                continue
-            found.append(lp)
-        if len(found) < len(self.loops):
-            self._drop(found)
+            if any(sf.resolve(c.func) in _CLOCKS for c in calls) and not _saves(calls):
+                found.append(lp)
+        if found:
+            kept = [lp for lp in self.loops if not any(lp is f for f in found)]
+            self._drop([lp for lp in found if self._trained_elsewhere(lp, kept)])
 
     def _drop_self_tests(self) -> None:
         """Leave out a module's self-test: training under the `if __name__ == "__main__":` block of a module (or in
-        a function called only from there) that another file imports, where that file trains the same project
-        models in training that is not itself such a candidate (a model file's smoke test overfitting one random
-        batch while train.py trains the model on data). Running the module as a script is not how the project
-        trains. A `train*` file is never one, nor a block whose models nothing else trains."""
+        a function called only from there) that saves nothing, when a file that imports the module trains the same
+        models in training that is not itself such a block of an imported module (a model file's smoke test
+        overfitting one random batch while train.py trains the model on data). Running the module as a script is
+        not how the project trains."""
         guards: dict[int, list[tuple[int, int]]] = {}
         guarded = []
         for lp in self.loops:
@@ -328,30 +349,55 @@ class TrainingPath:
                 guards[id(sf)] = main_guard_lines(sf) if "__main__" in sf.text else []
             if guards[id(sf)] and self._runs_as_script(lp.scope, lp.line, sf, guards[id(sf)]):
                 guarded.append(lp)
-        files = {lp.file.path: lp.file for lp in self.loops}
-        imported = [lp for lp in guarded if not _names_training(lp.file) and any(
-            _imports(sf, lp.file) for path, sf in files.items() if path != lp.file.path)]
+        imported = [lp for lp in guarded if any(_imports(other.file, lp.file) for other in self.loops
+                                                if other.file is not lp.file)]
         if not imported:
             return
-        # What each kept loop trains: the project models of the optimizers it steps.
-        candidates = {id(lp) for lp in imported}
-        kept_trains: dict[str, set[str]] = {}
-        for lp in self.loops:
-            if id(lp) not in candidates:
-                kept_trains.setdefault(lp.file.path, set()).update(self._models_stepped(lp))
+        kept = [lp for lp in self.loops if not any(lp is c for c in imported)]
         dropped = []
         for lp in imported:
-            models = self._models_stepped(lp)
-            if models and any(_imports(files[path], lp.file) and models <= trained
-                              for path, trained in kept_trains.items() if path != lp.file.path):
+            if _saves([n for n in self._script_nodes(lp, guards[id(lp.file)]) if isinstance(n, ast.Call)]):
+                continue  # a pretraining script whose weights the importer loads
+            importers = [k for k in kept if _imports(k.file, lp.file)]
+            if self._trained_elsewhere(lp, importers):
                 dropped.append(lp)
         self._drop(dropped)
 
-    def _models_stepped(self, loop: TrainLoop) -> set[str]:
-        """The project models whose optimizers a loop steps."""
+    def _script_nodes(self, loop: TrainLoop, guards: list[tuple[int, int]]) -> list[ast.AST]:
+        """The nodes of the code that runs a loop as a script: its function, or the `__main__` blocks."""
+        if loop.scope is not None:
+            return walk_scope(loop.scope.node.body)
+        return [n for s in scope_body(loop.file, None) if any(a <= s.lineno <= b for a, b in guards)
+                for n in walk_scope([s])]
+
+    def _trained_elsewhere(self, loop: TrainLoop, others: list[TrainLoop]) -> bool:
+        """Whether every model a loop trains is trained by one of `others` in another file, itself or as a part
+        of what that one trains (`LitModel` holding `self.net = Net()`)."""
+        models = self._models_trained(loop)
+        if not models:
+            return False
+        elsewhere: set[str] = set()
+        for other in others:
+            if other.file is not loop.file:
+                elsewhere |= self._models_trained(other)
+        for name in list(elsewhere):
+            cls = self.index.classes.get(name)
+            if cls is not None:
+                elsewhere |= {m for mods in self.flow.submodules(cls).values() for m in mods}
+        return models <= elsewhere
+
+    def _models_trained(self, loop: TrainLoop) -> set[str]:
+        """The models a loop trains: those of the optimizers it steps, the module a framework fits, a training
+        step's own module."""
+        if loop.kind == "step-method" and loop.scope is not None and loop.scope.cls is not None:
+            return {loop.scope.cls.qualname}
+        if loop.kind == "fit":
+            env = self.flow.env(loop.file, loop.scope)
+            args: list[ast.expr] = loop.node.args  # type: ignore[attr-defined]
+            return {o.what for a in args for o in self.flow.concrete(self.flow.eval(a, loop.file, loop.scope, env))
+                    if o.kind is Kind.INSTANCE and self.flow.is_module_class(o.what)}
         steps = {id(c) for c in loop.steps}
-        return {m for o in self.optimizers if any(id(c) in steps for c in o.steps)
-                for m in o.modules if m in self.index.classes}
+        return {m for o in self.optimizers if any(id(c) in steps for c in o.steps) for m in o.modules}
 
     def _drop(self, loops: list[TrainLoop]) -> None:
         """Take loops out of the training path, with the optimizers only they step (each would otherwise read as
@@ -579,10 +625,13 @@ class TrainingPath:
             return None
         args = [a for call, _ in self.feeds(step) for a in (*call.args, *(k.value for k in call.keywords))]
         used = {positions[n] for n in _names_reaching(step, args) if n in positions}
-        targets = [t for call, _, _ in self.class_targets(step) if (t := arg_for(call, "target", 1)) is not None]
-        labels = {positions[n] for n in _names_reaching(step, targets) if n in positions} - used
+        classes_of, targets_of = self._label_names(step)
+        labels = {positions[n] for n in classes_of | targets_of if n in positions} - used
         if not used or not labels:
             return None
+        # Regression onto per-item latent codes (`return self.z[i], self.image[i]`: GLO, deep image prior) fits
+        # codes to data; a classifier's input named like a latent is still noise scored against real classes.
+        latents_ok = not {positions[n] for n in classes_of if n in positions} - used
         for cls in classes.values():
             m = index.method(cls, "__getitem__")
             if m is None or not index.is_dataset(cls) or flow.is_declared_data(cls.name):
@@ -592,10 +641,39 @@ class TrainingPath:
             if not items or not all(isinstance(v, (ast.Tuple, ast.List)) and len(v.elts) >= width
                                     for v in items):  # type: ignore[union-attr]
                 continue
+            if latents_ok and any(_LATENT.fullmatch(_last_name(v.elts[i])) for v in items for i in used):  # type: ignore
+                continue
             got = self._item_origins(cls, m, items, used, labels)
             if got is not None:
                 return cls, sorted(got[0], key=origin_order), sorted(got[1], key=origin_order)
         return None
+
+    def _label_names(self, loop: TrainLoop) -> tuple[set[str], set[str]]:
+        """The names a loop's supervised losses take as their targets: a classification loss's target, whatever it
+        is made from; and apart, a pointwise loss's (MSE, L1, Huber, BCE) when it is a name itself, cast at most
+        (`y.float()`). A target reduced over the batch (`x.mean(0)`) is a distribution's, not labels."""
+        flow, sf, fn = self.flow, loop.file, loop.scope
+        classes = _names_reaching(loop, [t for call, _, _ in self.class_targets(loop)
+                                         if (t := arg_for(call, "target", 1)) is not None])
+        names: set[str] = set()
+        env = None
+        for node in loop.body():
+            if not isinstance(node, ast.Call) or not isinstance(node.func, (ast.Name, ast.Attribute)):
+                continue
+            target = arg_for(node, "target", 1)
+            while isinstance(target, ast.Call) and isinstance(target.func, ast.Attribute) and \
+                    target.func.attr in _CASTS:
+                target = target.func.value
+            if not isinstance(target, ast.Name):
+                continue
+            dotted = sf.resolve(node.func) or ""
+            if not (dotted.startswith("torch.nn.functional.") and dotted.rpartition(".")[2] in _POINTWISE_LOSSES):
+                env = env if env is not None else flow.env(sf, fn)
+                cls = callee_module(flow, node, sf, fn, env) or ""
+                if cls.rsplit(".", 1)[-1] not in _POINTWISE_LOSS_MODULES:
+                    continue
+            names.add(target.id)
+        return classes, names
 
     def _item_origins(self, cls: ClassInfo, m: FunctionInfo, items: list[ast.expr], used: set[int],
                       labels: set[int]) -> tuple[set[Origin], set[Origin]] | None:
