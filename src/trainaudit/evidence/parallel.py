@@ -56,8 +56,8 @@ def parse_files(files: list[SourceFile], keep: Callable[[SourceFile], bool], job
         if sf.error is None:
             (kept if keep(sf) else dropped).append(sf)
     # This process also takes some of the others when it keeps fewer than its share, so that every process has
-    # about as many files to parse (the audit goes on only when the last one is done), with fewer workers when
-    # what is left would give one fewer than MIN_FILES_PER_WORKER files.
+    # about as many files to parse (the audit goes on only when the last one is done), and forks fewer workers
+    # when what is left would give each fewer than MIN_FILES_PER_WORKER files.
     workers = worker_count(jobs, len(dropped))
     share = 0
     while workers:

@@ -603,9 +603,9 @@ class TrainingPath:
         """A project dataset whose items give the model only random or constant values while the labels the loss
         compares its output with come from data: `return torch.randn(3, 224, 224), self.labels[i]` in
         `__getitem__`. Flow merges a tuple's elements, so the loop would seem fed data; this reads the item's
-        positions, as the loop unpacks each batch. Only a classification loss's target counts as the labels: a
-        generator's latents beside the data it is fitted to (a distribution loss) are not labelled noise.
-        Returns the dataset, the random or constant origins of what reaches the model, and the labels' data."""
+        positions, as the loop unpacks each batch. The labels are what a supervised loss takes as its target (see
+        _label_names): a generator's latents fitted to a batch statistic are not labelled noise. Returns the
+        dataset, the random or constant origins of what reaches the model, and the labels' data."""
         flow, index = self.flow, self.index
         legit = self.latents | self.domain_points
         origins = {o for _, p in self.feeds(loop) for o in p if o.kind in (Kind.RANDOM, Kind.CONST) and o not in legit}
