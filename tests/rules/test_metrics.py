@@ -1057,3 +1057,57 @@ def test_hardcoded_metrics_on_an_accuracy_of_random_inputs_against_random_labels
     labels and reports the number as validation accuracy."""
     write_project(tmp_path, {"train.py": NOISE_EVAL.format(body=body)})
     check_project(tmp_path, HARDCODED)
+
+
+FLAT_NOISE_EVAL = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torchvision import datasets, transforms
+
+tf = transforms.ToTensor()
+train = DataLoader(datasets.MNIST("data", train=True, download=True, transform=tf), batch_size=64)
+val_set = datasets.MNIST("data", train=False, transform=tf)
+model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+opt = torch.optim.Adam(model.parameters())
+for epoch in range(5):
+    for x, y in train:
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+model.eval()
+with torch.no_grad():
+    {block}
+'''
+
+
+@pytest.mark.parametrize("block", [
+    # the loop's `x, y` rebound to draws after training: Flow merges a scope's bindings, the block reads its own
+    "x = torch.randn(1000, 1, 28, 28)\n    y = torch.randint(0, 10, (1000,))\n"
+    "    val_acc = (model(x).argmax(1) == y).float().mean().item()  # expect: hardcoded-metrics\n"
+    "    print(val_acc)",
+    # a chance baseline compares two things no model made; the model's warm-up call is not scored
+    "model(torch.randn(1, 1, 28, 28))\n"
+    "    chance = (torch.randint(0, 10, (len(val_set),)) == val_set.targets).float().mean()\n    print(chance)",
+], ids=["after-the-training-loop", "chance-baseline"])
+def test_hardcoded_metrics_reads_an_evaluation_block_beside_the_training_loop(tmp_path, block):
+    write_project(tmp_path, {"train.py": FLAT_NOISE_EVAL.format(block=block)})
+    check_project(tmp_path, HARDCODED)
+
+
+@pytest.mark.parametrize("where", ["chance", "main-block"])
+def test_hardcoded_metrics_silent_on_chance_checks_and_a_model_files_smoke_test(tmp_path, where):
+    check = ("def chance_check(model):\n    with torch.no_grad():\n"
+             "        print((model(torch.randn(64, 784)).argmax(1) == torch.randint(0, 10, (64,))).float().mean())\n")
+    smoke = ('if __name__ == "__main__":\n    net = Net()\n    with torch.no_grad():\n'
+             "        print((net(torch.randn(64, 784)).argmax(1) == torch.randint(0, 10, (64,))).float().mean())\n")
+    model = ("import torch\nimport torch.nn as nn\n\n\nclass Net(nn.Module):\n    def __init__(self):\n"
+             "        super().__init__()\n        self.fc = nn.Linear(784, 10)\n\n    def forward(self, x):\n"
+             "        return self.fc(x)\n\n\n" + (check if where == "chance" else smoke))
+    train = FLAT_NOISE_EVAL.format(block="pass").replace("model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))",
+                                                          "from models import Net\nmodel = Net()")
+    write_project(tmp_path, {"models.py": model, "train.py": train})
+    check_project(tmp_path, HARDCODED)

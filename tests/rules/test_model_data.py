@@ -1419,6 +1419,7 @@ def test_synthetic_data_sees_a_hugging_face_model_built_by_from_pretrained(tmp_p
 
 
 THROUGHPUT = """
+    import json
     import time
     import torch
     import torch.nn.functional as F
@@ -1448,8 +1449,10 @@ REPORTS_SPEED = 'print("steps/s", steps / (time.perf_counter() - start))'
     ("superfast_perfect.py", REPORTS_SPEED, True, False),  # "perf" and "speed" only inside words
     ("benchmark_speed.py", 'torch.save(model.state_dict(), f"foo{time.time()}.pt")', True, False),  # keeps it
     ("benchmark_speed.py", 'print("done")', True, False),  # no clock: nothing is timed
+    ("benchmark_speed.py", 'json.dump({"s": time.perf_counter() - start}, open("b.json", "w"))', True, True),
     ("benchmark_speed.py", REPORTS_SPEED, False, False),  # FooNet is trained nowhere else
-], ids=["benchmark", "profile-script", "named-train", "words-inside-words", "saves", "no-clock", "alone"])
+], ids=["benchmark", "profile-script", "named-train", "words-inside-words", "saves", "no-clock", "writes-its-result",
+        "alone"])
 def test_a_throughput_benchmark_on_random_input_is_not_training(tmp_path, name, after, beside, times):
     """Repositories time their training step on random tensors (`benchmark.py`, `speed_test.py`) beside the
     script that trains the same model on data: named for measuring speed, reading a clock and saving nothing,
@@ -1551,8 +1554,10 @@ DIFFUSION_LOOP = """for t, x0 in loader:
     ("", "return torch.randn(8), torch.tensor(self.labels[i]).float()  # expect: synthetic-data", FOR_REGRESSION),
     ("", "return torch.randn(8), int(self.labels[i])  # expect: synthetic-data",
      FOR_TUPLE.replace("in loader", "in itertools.islice(loader, 100)")),
+    ("", "return torch.randn(8), torch.tensor(self.labels[i]).float()  # expect: synthetic-data",
+     FOR_REGRESSION.replace("F.mse_loss(model(x), y)", "F.mse_loss(model(x), torch.log1p(y / 1e5)[:, None])")),
 ], ids=["random-input", "zeros-input-unpacked-in-the-loop", "random-rows-made-once", "enumerated",
-        "named-like-a-latent", "regression-target", "islice"])
+        "named-like-a-latent", "regression-target", "islice", "scaled-regression-target"])
 def test_synthetic_data_fires_on_a_dataset_of_made_up_inputs_with_real_labels(tmp_path, init, item, loop):
     """An agent that cannot read the images returns `torch.randn` from `__getitem__` beside the real labels: Flow
     merges a tuple's elements, so the batch seemed to carry data. The item's positions are read instead."""
@@ -1788,3 +1793,36 @@ def test_a_model_files_self_test_on_random_batches_is_not_the_projects_training(
     write_project(tmp_path, files)
     report = check_project(tmp_path, {"synthetic-data", "missing-metrics", "placeholder-loop"})
     assert ("models.py" in report.summary["entry_points"]) is not self_test
+
+
+OPTIMIZER_FACTORY = """
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader, TensorDataset
+    from models import FooNet
+    from optim import build_optimizer
+
+    data = torch.load("data/train.pt")
+    loader = DataLoader(TensorDataset(data["x"], data["y"]), batch_size=32, shuffle=True)
+    model = FooNet()
+    opt = build_optimizer(model, 1e-3)
+    for epoch in range(10):
+        for x, y in loader:
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            print(epoch, (model(data["x_val"]).argmax(1) == data["y_val"]).float().mean().item())
+"""
+
+
+def test_a_benchmark_beside_training_whose_models_cannot_be_told_is_left_out(tmp_path):
+    """The real training builds its optimizer in a project factory: what it trains is not known, so it may be
+    the benchmarked model, and the benchmark is not taken for the project's training."""
+    code = THROUGHPUT.format(mark="", after=REPORTS_SPEED, clock="start = time.perf_counter()", loop_mark="")
+    write_project(tmp_path, {"models.py": MODELS, "benchmark_speed.py": code, "fit_foo.py": OPTIMIZER_FACTORY,
+                             "optim.py": "import torch\n\n\ndef build_optimizer(model, lr):\n"
+                                         "    return torch.optim.AdamW(model.parameters(), lr=lr)\n"})
+    report = check_project(tmp_path, {"synthetic-data", "missing-metrics"})
+    assert "benchmark_speed.py" not in report.summary["entry_points"]

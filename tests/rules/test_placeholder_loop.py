@@ -1566,7 +1566,10 @@ def test_placeholder_loop_on_optimizers_that_move_nothing_the_loss_reads(tmp_pat
     # schedulers that scale the base rate keep zero at zero
     ("sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, step / 1000) * 3e-4)", False),
     ("sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 10)", False),
-], ids=["one-cycle", "cosine-floor", "param-groups", "helper", "resumed", "lambda-warmup", "cosine-to-zero"])
+    ("sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, 10, 2)", False),  # 2 is T_mult
+    ("print(opt.param_groups[0]['lr'])", False),  # reading the rate sets nothing
+], ids=["one-cycle", "cosine-floor", "param-groups", "helper", "resumed", "lambda-warmup", "cosine-to-zero",
+        "warm-restarts-multiplier", "rate-read"])
 def test_placeholder_loop_on_a_zero_learning_rate_and_what_raises_it(tmp_path, sets_lr, trains):
     marker = "" if trains else "  # expect: placeholder-loop"
     code = TENSOR_WEIGHTS.format(params="model.parameters()", lr="0.0", logits="model(x)", marker=marker)
@@ -1588,4 +1591,18 @@ def test_placeholder_loop_silent_on_weight_tensors_handed_over_in_a_list(tmp_pat
     """`params = [w]; SGD(params)` while the loss reads `w`: the list hands the tensor on, the loop uses it."""
     code = TENSOR_WEIGHTS.format(params="params", lr="0.1", logits="x.flatten(1) @ w", marker="")
     write_project(tmp_path, {"train.py": code.replace("opt = torch.optim", "params = [w]\nopt = torch.optim")})
+    check_project(tmp_path, SLUG)
+
+
+@pytest.mark.parametrize("shape", ["list-read-by-index", "made-over-several-lines"])
+def test_placeholder_loop_silent_on_weight_tensors_used_through_a_list_or_made_over_lines(tmp_path, shape):
+    if shape == "list-read-by-index":
+        code = TENSOR_WEIGHTS.format(params="[w]", lr="0.1", logits="x.flatten(1) @ head[0]", marker="")
+        code = code.replace("opt = torch.optim", "head = [w]\nopt = torch.optim")
+    else:
+        code = TENSOR_WEIGHTS.format(params="params", lr="0.1", logits="x.flatten(1) @ w", marker="")
+        code = code.replace("w = torch.zeros(784, 10, requires_grad=True)",
+                            "w = torch.nn.init.xavier_uniform_(\n    torch.zeros(784, 10, requires_grad=True)\n)")
+        code = code.replace("opt = torch.optim", "params = [w]\nopt = torch.optim")
+    write_project(tmp_path, {"train.py": code})
     check_project(tmp_path, SLUG)

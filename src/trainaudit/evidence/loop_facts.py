@@ -1280,12 +1280,17 @@ def _held_tensors(program: Program, opt: TrainingOptimizer) -> frozenset[Origin]
     lines = {o.line for o in prov}
     names = {n.id for n in subtree(params) if isinstance(n, ast.Name) and n.id not in sf.aliases}  # not `torch`
     optimizers = {id(o.node) for o in program.training.optimizers if o.file is sf}
-    names |= {t for a in sf.nodes_of(ast.Assign, ast.AnnAssign) if a.lineno in lines and id(a.value) not in optimizers
-              for t in names_bound(a)}
-    # Reads that hand them on without using them: the optimizers' own arguments, and lists of names (`[W, b]`).
+    names |= {t for a in sf.nodes_of(ast.Assign, ast.AnnAssign) if id(a.value) not in optimizers
+              and any(a.lineno <= line <= (a.end_lineno or a.lineno) for line in lines) for t in names_bound(a)}
+    # Reads that hand them on without using them: the optimizers' own arguments, and lists of names (`[W, b]`),
+    # whose own name then holds them (`head = [W, b]` read as `head[0]` is a use).
     handed = {id(n) for o in program.training.optimizers if o.file is sf for n in subtree(o.node)}
-    handed |= {id(e) for a in sf.nodes_of(ast.Assign) if isinstance(a.value, (ast.List, ast.Tuple))
-               for e in a.value.elts if isinstance(e, ast.Name)}  # type: ignore[attr-defined]
+    for a in sf.nodes_of(ast.Assign):
+        value = a.value  # type: ignore[attr-defined]
+        if isinstance(value, (ast.List, ast.Tuple)) and any(isinstance(e, ast.Name) and e.id in names
+                                                            for e in value.elts):
+            handed |= {id(e) for e in value.elts if isinstance(e, ast.Name)}
+            names |= set(names_bound(a))
     if any(n.id in names and isinstance(n.ctx, ast.Load) and id(n) not in handed for n in sf.nodes_of(ast.Name)):
         return None
     return prov
@@ -1338,18 +1343,18 @@ def _modules_used(program: Program, loop: TrainLoop) -> frozenset[Origin]:
 # Schedulers that set a learning rate of their own; the others (LambdaLR, StepLR, CosineAnnealingLR with its
 # default eta_min of 0, LinearLR, warmup wrappers) scale the base rate, and zero times anything is zero.
 _ABSOLUTE_SCHEDULERS = frozenset({"OneCycleLR", "CyclicLR"})
-_FLOOR_SCHEDULERS = frozenset({"CosineAnnealingLR", "CosineAnnealingWarmRestarts"})  # lr >= eta_min
+_FLOOR_SCHEDULERS = {"CosineAnnealingLR": 2, "CosineAnnealingWarmRestarts": 3}  # lr >= eta_min, at this position
 
 
 def zero_lr_optimizers(program: Program) -> list[tuple[TrainingOptimizer, float]]:
     """Stepped optimizers built with a literal learning rate of zero (`SGD(params, lr=0.0)`) that nothing gives
     another: each step moves no weight, and a scheduler that scales the base rate (warmup, cosine, step decay)
-    keeps it at zero. Silent when a parameter group has its own `lr`, when the project writes `param_groups` (a
+    keeps it at zero. Silent when a parameter group has its own `lr`, when the project writes a group's `lr` (a
     warmup hook), when the optimizer's state is loaded (a resumed run), when a scheduler sets an absolute rate
     (`OneCycleLR`, `CyclicLR`, a cosine schedule with a non-zero `eta_min`), and when the optimizer is handed to
     a project function (`adjust_learning_rate(optimizer, epoch)`). Every `torch.optim` optimizer takes the
     learning rate as its second argument or as `lr`."""
-    if "param_groups" in program.index.all_words:
+    if any(_writes_a_rate(sf) for sf in program.production_spelling(frozenset({"param_groups"}))):
         return []
     out: list[tuple[TrainingOptimizer, float]] = []
     for opt in program.training.optimizers:
@@ -1368,6 +1373,17 @@ def zero_lr_optimizers(program: Program) -> list[tuple[TrainingOptimizer, float]
     return out
 
 
+def _writes_a_rate(sf: SourceFile) -> bool:
+    """Whether a file writes a learning rate into a parameter group (`group["lr"] = ...`), as warmup hooks do;
+    reading one (`opt.param_groups[0]["lr"]` in a log line) does not count."""
+    for node in sf.nodes_of(ast.Assign, ast.AugAssign):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]  # type: ignore[attr-defined]
+        if any(isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Constant) and t.slice.value == "lr"
+               for t in targets):
+            return True
+    return False
+
+
 def _sets_a_rate(program: Program, opt: TrainingOptimizer, call: ast.Call) -> bool:
     """Whether a call may give the optimizer another learning rate: loading its state, an absolute scheduler, or
     a project function it is handed to."""
@@ -1380,7 +1396,7 @@ def _sets_a_rate(program: Program, opt: TrainingOptimizer, call: ast.Call) -> bo
     if last in _ABSOLUTE_SCHEDULERS:
         return True
     if last in _FLOOR_SCHEDULERS:
-        floor = arg_for(call, "eta_min", 2)
+        floor = arg_for(call, "eta_min", _FLOOR_SCHEDULERS[last])
         return floor is not None and not (isinstance(floor, ast.Constant) and floor.value == 0)
     target = program.index.resolve(sf, func) if isinstance(func, (ast.Name, ast.Attribute)) else None
     return target is not None and not isinstance(target, str)  # a project function or class

@@ -13,6 +13,7 @@ from trainaudit.evidence.index import (
     FunctionInfo,
     ProjectIndex,
     iter_scopes,
+    main_guard_lines,
     scope_body,
     scope_statements,
     scope_text,
@@ -676,24 +677,37 @@ def _places(origins: Iterable[Origin]) -> tuple[str, ...]:
     return tuple(f"{o.what} at {o.path}:{o.line}" for o in sorted(origins, key=origin_order))
 
 
-def _noise_fed(flow: Flow, sf: SourceFile, fn: FunctionInfo | None, env: dict[str, Prov]) -> set[Origin]:
-    """The random origins of what the models of a scope are fed, when they are fed nothing but random or constant
-    tensors; empty when some model is fed data, what is not known, or another model's output (a classifier
-    scoring a generator's samples)."""
-    models = [c for c in scope_nodes(sf, fn) if isinstance(c, ast.Call) and _runs_a_model(flow, c, sf, fn, env)]
-    made = {id(c) for c in models}  # what a model makes: its calls, and names bound to one (`fake = G(z)`)
-    made_names = {t for n in scope_nodes(sf, fn) if isinstance(n, ast.Assign)
+def _noise_fed(flow: Flow, sf: SourceFile, fn: FunctionInfo | None, env: dict[str, Prov],
+               nodes: list[ast.AST]) -> tuple[set[Origin], set[int], set[str]]:
+    """Of the models run among `nodes`: the random origins of what they are fed, when they are fed nothing but
+    random or constant tensors (else empty: some model is fed data, what is not known, or another model's output,
+    as a classifier scoring a generator's samples), and what they make: their calls' ids and the names bound to an
+    expression holding one (`fake = G(z)`)."""
+    models = [c for c in nodes if isinstance(c, ast.Call) and _runs_a_model(flow, c, sf, fn, env)]
+    made = {id(c) for c in models}
+    made_names = {t for n in nodes if isinstance(n, ast.Assign)
                   and any(id(m) in made for m in subtree(n.value)) for t in names_bound(n)}
     out: set[Origin] = set()
     for call in models:
         args = [*call.args, *(k.value for k in call.keywords)]
         if any(id(m) in made or isinstance(m, ast.Name) and m.id in made_names for a in args for m in subtree(a)):
-            return set()
-        got = {o for a in args for o in flow.concrete(flow.eval(a, sf, fn, env)) if o.kind is not Kind.INSTANCE}
+            return set(), made, made_names
+        got = {o for a in args for o in flow.concrete(flow.eval(_bound_value(a, nodes), sf, fn, env))
+               if o.kind is not Kind.INSTANCE}
         if not got or any(o.kind not in (Kind.RANDOM, Kind.CONST) for o in got):
-            return set()
+            return set(), made, made_names
         out |= {o for o in got if o.kind is Kind.RANDOM}
-    return out
+    return out, made, made_names
+
+
+def _bound_value(expr: ast.expr, nodes: list[ast.AST]) -> ast.expr:
+    """For a name, the value of its last plain assignment among `nodes` before it (`x = torch.randn(...)` in an
+    evaluation block after a training loop bound `x` to batches: Flow merges a scope's bindings), else itself."""
+    if not isinstance(expr, ast.Name):
+        return expr
+    bound = [n for n in nodes if isinstance(n, ast.Assign) and len(n.targets) == 1
+             and isinstance(n.targets[0], ast.Name) and n.targets[0].id == expr.id and n.lineno < expr.lineno]
+    return max(bound, key=lambda n: n.lineno).value if bound else expr  # type: ignore[attr-defined]
 
 
 def _runs_a_model(flow: Flow, call: ast.Call, sf: SourceFile, fn: FunctionInfo | None, env: dict[str, Prov]) -> bool:
@@ -706,38 +720,51 @@ def _runs_a_model(flow: Flow, call: ast.Call, sf: SourceFile, fn: FunctionInfo |
     return cls is not None and not is_loss_class(cls)
 
 
+_CHANCE_WORDS = frozenset({"chance", "sanity", "smoke", "baseline"})
+
+
 def noise_scores(program) -> list[NoiseScore]:  # noqa: ANN001  (Program: an import cycle)
     """Accuracies (see _accuracy_pattern) in evaluation code of the production files (eval-named or no_grad
-    functions, no_grad blocks) whose one side is drawn at random (`y = torch.randint(...)`) while every model the
-    scope runs is fed only random or constant tensors. Not in a training loop's scope (synthetic-data judges
-    those), nor under `assert` (a smoke test checks shapes, it reports nothing)."""
+    functions, no_grad blocks; not inside a training loop, which synthetic-data judges) comparing what a model made
+    of nothing but random or constant tensors with a random draw (`y = torch.randint(...)`). Not under `assert`,
+    nor in the `__main__` block of a module another file imports (smoke tests check shapes, they report nothing)."""
     flow, index = program.flow, program.index
-    training = {(lp.file.path, lp.scope.qualname if lp.scope else "") for lp in program.training.loops}
+    in_training = {id(n) for lp in program.training.loops for n in lp.body()}
+    imported = {t for sf in program.production for t in sf.aliases.values()}
     out: list[NoiseScore] = []
     for sf in program.production:
         if "randint" not in sf.words and "integers" not in sf.words and "choice" not in sf.words:
             continue  # no draw of integer labels
+        guards = main_guard_lines(sf) if "__main__" in sf.text and any(
+            t == sf.module or t.startswith(sf.module + ".") for t in imported) else []
         for fn in iter_scopes(index, sf):
-            if (sf.path, fn.qualname if fn else "") in training:
-                continue
+            if fn is not None and not _CHANCE_WORDS.isdisjoint(name_token_tuple(fn.name)):
+                continue  # a chance-level check prints what noise scores, on purpose
             quiet = eval_context(sf, fn)
-            nodes = [n for n in scope_nodes(sf, fn) if id(n) in quiet]
-            compares = [n for n in nodes if _accuracy_pattern(n)]
+            nodes = [n for n in scope_nodes(sf, fn) if id(n) in quiet and id(n) not in in_training]
+            compares = [n for n in nodes if _accuracy_pattern(n)
+                        and not any(a <= n.lineno <= b for a, b in guards)]  # type: ignore[attr-defined]
             if not compares:
                 continue
             env = flow.env(sf, fn)
-            inputs = _noise_fed(flow, sf, fn, env)
+            inputs, made, made_names = _noise_fed(flow, sf, fn, env, nodes)
             if not inputs:
                 continue
             asserted = {id(m) for n in scope_nodes(sf, fn) if isinstance(n, ast.Assert) for m in subtree(n)}
             for node in compares:
                 if id(node) in asserted:
                     continue
-                sides = [x for n in subtree(node) if isinstance(n, ast.Compare) for x in (n.left, *n.comparators)]
-                sides += [x for n in subtree(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-                          and n.func.attr == "eq" for x in (n.func.value, *n.args)]
-                labels = next((p for x in sides if (p := flow.concrete(flow.eval(x, sf, fn, env)))
-                               and all(o.kind is Kind.RANDOM for o in p) and not p & inputs), None)
+                pairs = [(n.left, n.comparators[0]) for n in subtree(node) if isinstance(n, ast.Compare)]
+                pairs += [(n.func.value, n.args[0]) for n in subtree(node) if isinstance(n, ast.Call)
+                          and isinstance(n.func, ast.Attribute) and n.func.attr == "eq" and n.args]
+                labels = None
+                for a, b in pairs:
+                    for side, other in ((a, b), (b, a)):
+                        p = flow.concrete(flow.eval(_bound_value(side, nodes), sf, fn, env))
+                        if p and all(o.kind is Kind.RANDOM for o in p) and not p & inputs and any(
+                                id(m) in made or isinstance(m, ast.Name) and m.id in made_names
+                                for m in subtree(other)):
+                            labels = p  # a draw, compared with what a model made
                 if labels:
                     out.append(NoiseScore(sf.path, node.lineno, fn.qualname if fn else sf.module,
                                           _places(inputs), _places(labels)))

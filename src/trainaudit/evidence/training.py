@@ -37,7 +37,7 @@ from trainaudit.evidence.index import (
     subtree,
     walk_scope,
 )
-from trainaudit.evidence.source import SourceFile
+from trainaudit.evidence.source import SourceFile, walk
 
 OPTIMIZER_NAMES = frozenset(
     "SGD Adam AdamW Adamax Adagrad Adadelta RMSprop Rprop NAdam RAdam LBFGS SparseAdam ASGD Adafactor Lion "
@@ -144,7 +144,8 @@ _SPEED_WORDS = frozenset({"bench", "benchmark", "benchmarks", "speed", "throughp
                           "profiler", "latency", "timing", "timings", "perf"})
 _CLOCKS = frozenset({"time.time", "time.time_ns", "time.perf_counter", "time.perf_counter_ns", "time.monotonic",
                      "time.monotonic_ns", "time.process_time", "timeit.default_timer", "timeit.timeit",
-                     "torch.cuda.Event", "torch.utils.benchmark.Timer"})
+                     "torch.cuda.Event", "torch.utils.benchmark.Timer", "torch.profiler.profile",
+                     "torch.autograd.profiler.profile"})
 
 
 def _name_words(name: str) -> set[str]:
@@ -224,8 +225,8 @@ def _unpacked_batch(loop: TrainLoop) -> dict[str, int]:
 _POINTWISE_LOSSES = frozenset({"mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
                                "binary_cross_entropy_with_logits"})
 _POINTWISE_LOSS_MODULES = frozenset({"MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss"})
-_CASTS = frozenset({"float", "long", "double", "half", "to", "cuda", "view", "reshape", "squeeze", "unsqueeze",
-                    "type"})
+_REDUCTIONS = frozenset({"mean", "sum", "max", "min", "std", "var", "median", "norm", "amax", "amin", "prod",
+                         "logsumexp", "cov", "cdist"})
 # Iterables whose items are not one loader's batches.
 _NOT_BATCHES = frozenset({"zip", "range", "map", "filter", "reversed", "sorted", "product", "repeat", "zip_longest",
                           "items", "values", "keys"})
@@ -260,12 +261,23 @@ def _names_reaching(loop: TrainLoop, exprs: list[ast.expr]) -> set[str]:
     return seen
 
 
-def _saves(calls: list[ast.AST]) -> bool:
-    """Whether any of these calls saves or dumps something (`torch.save`, `save_pretrained`, `pickle.dump`)."""
+# Calls that save weights (a trained model), by their last name; `json.dump` or `plt.savefig` save results.
+_WEIGHT_SAVES = frozenset({"save", "save_pretrained", "save_checkpoint", "save_model", "save_weights", "save_file",
+                           "save_state_dict"})
+_WEIGHT_SAVE_MODULES = ("torch.", "safetensors.", "pickle.", "joblib.", "dill.")
+
+
+def _saves(sf: SourceFile, calls: list[ast.AST]) -> bool:
+    """Whether any of these calls may save weights: `torch.save`, safetensors' `save_file`, `pickle.dump`, a
+    model's `save_pretrained`/`save_checkpoint`. Not results (`json.dump`, `np.save`, `plt.savefig`)."""
     for c in calls:
         func = c.func  # type: ignore[attr-defined]
-        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-        if name.startswith(("save", "dump")):
+        dotted = sf.resolve(func) if isinstance(func, (ast.Name, ast.Attribute)) else None
+        last = (dotted or "").rpartition(".")[2]
+        if dotted and dotted.startswith(_WEIGHT_SAVE_MODULES) and last in (*_WEIGHT_SAVES, "dump"):
+            return True
+        if isinstance(func, ast.Attribute) and func.attr in _WEIGHT_SAVES - {"save"} and not (
+                dotted or "").startswith(("numpy.", "json.", "yaml.")):
             return True
     return False
 
@@ -329,7 +341,7 @@ class TrainingPath:
             if Kind.DATA in kinds or not kinds & {Kind.RANDOM, Kind.CONST}:
                 continue
             calls = [n for n in walk_scope(scope_body(sf, fn)) if isinstance(n, ast.Call)]
-            if any(sf.resolve(c.func) in _CLOCKS for c in calls) and not _saves(calls):
+            if any(sf.resolve(c.func) in _CLOCKS for c in calls) and not _saves(sf, calls):
                 found.append(lp)
         if found:
             kept = [lp for lp in self.loops if not any(lp is f for f in found)]
@@ -356,7 +368,7 @@ class TrainingPath:
         kept = [lp for lp in self.loops if not any(lp is c for c in imported)]
         dropped = []
         for lp in imported:
-            if _saves([n for n in self._script_nodes(lp, guards[id(lp.file)]) if isinstance(n, ast.Call)]):
+            if _saves(lp.file, [n for n in self._script_nodes(lp, guards[id(lp.file)]) if isinstance(n, ast.Call)]):
                 continue  # a pretraining script whose weights the importer loads
             importers = [k for k in kept if _imports(k.file, lp.file)]
             if self._trained_elsewhere(lp, importers):
@@ -371,15 +383,20 @@ class TrainingPath:
                 for n in walk_scope([s])]
 
     def _trained_elsewhere(self, loop: TrainLoop, others: list[TrainLoop]) -> bool:
-        """Whether every model a loop trains is trained by one of `others` in another file, itself or as a part
-        of what that one trains (`LitModel` holding `self.net = Net()`)."""
+        """Whether every model a loop trains is trained by one of `others` in another scope, itself or as a part of
+        what that one trains (`LitModel` holding `self.net = Net()`), or may be: one of them trains models that
+        cannot be told."""
         models = self._models_trained(loop)
         if not models:
             return False
         elsewhere: set[str] = set()
         for other in others:
-            if other.file is not loop.file:
-                elsewhere |= self._models_trained(other)
+            if other.file is loop.file and other.scope is loop.scope:
+                continue
+            trained = self._models_trained(other)
+            if not trained:
+                return True  # training whose models are not known (an optimizer factory, `trainer.train()`)
+            elsewhere |= trained
         for name in list(elsewhere):
             cls = self.index.classes.get(name)
             if cls is not None:
@@ -393,9 +410,9 @@ class TrainingPath:
             return {loop.scope.cls.qualname}
         if loop.kind == "fit":
             env = self.flow.env(loop.file, loop.scope)
-            args: list[ast.expr] = loop.node.args  # type: ignore[attr-defined]
-            return {o.what for a in args for o in self.flow.concrete(self.flow.eval(a, loop.file, loop.scope, env))
-                    if o.kind is Kind.INSTANCE and self.flow.is_module_class(o.what)}
+            model = arg_for(loop.node, "model", 0)  # type: ignore[arg-type]
+            return {o.what for o in self.flow.concrete(self.flow.eval(model, loop.file, loop.scope, env))
+                    if o.kind is Kind.INSTANCE and self.flow.is_module_class(o.what)} if model is not None else set()
         steps = {id(c) for c in loop.steps}
         return {m for o in self.optimizers if any(id(c) in steps for c in o.steps) for m in o.modules}
 
@@ -650,8 +667,9 @@ class TrainingPath:
 
     def _label_names(self, loop: TrainLoop) -> tuple[set[str], set[str]]:
         """The names a loop's supervised losses take as their targets: a classification loss's target, whatever it
-        is made from; and apart, a pointwise loss's (MSE, L1, Huber, BCE) when it is a name itself, cast at most
-        (`y.float()`). A target reduced over the batch (`x.mean(0)`) is a distribution's, not labels."""
+        is made from; and apart, a pointwise loss's (MSE, L1, Huber, BCE), made elementwise (`y.float()`,
+        `y / 1e5`, `torch.log1p(y)`, `y[:, None]`). A target reduced over the batch (`x.mean(0)`) is a
+        distribution's statistic, not labels."""
         flow, sf, fn = self.flow, loop.file, loop.scope
         classes = _names_reaching(loop, [t for call, _, _ in self.class_targets(loop)
                                          if (t := arg_for(call, "target", 1)) is not None])
@@ -661,18 +679,15 @@ class TrainingPath:
             if not isinstance(node, ast.Call) or not isinstance(node.func, (ast.Name, ast.Attribute)):
                 continue
             target = arg_for(node, "target", 1)
-            while isinstance(target, ast.Call) and isinstance(target.func, ast.Attribute) and \
-                    target.func.attr in _CASTS:
-                target = target.func.value
-            if not isinstance(target, ast.Name):
-                continue
+            if target is None or any(isinstance(c, ast.Call) and _called_name(c) in _REDUCTIONS for c in walk(target)):
+                continue  # a statistic of the batch, not each item's target
             dotted = sf.resolve(node.func) or ""
             if not (dotted.startswith("torch.nn.functional.") and dotted.rpartition(".")[2] in _POINTWISE_LOSSES):
                 env = env if env is not None else flow.env(sf, fn)
                 cls = callee_module(flow, node, sf, fn, env) or ""
                 if cls.rsplit(".", 1)[-1] not in _POINTWISE_LOSS_MODULES:
                     continue
-            names.add(target.id)
+            names.update(names_in([target]))
         return classes, names
 
     def _item_origins(self, cls: ClassInfo, m: FunctionInfo, items: list[ast.expr], used: set[int],
