@@ -21,8 +21,6 @@ from trainaudit.evidence.flow import (
     is_loss_class,
     is_model_factory,
     names_bound,
-    names_in,
-    origin_order,
     root_name,
 )
 from trainaudit.evidence.index import (
@@ -30,14 +28,14 @@ from trainaudit.evidence.index import (
     FunctionInfo,
     ProjectIndex,
     iter_scopes,
-    main_guard_lines,
     scope_body,
     scope_statements,
     scope_text,
     subtree,
     walk_scope,
 )
-from trainaudit.evidence.source import SourceFile, walk
+from trainaudit.evidence.not_training import benchmarks, self_tests
+from trainaudit.evidence.source import SourceFile
 
 OPTIMIZER_NAMES = frozenset(
     "SGD Adam AdamW Adamax Adagrad Adadelta RMSprop Rprop NAdam RAdam LBFGS SparseAdam ASGD Adafactor Lion "
@@ -138,156 +136,6 @@ def _is_grad(node: ast.AST) -> bool:
     return isinstance(node, ast.Attribute) and node.attr == "grad"
 
 
-# A throughput benchmark runs whole training steps on random tensors to time them (`benchmark.py`,
-# `speed_test.py`, `def profile_step()`): the words of its name, split at `_` and case changes.
-_SPEED_WORDS = frozenset({"bench", "benchmark", "benchmarks", "speed", "throughput", "profile", "profiling",
-                          "profiler", "latency", "timing", "timings", "perf"})
-_CLOCKS = frozenset({"time.time", "time.time_ns", "time.perf_counter", "time.perf_counter_ns", "time.monotonic",
-                     "time.monotonic_ns", "time.process_time", "timeit.default_timer", "timeit.timeit",
-                     "torch.cuda.Event", "torch.utils.benchmark.Timer", "torch.profiler.profile",
-                     "torch.autograd.profiler.profile"})
-
-
-def _name_words(name: str) -> set[str]:
-    return {w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", name)}
-
-
-# Constant factories whose value is the tensor itself, unlike `empty`, whose contents are whatever is written in.
-_CONSTANT_VALUES = frozenset({"zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "tensor", "eye"})
-
-
-def _constant_as_made(fn: ast.FunctionDef | ast.AsyncFunctionDef, elt: ast.expr) -> bool:
-    """Whether a returned element that carries a constant is that constant as made: a constant factory's call
-    (`torch.zeros(3, 224, 224)`), or a name bound to one that nothing in the function fills (no call takes it or
-    is called on it, no item of it is assigned). A buffer filled in place holds what is written into it."""
-    while isinstance(elt, ast.Call) and isinstance(elt.func, ast.Attribute) and elt.func.attr in ("float", "long"):
-        elt = elt.func.value  # `torch.zeros(8).float()`
-    if isinstance(elt, ast.Call):
-        func = elt.func
-        return (func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")) in _CONSTANT_VALUES
-    if not isinstance(elt, ast.Name):
-        return False  # an attribute: a buffer the object may fill anywhere
-    name = elt.id
-    for n in walk_scope(fn.body):
-        if isinstance(n, ast.Call) and (any(isinstance(a, ast.Name) and a.id == name
-                                            for a in [*n.args, *(k.value for k in n.keywords)])
-                                        or isinstance(n.func, ast.Attribute) and root_name(n.func.value) == name):
-            return False
-        if isinstance(n, (ast.Subscript, ast.Attribute)) and isinstance(n.ctx, ast.Store) and root_name(n) == name:
-            return False
-        if isinstance(n, ast.Assign) and name in names_bound(n) and not _constant_as_made(fn, n.value):
-            return False
-    return True
-
-
-# A latent code by its name (`z`, `self.z[i]`, `noise`, `latent_code`).
-_LATENT = re.compile(r"z|z_\w*|\w*(noise|latent)\w*", re.I)
-
-
-def _last_name(expr: ast.expr) -> str:
-    """The name an element is read from: `z`, `self.z[i]` -> `z`, `torch.randn(8)` -> ``."""
-    while isinstance(expr, ast.Subscript):
-        expr = expr.value
-    return expr.id if isinstance(expr, ast.Name) else expr.attr if isinstance(expr, ast.Attribute) else ""
-
-
-def _unpacked_batch(loop: TrainLoop) -> dict[str, int]:
-    """The names a loop unpacks each batch into, by position: `for x, y in loader`, `for i, (x, y) in
-    enumerate(loader)`, or `x, y = batch` on the loop's variable or on a training step's batch parameter. Empty
-    when the loop iterates what is not one loader's batches (`zip(...)`, `range(...)`, a dict's items)."""
-    node = loop.node
-    batch: str | None = None
-    if isinstance(node, (ast.For, ast.AsyncFor)):
-        target, it = node.target, node.iter
-        while isinstance(it, ast.Call) and _called_name(it) in _BATCH_WRAPPERS and it.args:
-            if _called_name(it) == "enumerate":
-                if not (isinstance(target, (ast.Tuple, ast.List)) and len(target.elts) == 2):
-                    return {}
-                target = target.elts[1]
-            it = it.args[0]
-        if isinstance(it, ast.Call) and _called_name(it) in _NOT_BATCHES:
-            return {}
-        if isinstance(target, (ast.Tuple, ast.List)):
-            return _tuple_names(target)
-        batch = target.id if isinstance(target, ast.Name) else None
-    elif loop.kind == "step-method" and loop.scope is not None and len(loop.scope.params) > 1:
-        batch = loop.scope.params[1]
-    if batch is None:
-        return {}
-    for n in loop.body():
-        if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], (ast.Tuple, ast.List)) \
-                and isinstance(n.value, ast.Name) and n.value.id == batch:
-            return _tuple_names(n.targets[0])
-    return {}
-
-
-# Losses that compare each output with its own target, and the casts a target may take on the way.
-_POINTWISE_LOSSES = frozenset({"mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
-                               "binary_cross_entropy_with_logits"})
-_POINTWISE_LOSS_MODULES = frozenset({"MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss"})
-_REDUCTIONS = frozenset({"mean", "sum", "max", "min", "std", "var", "median", "norm", "amax", "amin", "prod",
-                         "logsumexp", "cov", "cdist"})
-# Iterables whose items are not one loader's batches.
-_NOT_BATCHES = frozenset({"zip", "range", "map", "filter", "reversed", "sorted", "product", "repeat", "zip_longest",
-                          "items", "values", "keys"})
-# Wrappers whose items are their first argument's batches (`enumerate` pairs each with its index).
-_BATCH_WRAPPERS = frozenset({"enumerate", "tqdm", "islice", "cycle", "chain"})
-
-
-def _called_name(call: ast.Call) -> str:
-    func = call.func
-    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
-
-
-def _tuple_names(target: ast.Tuple | ast.List) -> dict[str, int]:
-    return {e.id: i for i, e in enumerate(target.elts) if isinstance(e, ast.Name)}
-
-
-def _names_reaching(loop: TrainLoop, exprs: list[ast.expr]) -> set[str]:
-    """The names `exprs` read, and the names those were assigned from in the loop, and so on back."""
-    sources: dict[str, set[str]] = {}
-    for n in loop.body():
-        if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and n.value is not None:
-            read = set(names_in([n.value]))
-            for name in names_bound(n):
-                sources.setdefault(name, set()).update(read)
-    todo = names_in(exprs)
-    seen: set[str] = set()
-    while todo:
-        name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            todo.extend(sources.get(name, ()))
-    return seen
-
-
-# Calls that save weights (a trained model), by their last name; `json.dump` or `plt.savefig` save results.
-_WEIGHT_SAVES = frozenset({"save", "save_pretrained", "save_checkpoint", "save_model", "save_weights", "save_file",
-                           "save_state_dict"})
-_WEIGHT_SAVE_MODULES = ("torch.", "safetensors.", "pickle.", "joblib.", "dill.")
-
-
-def _saves(sf: SourceFile, calls: list[ast.AST]) -> bool:
-    """Whether any of these calls may save weights: `torch.save`, safetensors' `save_file`, `pickle.dump`, a
-    model's `save_pretrained`/`save_checkpoint`. Not results (`json.dump`, `np.save`, `plt.savefig`)."""
-    for c in calls:
-        func = c.func  # type: ignore[attr-defined]
-        dotted = sf.resolve(func) if isinstance(func, (ast.Name, ast.Attribute)) else None
-        last = (dotted or "").rpartition(".")[2]
-        if dotted and dotted.startswith(_WEIGHT_SAVE_MODULES) and last in (*_WEIGHT_SAVES, "dump"):
-            return True
-        if isinstance(func, ast.Attribute) and func.attr in _WEIGHT_SAVES - {"save"} and not (
-                dotted or "").startswith(("numpy.", "json.", "yaml.")):
-            return True
-    return False
-
-
-def _imports(importer: SourceFile, sf: SourceFile) -> bool:
-    """Whether a file imports another's module, or a name from it."""
-    module = sf.module
-    return any(t == module or t.startswith(module + ".") for t in importer.aliases.values())
-
-
 def _backward_trains_nothing(fn: FunctionInfo | None, nodes: list[ast.AST]) -> bool:
     """A backward with no optimizer step beside it that is timed by a profiler or taken for an input's
     gradient: not training either way."""
@@ -323,98 +171,8 @@ class TrainingPath:
             trained = {id(c) for o in self.optimizers if not o.inputs for c in o.steps}
             self.loops = [lp for lp in self.loops if not lp.steps or any(
                 id(c) not in of_inputs or id(c) in trained for c in lp.steps)]
-        self._drop_benchmarks()
-        self._drop_self_tests()
-
-    def _drop_benchmarks(self) -> None:
-        """Leave out throughput benchmarks: loops fed only random or constant tensors, in a function or file named
-        for measuring speed, whose scope reads a clock and saves nothing, when the models they time are trained
-        by a loop of another file that is kept (the project trains them there). A benchmark of models nothing
-        else trains is judged as their training."""
-        found = []
-        for lp in self.loops:
-            sf, fn = lp.file, lp.scope
-            named = _name_words(fn.name) if fn is not None else set()
-            if _SPEED_WORDS.isdisjoint(named | _name_words(sf.path.rpartition("/")[2])):
-                continue
-            kinds = {o.kind for _, p in self.feeds(lp) for o in p}
-            if Kind.DATA in kinds or not kinds & {Kind.RANDOM, Kind.CONST}:
-                continue
-            calls = [n for n in walk_scope(scope_body(sf, fn)) if isinstance(n, ast.Call)]
-            if any(sf.resolve(c.func) in _CLOCKS for c in calls) and not _saves(sf, calls):
-                found.append(lp)
-        if found:
-            kept = [lp for lp in self.loops if not any(lp is f for f in found)]
-            self._drop([lp for lp in found if self._trained_elsewhere(lp, kept)])
-
-    def _drop_self_tests(self) -> None:
-        """Leave out a module's self-test: training under the `if __name__ == "__main__":` block of a module (or in
-        a function called only from there) that saves nothing, when a file that imports the module trains the same
-        models in training that is not itself such a block of an imported module (a model file's smoke test
-        overfitting one random batch while train.py trains the model on data). Running the module as a script is
-        not how the project trains."""
-        guards: dict[int, list[tuple[int, int]]] = {}
-        guarded = []
-        for lp in self.loops:
-            sf = lp.file
-            if id(sf) not in guards:
-                guards[id(sf)] = main_guard_lines(sf) if "__main__" in sf.text else []
-            if guards[id(sf)] and self._runs_as_script(lp.scope, lp.line, sf, guards[id(sf)]):
-                guarded.append(lp)
-        imported = [lp for lp in guarded if any(_imports(other.file, lp.file) for other in self.loops
-                                                if other.file is not lp.file)]
-        if not imported:
-            return
-        kept = [lp for lp in self.loops if not any(lp is c for c in imported)]
-        dropped = []
-        for lp in imported:
-            if _saves(lp.file, [n for n in self._script_nodes(lp, guards[id(lp.file)]) if isinstance(n, ast.Call)]):
-                continue  # a pretraining script whose weights the importer loads
-            importers = [k for k in kept if _imports(k.file, lp.file)]
-            if self._trained_elsewhere(lp, importers):
-                dropped.append(lp)
-        self._drop(dropped)
-
-    def _script_nodes(self, loop: TrainLoop, guards: list[tuple[int, int]]) -> list[ast.AST]:
-        """The nodes of the code that runs a loop as a script: its function, or the `__main__` blocks."""
-        if loop.scope is not None:
-            return walk_scope(loop.scope.node.body)
-        return [n for s in scope_body(loop.file, None) if any(a <= s.lineno <= b for a, b in guards)
-                for n in walk_scope([s])]
-
-    def _trained_elsewhere(self, loop: TrainLoop, others: list[TrainLoop]) -> bool:
-        """Whether every model a loop trains is trained by one of `others` in another scope, itself or as a part of
-        what that one trains (`LitModel` holding `self.net = Net()`), or may be: one of them trains models that
-        cannot be told."""
-        models = self._models_trained(loop)
-        if not models:
-            return False
-        elsewhere: set[str] = set()
-        for other in others:
-            if other.file is loop.file and other.scope is loop.scope:
-                continue
-            trained = self._models_trained(other)
-            if not trained:
-                return True  # training whose models are not known (an optimizer factory, `trainer.train()`)
-            elsewhere |= trained
-        for name in list(elsewhere):
-            cls = self.index.classes.get(name)
-            if cls is not None:
-                elsewhere |= {m for mods in self.flow.submodules(cls).values() for m in mods}
-        return models <= elsewhere
-
-    def _models_trained(self, loop: TrainLoop) -> set[str]:
-        """The models a loop trains: those of the optimizers it steps, the module a framework fits, a training
-        step's own module."""
-        if loop.kind == "step-method" and loop.scope is not None and loop.scope.cls is not None:
-            return {loop.scope.cls.qualname}
-        if loop.kind == "fit":
-            env = self.flow.env(loop.file, loop.scope)
-            model = arg_for(loop.node, "model", 0)  # type: ignore[arg-type]
-            return {o.what for o in self.flow.concrete(self.flow.eval(model, loop.file, loop.scope, env))
-                    if o.kind is Kind.INSTANCE and self.flow.is_module_class(o.what)} if model is not None else set()
-        steps = {id(c) for c in loop.steps}
-        return {m for o in self.optimizers if any(id(c) in steps for c in o.steps) for m in o.modules}
+        self._drop(benchmarks(self))
+        self._drop(self_tests(self))
 
     def _drop(self, loops: list[TrainLoop]) -> None:
         """Take loops out of the training path, with the optimizers only they step (each would otherwise read as
@@ -425,16 +183,6 @@ class TrainingPath:
         steps = {id(c) for lp in loops for c in lp.steps}
         self.loops = [lp for lp in self.loops if id(lp) not in gone]
         self.optimizers = [o for o in self.optimizers if not o.steps or any(id(c) not in steps for c in o.steps)]
-
-    def _runs_as_script(self, fn: FunctionInfo | None, line: int, sf: SourceFile,
-                        guards: list[tuple[int, int]]) -> bool:
-        """Whether code at `line` of scope `fn` runs only when its file runs as a script: in a `__main__` block, or
-        in a function called only from one."""
-        if fn is None:
-            return any(a <= line <= b for a, b in guards)
-        sites = self.index.call_sites.get(fn.qualname, [])
-        return bool(sites) and all(c.file is sf and c.caller is None and any(a <= c.node.lineno <= b for a, b in guards)
-                                   for c in sites)
 
     # -- discovery ---------------------------------------------------------------------------
     def _scan_scope(self, sf: SourceFile, fn: FunctionInfo | None, aliases: tuple[str, ...]) -> None:
@@ -615,101 +363,6 @@ class TrainingPath:
                 name = cls.rsplit(".", 1)[-1]
             out.append((node, name, self._drawn(sf, fn, target, node.lineno)))
         return out
-
-    def made_up_items(self, loop: TrainLoop) -> tuple[ClassInfo, list[Origin], list[Origin]] | None:
-        """A project dataset whose items give the model only random or constant values while the labels the loss
-        compares its output with come from data: `return torch.randn(3, 224, 224), self.labels[i]` in
-        `__getitem__`. Flow merges a tuple's elements, so the loop would seem fed data; this reads the item's
-        positions, as the loop unpacks each batch. The labels are what a supervised loss takes as its target (see
-        _label_names): a generator's latents fitted to a batch statistic are not labelled noise. Returns the
-        dataset, the random or constant origins of what reaches the model, and the labels' data."""
-        flow, index = self.flow, self.index
-        legit = self.latents | self.domain_points
-        origins = {o for _, p in self.feeds(loop) for o in p if o.kind in (Kind.RANDOM, Kind.CONST) and o not in legit}
-        classes = {id(c): c for o in origins if (c := index.class_at(o.path, o.line)) is not None}
-        if not classes:  # nothing random or constant reached the model from a project class
-            return None
-        step: TrainLoop | None = loop
-        if loop.kind == "fit":  # the batches go to the training step of the module fitted
-            env = flow.env(loop.file, loop.scope)
-            args: list[ast.expr] = loop.node.args  # type: ignore[attr-defined]
-            fitted = {o.what for a in args for o in flow.concrete(flow.eval(a, loop.file, loop.scope, env))
-                      if o.kind is Kind.INSTANCE}
-            step = next((lp for lp in self.loops if lp.kind == "step-method" and lp.scope is not None
-                         and lp.scope.cls is not None and lp.scope.cls.qualname in fitted), None)
-        positions = _unpacked_batch(step) if step is not None else {}
-        if not positions or step is None:
-            return None
-        args = [a for call, _ in self.feeds(step) for a in (*call.args, *(k.value for k in call.keywords))]
-        used = {positions[n] for n in _names_reaching(step, args) if n in positions}
-        classes_of, targets_of = self._label_names(step)
-        labels = {positions[n] for n in classes_of | targets_of if n in positions} - used
-        if not used or not labels:
-            return None
-        # Regression onto per-item latent codes (`return self.z[i], self.image[i]`: GLO, deep image prior) fits
-        # codes to data; a classifier's input named like a latent is still noise scored against real classes.
-        latents_ok = not {positions[n] for n in classes_of if n in positions} - used
-        for cls in classes.values():
-            m = index.method(cls, "__getitem__")
-            if m is None or not index.is_dataset(cls) or flow.is_declared_data(cls.name):
-                continue
-            items = [s.value for s in scope_statements(m.node.body) if isinstance(s, ast.Return)]
-            width = max(used | labels) + 1
-            if not items or not all(isinstance(v, (ast.Tuple, ast.List)) and len(v.elts) >= width
-                                    for v in items):  # type: ignore[union-attr]
-                continue
-            if latents_ok and any(_LATENT.fullmatch(_last_name(v.elts[i])) for v in items for i in used):  # type: ignore
-                continue
-            got = self._item_origins(cls, m, items, used, labels)
-            if got is not None:
-                return cls, sorted(got[0], key=origin_order), sorted(got[1], key=origin_order)
-        return None
-
-    def _label_names(self, loop: TrainLoop) -> tuple[set[str], set[str]]:
-        """The names a loop's supervised losses take as their targets: a classification loss's target, whatever it
-        is made from; and apart, a pointwise loss's (MSE, L1, Huber, BCE), made elementwise (`y.float()`,
-        `y / 1e5`, `torch.log1p(y)`, `y[:, None]`). A target reduced over the batch (`x.mean(0)`) is a
-        distribution's statistic, not labels."""
-        flow, sf, fn = self.flow, loop.file, loop.scope
-        classes = _names_reaching(loop, [t for call, _, _ in self.class_targets(loop)
-                                         if (t := arg_for(call, "target", 1)) is not None])
-        names: set[str] = set()
-        env = None
-        for node in loop.body():
-            if not isinstance(node, ast.Call) or not isinstance(node.func, (ast.Name, ast.Attribute)):
-                continue
-            target = arg_for(node, "target", 1)
-            if target is None or any(isinstance(c, ast.Call) and _called_name(c) in _REDUCTIONS for c in walk(target)):
-                continue  # a statistic of the batch, not each item's target
-            dotted = sf.resolve(node.func) or ""
-            if not (dotted.startswith("torch.nn.functional.") and dotted.rpartition(".")[2] in _POINTWISE_LOSSES):
-                env = env if env is not None else flow.env(sf, fn)
-                cls = callee_module(flow, node, sf, fn, env) or ""
-                if cls.rsplit(".", 1)[-1] not in _POINTWISE_LOSS_MODULES:
-                    continue
-            names.update(names_in([target]))
-        return classes, names
-
-    def _item_origins(self, cls: ClassInfo, m: FunctionInfo, items: list[ast.expr], used: set[int],
-                      labels: set[int]) -> tuple[set[Origin], set[Origin]] | None:
-        """Over every item `__getitem__` returns: the random or constant origins of the positions the model is fed,
-        and the data origins of the labels; None as soon as the model is fed anything else."""
-        flow, legit = self.flow, self.latents | self.domain_points
-        env = flow.env(cls.file, m)
-        made: set[Origin] = set()
-        real: set[Origin] = set()
-        for v in items:
-            elts: list[ast.expr] = v.elts  # type: ignore[attr-defined]
-            for i in used:
-                got = flow.concrete(flow.eval(elts[i], cls.file, m, env))
-                if not got or any(o.kind not in (Kind.RANDOM, Kind.CONST) or o in legit for o in got):
-                    return None  # the model sees data, or what the loss judges by its role (latents, domain points)
-                if any(o.kind is Kind.CONST for o in got) and not _constant_as_made(m.node, elts[i]):
-                    return None  # a buffer filled in place (`np.copyto(buf, row)`, `self.buf.copy_(x)`)
-                made |= got
-            real |= {o for i in labels for o in flow.concrete(flow.eval(elts[i], cls.file, m, env))
-                     if o.kind is Kind.DATA}
-        return (made, real) if made and real else None
 
     def _drawn(self, sf: SourceFile, fn: FunctionInfo | None, expr: ast.expr, line: int) -> ast.Call | None:
         """The random-generator call an expression is, directly or as the last value bound to its name before

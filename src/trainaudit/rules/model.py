@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from trainaudit.evidence import loop_facts
+from trainaudit.evidence.dataset_items import made_up_items
 from trainaudit.evidence.flow import Kind, origin_order
 from trainaudit.evidence.index import ClassInfo
 from trainaudit.finding import Severity
@@ -192,7 +193,7 @@ def _synthetic_data(ctx):
                 evidence={"loop": f"{loop.file.path}:{loop.line}", "loss": f"{loop.file.path}:{call.lineno} {loss}",
                           "random_sources": [f"{what} at {loop.file.path}:{draw.lineno}"]},
             )
-        elif has_data and (items := program.training.made_up_items(loop)):
+        elif has_data and (items := made_up_items(program.training, loop)):
             cls, made, real = items
             first = made[0]
             if (first.path, first.line) in reported:
