@@ -1111,3 +1111,20 @@ def test_hardcoded_metrics_silent_on_chance_checks_and_a_model_files_smoke_test(
                                                           "from models import Net\nmodel = Net()")
     write_project(tmp_path, {"models.py": model, "train.py": train})
     check_project(tmp_path, HARDCODED)
+
+
+@pytest.mark.parametrize("blocks", [
+    # an initial-loss check on draws in one block; the test accuracy over real batches in another
+    ("x = torch.randn(64, 1, 28, 28)\n    y = torch.randint(0, 10, (64,))\n    print(F.cross_entropy(model(x), y))",
+     "for x, y in DataLoader(val_set, batch_size=256):\n        print((model(x).argmax(1) == y).float().mean())"),
+    # the draws bound by one tuple assignment
+    ("pass",
+     "x, y = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))\n"
+     "    print((model(x).argmax(1) == y).float().mean())  # expect: hardcoded-metrics"),
+], ids=["earlier-block-then-real-batches", "tuple-of-draws"])
+def test_hardcoded_metrics_reads_the_binding_that_reaches_the_comparison(tmp_path, blocks):
+    before, after = blocks
+    code = FLAT_NOISE_EVAL.format(block=after).replace(
+        "for epoch in range(5):", f"with torch.no_grad():\n    {before}\nfor epoch in range(5):")
+    write_project(tmp_path, {"train.py": code})
+    check_project(tmp_path, HARDCODED)

@@ -1826,3 +1826,44 @@ def test_a_benchmark_beside_training_whose_models_cannot_be_told_is_left_out(tmp
                                          "    return torch.optim.AdamW(model.parameters(), lr=lr)\n"})
     report = check_project(tmp_path, {"synthetic-data", "missing-metrics"})
     assert "benchmark_speed.py" not in report.summary["entry_points"]
+
+
+UNCALLED_FACTORY_TRAINING = """
+    import torch
+    import torch.nn.functional as F
+    from models import FooNet
+    from optim import build_optimizer
+
+
+    def finetune(loader):
+        model = FooNet()
+        opt = build_optimizer(model, 1e-3)
+        for x, y in loader:  # expect: missing-metrics
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+"""
+PROBE_BY_FACTORY = TRAINS_A_PROBE.replace("opt = torch.optim.Adam(probe.parameters())",
+                                          "opt = build_optimizer(probe, 1e-3)").replace(
+    "from models import FooNet", "from models import FooNet\n    from optim import build_optimizer")
+FACTORY = "import torch\n\n\ndef build_optimizer(model, lr):\n    return torch.optim.AdamW(model.parameters(), lr=lr)\n"
+
+
+def test_training_nothing_calls_does_not_hide_a_benchmark_of_noise(tmp_path):
+    """A loop of unknown models counts as possibly training the benchmarked one only if it runs: an uncalled
+    function whose optimizer comes from a factory trains nothing."""
+    code = THROUGHPUT.format(mark="  # expect: synthetic-data", after=REPORTS_SPEED,
+                             clock="start = time.perf_counter()", loop_mark="  # expect: missing-metrics")
+    write_project(tmp_path, {"models.py": MODELS, "benchmark_speed.py": code, "optim.py": FACTORY,
+                             "finetune.py": UNCALLED_FACTORY_TRAINING})
+    check_project(tmp_path, {"synthetic-data", "missing-metrics"})
+
+
+def test_a_factory_optimizer_trains_the_module_handed_to_it(tmp_path):
+    """`build_optimizer(probe, lr)`: the importer trains the probe, not FooNet, so the model file's noise training
+    under its `__main__` guard is still the only training FooNet gets."""
+    smoke = SMOKE.format(mark="  # expect: synthetic-data", loop_mark="  # expect: missing-metrics")
+    write_project(tmp_path, {"models.py": SMOKE_TESTED_MODEL.format(smoke_def="", smoke=smoke),
+                             "train.py": PROBE_BY_FACTORY, "optim.py": FACTORY})
+    check_project(tmp_path, {"synthetic-data", "missing-metrics"})

@@ -1568,8 +1568,9 @@ def test_placeholder_loop_on_optimizers_that_move_nothing_the_loss_reads(tmp_pat
     ("sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 10)", False),
     ("sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, 10, 2)", False),  # 2 is T_mult
     ("print(opt.param_groups[0]['lr'])", False),  # reading the rate sets nothing
+    ("for group in opt.param_groups:\n    group.update(lr=1e-3)", True),
 ], ids=["one-cycle", "cosine-floor", "param-groups", "helper", "resumed", "lambda-warmup", "cosine-to-zero",
-        "warm-restarts-multiplier", "rate-read"])
+        "warm-restarts-multiplier", "rate-read", "group-update"])
 def test_placeholder_loop_on_a_zero_learning_rate_and_what_raises_it(tmp_path, sets_lr, trains):
     marker = "" if trains else "  # expect: placeholder-loop"
     code = TENSOR_WEIGHTS.format(params="model.parameters()", lr="0.0", logits="model(x)", marker=marker)

@@ -1374,9 +1374,17 @@ def zero_lr_optimizers(program: Program) -> list[tuple[TrainingOptimizer, float]
 
 
 def _writes_a_rate(sf: SourceFile) -> bool:
-    """Whether a file writes a learning rate into a parameter group (`group["lr"] = ...`), as warmup hooks do;
-    reading one (`opt.param_groups[0]["lr"]` in a log line) does not count."""
-    for node in sf.nodes_of(ast.Assign, ast.AugAssign):
+    """Whether a file writes a learning rate into a parameter group (`group["lr"] = ...`, `group.update(lr=...)`),
+    as warmup hooks do; reading one (`opt.param_groups[0]["lr"]` in a log line) does not count."""
+    for node in sf.nodes_of(ast.Assign, ast.AugAssign, ast.Call):
+        if isinstance(node, ast.Call):  # `group.update(lr=...)`, `group.update({"lr": ...})`, `setdefault("lr", ...)`
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr in ("update", "setdefault", "__setitem__") and (
+                    any(k.arg == "lr" for k in node.keywords) or any(
+                        isinstance(a, ast.Constant) and a.value == "lr" or isinstance(a, ast.Dict) and any(
+                            isinstance(k, ast.Constant) and k.value == "lr" for k in a.keys) for a in node.args)):
+                return True
+            continue
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]  # type: ignore[attr-defined]
         if any(isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Constant) and t.slice.value == "lr"
                for t in targets):

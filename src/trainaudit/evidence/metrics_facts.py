@@ -701,13 +701,37 @@ def _noise_fed(flow: Flow, sf: SourceFile, fn: FunctionInfo | None, env: dict[st
 
 
 def _bound_value(expr: ast.expr, nodes: list[ast.AST]) -> ast.expr:
-    """For a name, the value of its last plain assignment among `nodes` before it (`x = torch.randn(...)` in an
-    evaluation block after a training loop bound `x` to batches: Flow merges a scope's bindings), else itself."""
+    """For a name, what its last binding before it in the same `with` block gives it (Flow merges a scope's
+    bindings: a batch the training loop bound to `x`, or an earlier block's draw, would count): an assigned value,
+    the matching element of a tuple assigned a tuple, or a `for` loop's iterable. Itself when the block binds it
+    nowhere before."""
     if not isinstance(expr, ast.Name):
         return expr
-    bound = [n for n in nodes if isinstance(n, ast.Assign) and len(n.targets) == 1
-             and isinstance(n.targets[0], ast.Name) and n.targets[0].id == expr.id and n.lineno < expr.lineno]
-    return max(bound, key=lambda n: n.lineno).value if bound else expr  # type: ignore[attr-defined]
+    name, line = expr.id, expr.lineno
+    blocks = [n for n in nodes if isinstance(n, (ast.With, ast.AsyncWith))
+              and n.lineno <= line <= (n.end_lineno or n.lineno)]
+    start = max(n.lineno for n in blocks) if blocks else 0
+    best: tuple[int, ast.expr] | None = None
+    for n in nodes:
+        at = getattr(n, "lineno", 0)
+        if not start <= at < line or best is not None and at < best[0]:
+            continue
+        value: ast.expr | None = None
+        if isinstance(n, ast.Assign) and len(n.targets) == 1:
+            target = n.targets[0]
+            if isinstance(target, ast.Name) and target.id == name:
+                value = n.value
+            elif isinstance(target, (ast.Tuple, ast.List)) and name in names_bound(n):
+                pairs = zip(target.elts, n.value.elts, strict=False) if isinstance(n.value, (ast.Tuple, ast.List)) \
+                    and len(n.value.elts) == len(target.elts) else []
+                value = next((v for t, v in pairs if isinstance(t, ast.Name) and t.id == name), n.value)
+        elif isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name) and n.target.id == name:
+            value = n.value
+        elif isinstance(n, (ast.For, ast.AsyncFor)) and name in names_bound(n):
+            value = n.iter
+        if value is not None:
+            best = (at, value)
+    return best[1] if best is not None else expr
 
 
 def _runs_a_model(flow: Flow, call: ast.Call, sf: SourceFile, fn: FunctionInfo | None, env: dict[str, Prov]) -> bool:
@@ -720,7 +744,7 @@ def _runs_a_model(flow: Flow, call: ast.Call, sf: SourceFile, fn: FunctionInfo |
     return cls is not None and not is_loss_class(cls)
 
 
-_CHANCE_WORDS = frozenset({"chance", "sanity", "smoke", "baseline"})
+_CHANCE_WORDS = frozenset({"chance", "sanity"})
 
 
 def noise_scores(program) -> list[NoiseScore]:  # noqa: ANN001  (Program: an import cycle)

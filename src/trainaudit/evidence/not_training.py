@@ -7,7 +7,7 @@ import re
 from typing import TYPE_CHECKING
 
 from trainaudit.evidence.flow import Kind, arg_for
-from trainaudit.evidence.index import FunctionInfo, main_guard_lines, scope_body, walk_scope
+from trainaudit.evidence.index import FunctionInfo, main_guard_lines, scope_body, scope_statements, walk_scope
 from trainaudit.evidence.source import SourceFile
 
 if TYPE_CHECKING:
@@ -113,19 +113,19 @@ def _script_nodes(path: TrainingPath, loop: TrainLoop, guards: list[tuple[int, i
 
 
 def _trained_elsewhere(path: TrainingPath, loop: TrainLoop, others: list[TrainLoop]) -> bool:
-    """Whether every model a loop trains is trained by one of `others` in another scope, itself or as a part of
-    what that one trains (`LitModel` holding `self.net = Net()`), or may be: one of them trains models that
-    cannot be told."""
+    """Whether every model a loop trains is trained by one of `others` that runs, in another scope, itself or as a
+    part of what that one trains (`LitModel` holding `self.net = Net()`), or may be: one of them trains models
+    that cannot be told."""
     models = _models_trained(path, loop)
     if not models:
         return False
     elsewhere: set[str] = set()
     for other in others:
-        if other.file is loop.file and other.scope is loop.scope:
-            continue
+        if other.file is loop.file and other.scope is loop.scope or not _runs(path, other):
+            continue  # the loop itself, or code nothing runs
         trained = _models_trained(path, other)
         if not trained:
-            return True  # training whose models are not known (an optimizer factory, `trainer.train()`)
+            return True  # training whose models cannot be told: it may train these
         elsewhere |= trained
     for name in list(elsewhere):
         cls = path.index.classes.get(name)
@@ -145,7 +145,48 @@ def _models_trained(path: TrainingPath, loop: TrainLoop) -> set[str]:
         return {o.what for o in path.flow.concrete(path.flow.eval(model, loop.file, loop.scope, env))
                 if o.kind is Kind.INSTANCE and path.flow.is_module_class(o.what)} if model is not None else set()
     steps = {id(c) for c in loop.steps}
-    return {m for o in path.optimizers if any(id(c) in steps for c in o.steps) for m in o.modules}
+    found = {m for o in path.optimizers if any(id(c) in steps for c in o.steps) for m in o.modules}
+    return found or _models_built_with(path, loop)
+
+
+def _models_built_with(path: TrainingPath, loop: TrainLoop) -> set[str]:
+    """The modules handed to whatever built what a loop steps or fits, where that is not a `torch.optim` class:
+    `opt = make_optimizer(head, 0.1)` then `opt.step()`, `trainer = Trainer(model=net, ...)` then
+    `trainer.train()`."""
+    receivers = {_receiver(c) for c in loop.steps} - {None}
+    if loop.kind == "fit" and isinstance(loop.node, ast.Call):
+        receivers.add(_receiver(loop.node))
+    if not receivers:
+        return set()
+    flow, sf, fn = path.flow, loop.file, loop.scope
+    env = flow.env(sf, fn)
+    out: set[str] = set()
+    for stmt in scope_statements(scope_body(sf, fn)):
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call) and any(
+                _receiver_name(t) in receivers for t in stmt.targets):
+            args = [*stmt.value.args, *(k.value for k in stmt.value.keywords)]
+            out |= {o.what for a in args for o in flow.concrete(flow.eval(a, sf, fn, env))
+                    if o.kind is Kind.INSTANCE and flow.is_module_class(o.what)}
+    return out
+
+
+def _receiver(call: ast.Call) -> str | None:
+    """The name of what a method is called on: `opt` for `opt.step()`, `trainer` for `self.trainer.train()`."""
+    return _receiver_name(call.func.value) if isinstance(call.func, ast.Attribute) else None
+
+
+def _receiver_name(node: ast.AST) -> str | None:
+    return node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+
+
+def _runs(path: TrainingPath, loop: TrainLoop) -> bool:
+    """Whether a loop's code runs at all: at module level, in a method (a framework or its class calls it), or in
+    a function something calls, registers (a decorator: `@click.command()`) or hands on by name (`Fire(main)`).
+    A function nothing names trains nothing."""
+    fn = loop.scope
+    if fn is None or fn.cls is not None or fn.node.decorator_list or path.index.call_sites.get(fn.qualname, []):
+        return True
+    return any(n.id == fn.name for n in loop.file.nodes_of(ast.Name))  # a reference, not only its def
 
 
 def _runs_as_script(path: TrainingPath, fn: FunctionInfo | None, line: int, sf: SourceFile,
