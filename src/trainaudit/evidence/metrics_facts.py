@@ -754,13 +754,12 @@ def noise_scores(program) -> list[NoiseScore]:  # noqa: ANN001  (Program: an imp
     nor in the `__main__` block of a module another file imports (smoke tests check shapes, they report nothing)."""
     flow, index = program.flow, program.index
     in_training = {id(n) for lp in program.training.loops for n in lp.body()}
-    imported = {t for sf in program.production for t in sf.aliases.values()}
     out: list[NoiseScore] = []
     for sf in program.production:
         if "randint" not in sf.words and "integers" not in sf.words and "choice" not in sf.words:
             continue  # no draw of integer labels
         guards = main_guard_lines(sf) if "__main__" in sf.text and any(
-            t == sf.module or t.startswith(sf.module + ".") for t in imported) else []
+            other.imports(sf.module) for other in program.production if other is not sf) else []
         for fn in iter_scopes(index, sf):
             if fn is not None and not _CHANCE_WORDS.isdisjoint(name_token_tuple(fn.name)):
                 continue  # a chance-level check prints what noise scores, on purpose

@@ -48,12 +48,6 @@ def _saves(sf: SourceFile, calls: list[ast.AST]) -> bool:
     return False
 
 
-def _imports(importer: SourceFile, sf: SourceFile) -> bool:
-    """Whether a file imports another's module, or a name from it."""
-    module = sf.module
-    return any(t == module or t.startswith(module + ".") for t in importer.aliases.values())
-
-
 def benchmarks(path: TrainingPath) -> list[TrainLoop]:
     """The throughput benchmarks to leave out of the training path: loops fed only random or constant tensors, in
     a function or file named for measuring speed, whose scope reads a clock and saves no weights, when the models
@@ -89,7 +83,7 @@ def self_tests(path: TrainingPath) -> list[TrainLoop]:
             guards[id(sf)] = main_guard_lines(sf) if "__main__" in sf.text else []
         if guards[id(sf)] and _runs_as_script(path, lp.scope, lp.line, sf, guards[id(sf)]):
             guarded.append(lp)
-    imported = [lp for lp in guarded if any(_imports(other.file, lp.file) for other in path.loops
+    imported = [lp for lp in guarded if any(other.file.imports(lp.file.module) for other in path.loops
                                             if other.file is not lp.file)]
     if not imported:
         return []
@@ -98,7 +92,7 @@ def self_tests(path: TrainingPath) -> list[TrainLoop]:
     for lp in imported:
         if _saves(lp.file, [n for n in _script_nodes(path, lp, guards[id(lp.file)]) if isinstance(n, ast.Call)]):
             continue  # a pretraining script whose weights the importer loads
-        importers = [k for k in kept if _imports(k.file, lp.file)]
+        importers = [k for k in kept if k.file.imports(lp.file.module)]
         if _trained_elsewhere(path, lp, importers):
             dropped.append(lp)
     return dropped

@@ -122,6 +122,10 @@ class SourceFile:
             self.facts[name] = FILE_FACTS[name](self, self.tree)
         return self.facts[name]
 
+    def imports(self, module: str) -> bool:
+        """Whether this file imports `module`, or a name from it (as its import aliases resolve)."""
+        return any(t == module or t.startswith(module + ".") for t in self.aliases.values())
+
     def mentions(self, *words: str) -> bool:
         """Cheap prefilter: does the text contain any of these words? (A substring search, no parsing.)
 

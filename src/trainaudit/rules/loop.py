@@ -164,10 +164,8 @@ def _only_a_library_script(program, fi: FunctionInfo) -> bool:
         return False
     files = {k for k in reach.reached if k in program.by_path} | {
         f.file.path for k in reach.reached if (f := index.functions.get(k)) is not None}
-    module = sf.module
-    return any(target == module or target.startswith(module + ".")
-               for path in files - {sf.path} if not program.by_path[path].is_test
-               for target in program.by_path[path].aliases.values())
+    return any(program.by_path[path].imports(sf.module) for path in files - {sf.path}
+               if not program.by_path[path].is_test)
 
 
 @check("stub-implementation")
