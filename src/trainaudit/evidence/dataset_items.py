@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import ast
-import re
 from typing import TYPE_CHECKING
 
 from trainaudit.evidence.flow import (
+    LATENT_NAME,
     Kind,
     Origin,
     arg_for,
     callee_module,
+    last_name,
     names_bound,
     names_in,
     origin_order,
@@ -50,15 +51,11 @@ def _constant_as_made(fn: ast.FunctionDef | ast.AsyncFunctionDef, elt: ast.expr)
     return True
 
 
-# A latent code by its name (`z`, `self.z[i]`, `noise`, `latent_code`).
-_LATENT = re.compile(r"z|z_\w*|\w*(noise|latent)\w*", re.I)
-
-
 def _last_name(expr: ast.expr) -> str:
     """The name an element is read from: `z`, `self.z[i]` -> `z`, `torch.randn(8)` -> ``."""
     while isinstance(expr, ast.Subscript):
         expr = expr.value
-    return expr.id if isinstance(expr, ast.Name) else expr.attr if isinstance(expr, ast.Attribute) else ""
+    return last_name(expr)
 
 
 def _unpacked_batch(loop: TrainLoop) -> dict[str, int]:
@@ -69,13 +66,13 @@ def _unpacked_batch(loop: TrainLoop) -> dict[str, int]:
     batch: str | None = None
     if isinstance(node, (ast.For, ast.AsyncFor)):
         target, it = node.target, node.iter
-        while isinstance(it, ast.Call) and _called_name(it) in _BATCH_WRAPPERS and it.args:
-            if _called_name(it) == "enumerate":
+        while isinstance(it, ast.Call) and last_name(it.func) in _BATCH_WRAPPERS and it.args:
+            if last_name(it.func) == "enumerate":
                 if not (isinstance(target, (ast.Tuple, ast.List)) and len(target.elts) == 2):
                     return {}
                 target = target.elts[1]
             it = it.args[0]
-        if isinstance(it, ast.Call) and _called_name(it) in _NOT_BATCHES:
+        if isinstance(it, ast.Call) and last_name(it.func) in _NOT_BATCHES:
             return {}
         if isinstance(target, (ast.Tuple, ast.List)):
             return _tuple_names(target)
@@ -102,11 +99,6 @@ _NOT_BATCHES = frozenset({"zip", "range", "map", "filter", "reversed", "sorted",
                           "items", "values", "keys"})
 # Wrappers whose items are their first argument's batches (`enumerate` pairs each with its index).
 _BATCH_WRAPPERS = frozenset({"enumerate", "tqdm", "islice", "cycle", "chain"})
-
-
-def _called_name(call: ast.Call) -> str:
-    func = call.func
-    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
 
 
 def _tuple_names(target: ast.Tuple | ast.List) -> dict[str, int]:
@@ -146,10 +138,7 @@ def made_up_items(path: TrainingPath, loop: TrainLoop) -> tuple[ClassInfo, list[
         return None
     step: TrainLoop | None = loop
     if loop.kind == "fit":  # the batches go to the training step of the module fitted
-        env = flow.env(loop.file, loop.scope)
-        args: list[ast.expr] = loop.node.args  # type: ignore[attr-defined]
-        fitted = {o.what for a in args for o in flow.concrete(flow.eval(a, loop.file, loop.scope, env))
-                  if o.kind is Kind.INSTANCE}
+        fitted = path.fitted(loop)
         step = next((lp for lp in path.loops if lp.kind == "step-method" and lp.scope is not None
                      and lp.scope.cls is not None and lp.scope.cls.qualname in fitted), None)
     positions = _unpacked_batch(step) if step is not None else {}
@@ -173,7 +162,7 @@ def made_up_items(path: TrainingPath, loop: TrainLoop) -> tuple[ClassInfo, list[
         if not items or not all(isinstance(v, (ast.Tuple, ast.List)) and len(v.elts) >= width
                                 for v in items):  # type: ignore[union-attr]
             continue
-        if latents_ok and any(_LATENT.fullmatch(_last_name(v.elts[i])) for v in items for i in used):  # type: ignore
+        if latents_ok and any(LATENT_NAME.fullmatch(_last_name(v.elts[i])) for v in items for i in used):  # type: ignore
             continue
         got = _item_origins(path, cls, m, items, used, labels)
         if got is not None:
@@ -195,7 +184,7 @@ def _label_names(path: TrainingPath, loop: TrainLoop) -> tuple[set[str], set[str
         if not isinstance(node, ast.Call) or not isinstance(node.func, (ast.Name, ast.Attribute)):
             continue
         target = arg_for(node, "target", 1)
-        if target is None or any(isinstance(c, ast.Call) and _called_name(c) in _REDUCTIONS for c in walk(target)):
+        if target is None or any(isinstance(c, ast.Call) and last_name(c.func) in _REDUCTIONS for c in walk(target)):
             continue  # a statistic of the batch, not each item's target
         dotted = sf.resolve(node.func) or ""
         if not (dotted.startswith("torch.nn.functional.") and dotted.rpartition(".")[2] in _POINTWISE_LOSSES):

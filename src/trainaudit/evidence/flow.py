@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import builtins
 import enum
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -650,6 +651,15 @@ def names_in(exprs: list[ast.expr]) -> list[str]:
             if n.__class__ is ast.Name]
 
 
+# A generator's latent code by its name (`G(z)`, `netG(noise)`, `self.z[i]`, `latent_code`).
+LATENT_NAME = re.compile(r"z|z_\w*|\w*(noise|latent)\w*", re.I)
+
+
+def last_name(node: ast.AST) -> str:
+    """The identifier a Name or an Attribute ends in (`x`; `self.opt` -> `opt`), '' for anything else."""
+    return node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+
+
 def root_name(node: ast.AST) -> str | None:
     """The name a chain of attributes, subscripts and calls starts at: `z` for `z.to(device).view(n, -1)`."""
     while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
@@ -737,7 +747,10 @@ def callee_modules(flow: Flow, call: ast.Call, sf: SourceFile, fn: FunctionInfo 
     """Every module class a call may run (see callee_module), in Flow's order."""
     func = call.func
     root = root_name(func)
-    if _is_dotted(func) and not (root in env or root == "self"):
+    # A dotted callee runs a module only through a name the scope binds, `self`, or a module-level global the
+    # function reads (`G(z)` in a function, `G = Generator()` at the top); imports and definitions run none.
+    if _is_dotted(func) and not (root in env or root == "self" or fn is not None and root is not None
+                                 and root not in flow._not_bound_at_top(sf) and root in flow.env(sf, None)):
         return []
     if isinstance(func, ast.Attribute):
         receiver = flow.eval(func.value, sf, fn, env)

@@ -683,7 +683,8 @@ def _noise_fed(flow: Flow, sf: SourceFile, fn: FunctionInfo | None, env: dict[st
     random or constant tensors (else empty: some model is fed data, what is not known, or another model's output,
     as a classifier scoring a generator's samples), and what they make: their calls' ids and the names bound to an
     expression holding one (`fake = G(z)`)."""
-    models = [c for c in nodes if isinstance(c, ast.Call) and _runs_a_model(flow, c, sf, fn, env)]
+    models = [c for c in nodes if isinstance(c, ast.Call)
+              and (cls := callee_module(flow, c, sf, fn, env)) is not None and not is_loss_class(cls)]
     made = {id(c) for c in models}
     made_names = {t for n in nodes if isinstance(n, ast.Assign)
                   and any(id(m) in made for m in subtree(n.value)) for t in names_bound(n)}
@@ -732,16 +733,6 @@ def _bound_value(expr: ast.expr, nodes: list[ast.AST]) -> ast.expr:
         if value is not None:
             best = (at, value)
     return best[1] if best is not None else expr
-
-
-def _runs_a_model(flow: Flow, call: ast.Call, sf: SourceFile, fn: FunctionInfo | None, env: dict[str, Prov]) -> bool:
-    """Whether a call runs a model (not a loss module): as callee_module finds it, or a module-level global the
-    function calls by name (`G(z)`), which callee_module leaves to the module's scope."""
-    cls = callee_module(flow, call, sf, fn, env)
-    if cls is None and isinstance(call.func, ast.Name):
-        cls = next((o.what for o in flow.eval(call.func, sf, fn, env)
-                    if o.kind is Kind.INSTANCE and flow.is_module_class(o.what)), None)
-    return cls is not None and not is_loss_class(cls)
 
 
 _CHANCE_WORDS = frozenset({"chance", "sanity"})

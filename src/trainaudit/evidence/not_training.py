@@ -6,7 +6,7 @@ import ast
 import re
 from typing import TYPE_CHECKING
 
-from trainaudit.evidence.flow import Kind, arg_for
+from trainaudit.evidence.flow import Kind, last_name
 from trainaudit.evidence.index import FunctionInfo, main_guard_lines, scope_body, scope_statements, walk_scope
 from trainaudit.evidence.source import SourceFile
 
@@ -134,10 +134,7 @@ def _models_trained(path: TrainingPath, loop: TrainLoop) -> set[str]:
     if loop.kind == "step-method" and loop.scope is not None and loop.scope.cls is not None:
         return {loop.scope.cls.qualname}
     if loop.kind == "fit":
-        env = path.flow.env(loop.file, loop.scope)
-        model = arg_for(loop.node, "model", 0)  # type: ignore[arg-type]
-        return {o.what for o in path.flow.concrete(path.flow.eval(model, loop.file, loop.scope, env))
-                if o.kind is Kind.INSTANCE and path.flow.is_module_class(o.what)} if model is not None else set()
+        return path.fitted(loop) or _models_built_with(path, loop)
     steps = {id(c) for c in loop.steps}
     found = {m for o in path.optimizers if any(id(c) in steps for c in o.steps) for m in o.modules}
     return found or _models_built_with(path, loop)
@@ -147,9 +144,11 @@ def _models_built_with(path: TrainingPath, loop: TrainLoop) -> set[str]:
     """The modules handed to whatever built what a loop steps or fits, where that is not a `torch.optim` class:
     `opt = make_optimizer(head, 0.1)` then `opt.step()`, `trainer = Trainer(model=net, ...)` then
     `trainer.train()`."""
-    receivers = {_receiver(c) for c in loop.steps} - {None}
-    if loop.kind == "fit" and isinstance(loop.node, ast.Call):
-        receivers.add(_receiver(loop.node))
+    from trainaudit.evidence.training import step_receiver_name  # training imports this module
+
+    receivers = {step_receiver_name(c) for c in loop.steps} - {None}
+    if loop.kind == "fit" and isinstance(loop.node, ast.Call) and isinstance(loop.node.func, ast.Attribute):
+        receivers.add(last_name(loop.node.func.value))
     if not receivers:
         return set()
     flow, sf, fn = path.flow, loop.file, loop.scope
@@ -157,20 +156,11 @@ def _models_built_with(path: TrainingPath, loop: TrainLoop) -> set[str]:
     out: set[str] = set()
     for stmt in scope_statements(scope_body(sf, fn)):
         if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call) and any(
-                _receiver_name(t) in receivers for t in stmt.targets):
+                last_name(t) in receivers for t in stmt.targets):
             args = [*stmt.value.args, *(k.value for k in stmt.value.keywords)]
             out |= {o.what for a in args for o in flow.concrete(flow.eval(a, sf, fn, env))
                     if o.kind is Kind.INSTANCE and flow.is_module_class(o.what)}
     return out
-
-
-def _receiver(call: ast.Call) -> str | None:
-    """The name of what a method is called on: `opt` for `opt.step()`, `trainer` for `self.trainer.train()`."""
-    return _receiver_name(call.func.value) if isinstance(call.func, ast.Attribute) else None
-
-
-def _receiver_name(node: ast.AST) -> str | None:
-    return node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
 
 
 def _runs(path: TrainingPath, loop: TrainLoop) -> bool:

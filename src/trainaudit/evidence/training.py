@@ -292,7 +292,7 @@ class TrainingPath:
                 by_var.setdefault((id(o.file), o.var), []).append(o)
         for loop in self.loops:
             for call in loop.steps:
-                name = _step_receiver_name(call)
+                name = step_receiver_name(call)
                 named = by_var.get((id(loop.file), name), []) if name is not None else []
                 local = [o for o in named if o.scope is loop.scope]
                 for opt in local or named:
@@ -460,6 +460,15 @@ class TrainingPath:
                 out.setdefault(id(s), loop)
         return out
 
+    def fitted(self, loop: TrainLoop) -> set[str]:
+        """The module classes a framework's `fit` call is given to train (its `model`, the first argument)."""
+        model = arg_for(loop.node, "model", 0) if isinstance(loop.node, ast.Call) else None
+        if model is None:
+            return set()
+        flow = self.flow
+        return {o.what for o in flow.concrete(flow.eval(model, loop.file, loop.scope, flow.env(loop.file, loop.scope)))
+                if o.kind is Kind.INSTANCE and flow.is_module_class(o.what)}
+
     def trained_classes(self) -> set[str]:
         """Project module classes whose parameters reach an optimizer, or that a framework step trains."""
         out = {m for opt in self.optimizers for m in opt.modules if m in self.index.classes}
@@ -518,7 +527,9 @@ def _is_scaler_call(call: ast.Call) -> bool:
     return "scaler" in name.lower() and (len(call.args) > 1 or any(k.arg == "optimizer" for k in call.keywords))
 
 
-def _step_receiver_name(call: ast.Call) -> str | None:
+def step_receiver_name(call: ast.Call) -> str | None:
+    """The name of the optimizer a step call steps: `opt` for `opt.step()`, `scaler.step(opt)`,
+    `loss_scaler(loss, opt)`, `self.opt.step()`."""
     func = call.func
     if _is_scaler_call(call):  # the optimizer is its second argument
         opt = call.args[1] if len(call.args) > 1 else next(k.value for k in call.keywords if k.arg == "optimizer")
@@ -535,7 +546,7 @@ def _step_receiver_name(call: ast.Call) -> str | None:
 
 
 def _looks_like_optimizer_step(call: ast.Call) -> bool:
-    name = _step_receiver_name(call) or ""
+    name = step_receiver_name(call) or ""
     low = name.lower()
     return ("opt" in low or "scaler" in low or low in ("g_opt", "d_opt")) and "sched" not in low
 

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 
 from trainaudit.evidence.flow import (
+    LATENT_NAME,
     VALUE_KINDS,
     Flow,
     Kind,
@@ -53,9 +54,6 @@ DISCARDED_OUTPUT = register(
 
 # Callee or slot names where a random input is the point: GAN generators, decoders of prior samples, noise.
 _GENERATIVE = re.compile(r"gen|decod|sampl|diffus|unet|denois|prior|noise|latent", re.I)
-# A latent by its name (`G(z)`, `netG(noise)`): an argument whose root name is one of these is a generator's
-# input even when the generator is an anonymous nn.Sequential called `G`.
-_LATENT_NAME = re.compile(r"z|z_\w*|\w*(noise|latent)\w*", re.I)
 # A recurrent or cached state starts from zeros (`model(x, (h0, c0))`, `forward(self, x, state)`): a constant there
 # is the usual initial state, of a project RNN as of nn.LSTM. Not `hidden_states` (a transformer layer's input) nor
 # `memory` (a decoder's encoder output): zeros there stand in for an upstream output.
@@ -190,14 +188,14 @@ def _dummy_input(ctx):
                     if not forward:
                         continue  # a constant passed to a helper method (`self._prepare_mask(x, ones)`)
                 root = root_name(expr) or ""
-                if _GENERATIVE.search(label) or _LATENT_NAME.fullmatch(root):
+                if _GENERATIVE.search(label) or LATENT_NAME.fullmatch(root):
                     continue
                 if params is None:
                     params = _forward_params(index, node, cls)
                 param = _slot_param(arg, params)
                 if not randoms and _adds_its_own_bias(index, node, cls, param):
                     continue
-                if randoms and _LATENT_NAME.fullmatch(param):
+                if randoms and LATENT_NAME.fullmatch(param):
                     continue  # the module names what it takes a latent: `def forward(self, z)`, given torch.randn
                 names = f"{label} {param} {root}"
                 if _AUXILIARY.search(names) or (_NEGATIVES if randoms else _INITIAL_STATE).search(names):
